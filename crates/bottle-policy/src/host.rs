@@ -1,0 +1,209 @@
+//! Hostname validation and host patterns (`api.example.com`, `*.example.com`).
+
+use std::fmt;
+
+/// Why a hostname or host pattern was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// The string was empty.
+    #[error("hostname is empty")]
+    Empty,
+    /// A character outside letters, digits, `-`, `.` (and a leading `*.`).
+    #[error("hostname contains {0:?}; only letters, digits, '-', '.' and an optional leading '*.' are allowed")]
+    BadChar(char),
+    /// `a..b`, a leading or a trailing dot.
+    #[error("hostname has an empty label (leading, trailing or doubled '.')")]
+    EmptyLabel,
+    /// A label longer than 63 bytes or a name longer than 253.
+    #[error("hostname is too long (labels at most 63 characters, names at most 253)")]
+    TooLong,
+    /// `*` anywhere but a leading `*.`.
+    #[error("a wildcard is only allowed as a leading '*.' (as in '*.example.com')")]
+    BadWildcard,
+    /// `*.com`: a wildcard needs at least two labels after it.
+    #[error("a wildcard needs at least two labels after '*.' (as in '*.example.com')")]
+    WildcardTooBroad,
+    /// A `:port` that is not a number in 1..=65535.
+    #[error("port {0:?} is not a number between 1 and 65535")]
+    BadPort(String),
+}
+
+/// A validated, lower-cased host pattern: an exact name or `*.suffix`.
+///
+/// `*.example.com` matches `a.example.com` and `a.b.example.com` but not the
+/// apex `example.com`: a wildcard that silently included the apex would widen
+/// the sandbox beyond what the manifest says.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HostPattern {
+    /// Exactly this name.
+    Exact(String),
+    /// Any name strictly below this suffix (stored without the `*.`).
+    Wildcard(String),
+}
+
+impl HostPattern {
+    /// Parse and validate a host pattern (no port).
+    pub fn parse(s: &str) -> Result<Self, HostError> {
+        if s.is_empty() {
+            return Err(HostError::Empty);
+        }
+        let lower = s.to_ascii_lowercase();
+        let (wild, name) = match lower.strip_prefix("*.") {
+            Some(rest) => (true, rest.to_string()),
+            None => (false, lower),
+        };
+        validate_name(&name)?;
+        if wild {
+            if name.split('.').count() < 2 {
+                return Err(HostError::WildcardTooBroad);
+            }
+            Ok(Self::Wildcard(name))
+        } else {
+            Ok(Self::Exact(name))
+        }
+    }
+
+    /// Parse `host` or `host:port`.
+    pub fn parse_with_port(s: &str) -> Result<(Self, Option<u16>), HostError> {
+        match s.rsplit_once(':') {
+            Some((host, port)) => {
+                let port = parse_port(port)?;
+                Ok((Self::parse(host)?, Some(port)))
+            }
+            None => Ok((Self::parse(s)?, None)),
+        }
+    }
+
+    /// Whether `host` (already lower-cased, no trailing dot) matches.
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.strip_suffix('.').unwrap_or(host);
+        match self {
+            Self::Exact(name) => host.eq_ignore_ascii_case(name),
+            Self::Wildcard(suffix) => {
+                host.len() > suffix.len() + 1
+                    && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+            }
+        }
+    }
+
+    /// True for a wildcard pattern.
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self, Self::Wildcard(_))
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exact(n) => f.write_str(n),
+            Self::Wildcard(n) => write!(f, "*.{n}"),
+        }
+    }
+}
+
+/// Parse a port number in 1..=65535.
+pub fn parse_port(s: &str) -> Result<u16, HostError> {
+    match s.parse::<u16>() {
+        Ok(p) if p > 0 && s.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
+        _ => Err(HostError::BadPort(s.to_string())),
+    }
+}
+
+/// Validate a plain hostname: letters, digits, `-` and `.`, no empty label.
+pub fn validate_name(name: &str) -> Result<(), HostError> {
+    if name.is_empty() {
+        return Err(HostError::Empty);
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+    {
+        return Err(if c == '*' {
+            HostError::BadWildcard
+        } else {
+            HostError::BadChar(c)
+        });
+    }
+    if name.len() > 253 {
+        return Err(HostError::TooLong);
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(HostError::EmptyLabel);
+        }
+        if label.len() > 63 {
+            return Err(HostError::TooLong);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_names() {
+        assert_eq!(
+            HostPattern::parse("API.GitHub.com"),
+            Ok(HostPattern::Exact("api.github.com".into()))
+        );
+        assert_eq!(
+            HostPattern::parse("*.crates.io"),
+            Ok(HostPattern::Wildcard("crates.io".into()))
+        );
+        assert_eq!(
+            HostPattern::parse_with_port("api.example.com:8443"),
+            Ok((HostPattern::Exact("api.example.com".into()), Some(8443)))
+        );
+    }
+
+    #[test]
+    fn invalid_names() {
+        assert_eq!(HostPattern::parse(""), Err(HostError::Empty));
+        assert_eq!(
+            HostPattern::parse("exa mple.com"),
+            Err(HostError::BadChar(' '))
+        );
+        assert_eq!(
+            HostPattern::parse("a_b.com"),
+            Err(HostError::BadChar('_'))
+        );
+        assert_eq!(HostPattern::parse("a..com"), Err(HostError::EmptyLabel));
+        assert_eq!(HostPattern::parse(".a.com"), Err(HostError::EmptyLabel));
+        assert_eq!(HostPattern::parse("a.*.com"), Err(HostError::BadWildcard));
+        assert_eq!(HostPattern::parse("*.com"), Err(HostError::WildcardTooBroad));
+        assert_eq!(
+            HostPattern::parse("https://a.com"),
+            Err(HostError::BadChar(':'))
+        );
+        assert_eq!(
+            HostPattern::parse_with_port("a.com:0"),
+            Err(HostError::BadPort("0".into()))
+        );
+        assert_eq!(
+            HostPattern::parse_with_port("a.com:+80"),
+            Err(HostError::BadPort("+80".into()))
+        );
+        assert_eq!(
+            HostPattern::parse(&format!("{}.com", "a".repeat(64))),
+            Err(HostError::TooLong)
+        );
+    }
+
+    #[test]
+    fn wildcard_matches_subdomains_only() {
+        let p = HostPattern::parse("*.example.com").unwrap();
+        assert!(p.matches("a.example.com"));
+        assert!(p.matches("a.b.example.com"));
+        assert!(p.matches("A.Example.COM"));
+        assert!(!p.matches("example.com"));
+        assert!(!p.matches("badexample.com"));
+        assert!(!p.matches("example.com.evil.net"));
+        let e = HostPattern::parse("example.com").unwrap();
+        assert!(e.matches("example.com"));
+        assert!(e.matches("example.com."));
+        assert!(!e.matches("a.example.com"));
+    }
+}

@@ -1,0 +1,10 @@
+//! Test helpers shared by bottle's crates: real servers in-process or on
+//! loopback, never mocks of the thing under test. Dev-only.
+//!
+//! - `upstream`: HTTP, HTTPS (test CA), HTTP/2 and WebSocket upstreams.
+//! - `gitremote`, `sshd`: throwaway git repositories and a real sshd upstream.
+#![allow(missing_docs)]
+
+pub mod gitremote;
+pub mod sshd;
+pub mod upstream;
