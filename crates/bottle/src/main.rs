@@ -1,6 +1,9 @@
-//! The `bottle` binary: the CLI and, through hidden-in-plain-sight
-//! subcommands, the sidecars (`egress-proxy`, `git-gate`). It only parses
-//! arguments and dispatches; the work lives in the library crates.
+//! The `bottle` binary: the CLI and, through its `egress-proxy` and
+//! `git-gate` subcommands, the sidecars. It only parses arguments and
+//! dispatches; the work lives in the library crates.
+//!
+//! Exit codes: 0 success; 1 `scan` found secrets; 2 an error (bad manifest,
+//! bad arguments, a failed launch). `run` exits with its command's code.
 
 mod cmd;
 
@@ -17,6 +20,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a commented starter bottle.toml.
+    Init(cmd::init::Args),
+    /// Show what `start` would do; touches nothing.
+    Plan(cmd::plan::Args),
+    /// Start an interactive session in a bottle.
+    Start(cmd::start::Args),
+    /// Print the manifest's JSON Schema.
+    Schema(cmd::schema::Args),
     /// Scan files, stdin or git history for secrets.
     Scan(cmd::scan::Args),
     /// Run the egress proxy (what the egress sidecar runs).
@@ -28,6 +39,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Init(a) => cmd::init::run(a),
+        Command::Plan(a) => cmd::plan::run(a),
+        Command::Start(a) => cmd::start::run(a),
+        Command::Schema(a) => cmd::schema::run(a),
         Command::Scan(a) => cmd::scan::run(a),
         Command::EgressProxy(a) => cmd::egress_proxy::run(a),
         Command::GitGate(a) => cmd::git_gate::run(a),
@@ -35,7 +50,17 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Manifest errors render themselves (with file:line:column);
+            // everything else gets the usual prefix and its cause chain.
+            let text = format!("{e:#}");
+            if text.starts_with("error:") {
+                eprint!("{text}");
+                if !text.ends_with('\n') {
+                    eprintln!();
+                }
+            } else {
+                eprintln!("error: {text}");
+            }
             ExitCode::from(2)
         }
     }

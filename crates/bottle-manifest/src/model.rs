@@ -1,0 +1,245 @@
+//! The manifest's types. serde reads them (through `de.rs`), schemars turns
+//! the same types into the shipped JSON Schema, so the two cannot disagree.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::env::EnvValue;
+
+/// A whole manifest file (or the merge of several).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "bottle manifest")]
+pub struct Manifest {
+    /// Bottles: the sandboxes (image, network policy, credentials, git remotes).
+    #[serde(default)]
+    pub bottles: BTreeMap<String, Bottle>,
+    /// Agents: what runs inside a bottle.
+    #[serde(default)]
+    pub agents: BTreeMap<String, Agent>,
+    /// The agent `bottle start` and `bottle plan` use when none is named.
+    #[serde(default)]
+    pub default_agent: Option<String>,
+    /// Editor hint (`"$schema": "…/bottle.schema.json"` in JSON); ignored.
+    #[serde(default, rename = "$schema")]
+    pub schema: Option<String>,
+}
+
+/// One bottle: a sandbox definition.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bottle {
+    /// The agent image; default: the agent preset's image.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// A Dockerfile to build the agent image from (relative to the manifest).
+    #[serde(default)]
+    pub dockerfile: Option<String>,
+    /// Environment for the agent: a literal, `${VAR}` from the host
+    /// environment, or `?question` asked at start with hidden input.
+    #[serde(default)]
+    pub env: BTreeMap<String, EnvValue>,
+    /// Docker runtime for the agent container (for example `runsc`).
+    #[serde(default)]
+    pub runtime: Option<String>,
+    /// Network policy.
+    #[serde(default)]
+    pub egress: Egress,
+    /// Credentials the egress proxy injects; the agent never holds them.
+    #[serde(default)]
+    pub credentials: Vec<Credential>,
+    /// Git remotes served through the git gate.
+    #[serde(default)]
+    pub git: Vec<GitRemote>,
+    /// Host paths mounted into the agent.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// Removed: `ssh` entries. Kept only so the loader can explain the move
+    /// to `git`; never part of the schema.
+    #[serde(default)]
+    #[schemars(skip)]
+    pub ssh: Option<serde::de::IgnoredAny>,
+}
+
+/// The bottle's network policy.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Egress {
+    /// Hosts the agent may reach: `"host"`, `"*.domain"`, `"host:port"`, or
+    /// `{ host, methods, paths }`.
+    #[serde(default)]
+    pub allowlist: Vec<AllowEntry>,
+    /// Allowlisted hosts whose TLS is not intercepted (no body scanning).
+    #[serde(default)]
+    pub passthrough: Vec<String>,
+    /// Include the built-in default allowlist.
+    #[serde(default = "yes")]
+    pub defaults: bool,
+    /// PEM files with extra CA certificates the proxy trusts for upstream TLS.
+    #[serde(default)]
+    pub upstream_ca: Vec<String>,
+    /// CIDRs the proxy may connect to although they are private (the only
+    /// exception to the SSRF check), e.g. `"10.1.2.0/24"`.
+    #[serde(default)]
+    pub allow_cidrs: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Egress {
+    fn default() -> Self {
+        Self {
+            allowlist: Vec::new(),
+            passthrough: Vec::new(),
+            defaults: true,
+            upstream_ca: Vec::new(),
+            allow_cidrs: Vec::new(),
+        }
+    }
+}
+
+/// One allowlist entry.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[schemars(untagged)]
+pub enum AllowEntry {
+    /// `"api.example.com"`, `"*.example.com"` or `"api.example.com:8443"`.
+    Host(String),
+    /// A host with method and path limits.
+    Rule(AllowTable),
+}
+
+/// The table form of an allowlist entry.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllowTable {
+    /// `host`, `*.domain` or `host:port`.
+    pub host: String,
+    /// Allowed methods (any when empty).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Allowed path globs (`*` matches anything, `/` included; any when empty).
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+impl AllowEntry {
+    /// The host part as written.
+    pub fn host(&self) -> &str {
+        match self {
+            Self::Host(h) => h,
+            Self::Rule(t) => &t.host,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AllowEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = AllowEntry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a host string or a table { host, methods, paths }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AllowEntry, E> {
+                Ok(AllowEntry::Host(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<AllowEntry, A::Error> {
+                AllowTable::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(AllowEntry::Rule)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A credential the egress proxy injects into requests to one host.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// The one host this credential is sent to.
+    pub host: String,
+    /// The request header the proxy sets (e.g. `authorization`, `x-api-key`).
+    pub header: String,
+    /// The real value (usually `${VAR}`); never enters the agent.
+    pub value: EnvValue,
+    /// An agent environment variable that holds a placeholder instead.
+    #[serde(default)]
+    pub agent_env: Option<String>,
+}
+
+/// A git remote served through the git gate.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitRemote {
+    /// Remote name; the gate serves it as `/<name>.git`.
+    pub name: String,
+    /// The real upstream URL: `ssh://…`, `user@host:path`, `https://…`.
+    pub upstream: String,
+    /// SSH private key for ssh upstreams (kept in the gate only).
+    #[serde(default)]
+    pub identity_file: Option<String>,
+    /// The upstream's SSH host key (`ssh-ed25519 AAAA…`); required for ssh.
+    #[serde(default)]
+    pub known_host_key: Option<String>,
+    /// Token for https upstreams (usually `${GH_TOKEN}`; kept in the gate only).
+    #[serde(default)]
+    pub token: Option<EnvValue>,
+}
+
+/// A host path mounted into the agent.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    /// Host path (relative to the manifest's directory, `~` allowed).
+    pub source: String,
+    /// Absolute path inside the agent.
+    pub target: String,
+    /// Mount read-only.
+    #[serde(default)]
+    pub readonly: bool,
+}
+
+/// What runs in a bottle.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// The bottle to run in.
+    pub bottle: String,
+    /// The agent kind: decides the default image and command.
+    #[serde(default)]
+    pub preset: Preset,
+    /// Initial prompt handed to the agent CLI.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// Command to run instead of the preset's.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+}
+
+/// Agent presets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// A shell with git, curl and python3.
+    #[default]
+    Shell,
+    /// Claude Code.
+    Claude,
+    /// OpenAI Codex CLI.
+    Codex,
+}
+
+impl Preset {
+    /// The preset's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shell => "shell",
+            Self::Claude => "claude",
+            Self::Codex => "codex",
+        }
+    }
+}
