@@ -113,7 +113,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
             Kind::Str(s) => v
                 .visit_enum(s.as_str().into_deserializer())
                 .map_err(|e: DeError| e.locate(&self.node.span, &self.path)),
-            _ => Err(self.invalid(&"a string").locate(&self.node.span, &self.path)),
+            _ => Err(self
+                .invalid(&"a string")
+                .locate(&self.node.span, &self.path)),
         }
     }
 
@@ -152,8 +154,8 @@ impl<'de, I: Iterator<Item = (usize, &'de Node)>> de::SeqAccess<'de> for SeqDe<I
             node,
             path: path.clone(),
         })
-            .map(Some)
-            .map_err(|e| e.locate(&node.span, &path))
+        .map(Some)
+        .map_err(|e| e.locate(&node.span, &path))
     }
 }
 
@@ -166,7 +168,10 @@ struct MapDe<'a, I> {
 impl<'de, I: Iterator<Item = &'de Entry>> de::MapAccess<'de> for MapDe<'de, I> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         let Some(entry) = self.entries.next() else {
             return Ok(None);
         };

@@ -116,7 +116,10 @@ impl EnvValue {
 
     /// Resolve with a lookup for host variables. `Ask` values are resolved
     /// by the caller (it owns the terminal).
-    pub fn resolve(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, String> {
+    pub fn resolve(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<String>, String> {
         match self {
             Self::Ask(_) => Ok(None),
             Self::Template(parts) => {
@@ -124,9 +127,9 @@ impl EnvValue {
                 for p in parts {
                     match p {
                         Part::Lit(l) => out.push_str(l),
-                        Part::Var(v) => out.push_str(
-                            &lookup(v).ok_or_else(|| format!("${{{v}}} is not set in the host environment"))?,
-                        ),
+                        Part::Var(v) => out.push_str(&lookup(v).ok_or_else(|| {
+                            format!("${{{v}}} is not set in the host environment")
+                        })?),
                     }
                 }
                 Ok(Some(out))
@@ -164,7 +167,10 @@ mod tests {
 
     #[test]
     fn forms() {
-        assert_eq!(EnvValue::parse("?one-time code").unwrap(), EnvValue::Ask("one-time code".into()));
+        assert_eq!(
+            EnvValue::parse("?one-time code").unwrap(),
+            EnvValue::Ask("one-time code".into())
+        );
         assert_eq!(
             EnvValue::parse("a-${USER}-b").unwrap(),
             EnvValue::Template(vec![
@@ -173,9 +179,30 @@ mod tests {
                 Part::Lit("-b".into())
             ])
         );
-        assert_eq!(EnvValue::parse("??x").unwrap().resolve(&|_| None).unwrap().as_deref(), Some("?x"));
-        assert_eq!(EnvValue::parse("$${X} $5").unwrap().resolve(&|_| None).unwrap().as_deref(), Some("${X} $5"));
-        assert_eq!(EnvValue::parse("").unwrap().resolve(&|_| None).unwrap().as_deref(), Some(""));
+        assert_eq!(
+            EnvValue::parse("??x")
+                .unwrap()
+                .resolve(&|_| None)
+                .unwrap()
+                .as_deref(),
+            Some("?x")
+        );
+        assert_eq!(
+            EnvValue::parse("$${X} $5")
+                .unwrap()
+                .resolve(&|_| None)
+                .unwrap()
+                .as_deref(),
+            Some("${X} $5")
+        );
+        assert_eq!(
+            EnvValue::parse("")
+                .unwrap()
+                .resolve(&|_| None)
+                .unwrap()
+                .as_deref(),
+            Some("")
+        );
         assert!(EnvValue::parse("${A").is_err());
         assert!(EnvValue::parse("${1A}").is_err());
         assert!(EnvValue::parse("?").is_err());
@@ -193,6 +220,9 @@ mod tests {
     fn resolve_reports_missing_var() {
         let v = EnvValue::parse("${NOPE}").unwrap();
         assert!(v.resolve(&|_| None).unwrap_err().contains("${NOPE}"));
-        assert_eq!(v.resolve(&|_| Some("x".into())).unwrap().as_deref(), Some("x"));
+        assert_eq!(
+            v.resolve(&|_| Some("x".into())).unwrap().as_deref(),
+            Some("x")
+        );
     }
 }

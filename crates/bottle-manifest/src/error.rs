@@ -64,11 +64,21 @@ impl fmt::Display for Diagnostic {
             writeln!(f, "error: {}: {}", self.path, self.message)?;
         }
         let gutter = self.line.to_string().len();
-        writeln!(f, "{:gutter$}--> {}:{}:{}", "", self.file, self.line, self.column)?;
+        writeln!(
+            f,
+            "{:gutter$}--> {}:{}:{}",
+            "", self.file, self.line, self.column
+        )?;
         if let Some((text, col, width)) = &self.snippet {
             writeln!(f, "{:gutter$} |", "")?;
             writeln!(f, "{} | {}", self.line, text)?;
-            writeln!(f, "{:gutter$} | {}{}", "", " ".repeat(col - 1), "^".repeat(*width))?;
+            writeln!(
+                f,
+                "{:gutter$} | {}{}",
+                "",
+                " ".repeat(col - 1),
+                "^".repeat(*width)
+            )?;
         }
         if let Some(h) = &self.help {
             writeln!(f, "{:gutter$} = help: {h}", "")?;
@@ -105,7 +115,7 @@ impl std::error::Error for ManifestError {}
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The manifest is invalid.
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] ManifestError),
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]

@@ -18,9 +18,11 @@ mod validate;
 
 pub use env::EnvValue;
 pub use error::{Diagnostic, LoadError, ManifestError};
-pub use model::{AllowEntry, AllowTable, Agent, Bottle, Credential, Egress, GitRemote, Manifest, Mount, Preset};
+pub use model::{
+    Agent, AllowEntry, AllowTable, Bottle, Credential, Egress, GitRemote, Manifest, Mount, Preset,
+};
 pub use node::KeyPath;
-pub use source::{Format, SourceFile, EMBEDDED_NAME};
+pub use source::{EMBEDDED_NAME, Format, SourceFile};
 pub use validate::parse_cidr;
 
 use std::collections::BTreeMap;
@@ -29,13 +31,22 @@ use std::path::PathBuf;
 /// Parse and check one file's manifest.
 pub fn parse_file(file: &SourceFile) -> Result<Manifest, ManifestError> {
     let manifest: Manifest = de::from_node(&file.root).map_err(|e| {
-        let (span, path) = e.at.clone().unwrap_or((file.root.span.clone(), KeyPath::root()));
+        let (span, path) =
+            e.at.clone()
+                .unwrap_or((file.root.span.clone(), KeyPath::root()));
         let help = help_for_serde(&e.message, &path);
-        let mut d = Diagnostic::new(&file.name, &file.text, &span, &path, e.message);
+        let message = if is_bottle_ssh(&path) {
+            "`ssh` entries are no longer supported".to_string()
+        } else {
+            e.message
+        };
+        let mut d = Diagnostic::new(&file.name, &file.text, &span, &path, message);
         if let Some(h) = help {
             d = d.with_help(h);
         }
-        ManifestError { diagnostics: vec![d] }
+        ManifestError {
+            diagnostics: vec![d],
+        }
     })?;
     let mut c = validate::Checker::new(file);
     validate::check_file(&mut c, &manifest);
@@ -46,22 +57,29 @@ pub fn parse_file(file: &SourceFile) -> Result<Manifest, ManifestError> {
     }
 }
 
+/// `bottles.<name>.ssh`: the removed key that gets its own explanation.
+fn is_bottle_ssh(path: &KeyPath) -> bool {
+    matches!(path.0.as_slice(), [node::Seg::Key(b), node::Seg::Key(_), node::Seg::Key(k)] if b == "bottles" && k == "ssh")
+}
+
 fn help_for_serde(message: &str, path: &KeyPath) -> Option<String> {
+    if is_bottle_ssh(path) {
+        return Some(
+            "declare the remote under `git` instead: [[bottles.<name>.git]] with a `name` and the full `upstream` URL (plus identity_file and known_host_key for ssh); the git gate then holds the key and scans every push".into(),
+        );
+    }
     if message.starts_with("unknown field") {
-        Some(match path.0.last() {
-            Some(node::Seg::Key(k)) if k == "ssh" => {
-                "declare the remote under `git` instead, with a `name` and the full `upstream` URL".into()
-            }
-            _ => "remove the key or fix its spelling; see `bottle schema` for every key".into(),
-        })
+        Some("remove the key or fix its spelling; see `bottle schema` for every key".into())
     } else if message.starts_with("invalid type") {
         Some("see `bottle schema` for the expected shape".into())
     } else if message.starts_with("missing field") {
         Some("add the missing key".into())
     } else if message.starts_with("unknown variant") {
         Some("use one of the listed values".into())
+    } else if message.contains("${") || message.contains("?question") {
+        Some("a value is a literal, \"${VAR}\" from the host environment, or \"?question\" asked at start".into())
     } else {
-        None
+        Some("see `bottle schema` and docs/manifest.md for the expected value".into())
     }
 }
 
@@ -111,13 +129,28 @@ impl ManifestSet {
         };
         for (i, (file, m)) in files.into_iter().enumerate() {
             for (k, v) in m.bottles {
-                set.bottles.insert(k, Sourced { value: v, source: i });
+                set.bottles.insert(
+                    k,
+                    Sourced {
+                        value: v,
+                        source: i,
+                    },
+                );
             }
             for (k, v) in m.agents {
-                set.agents.insert(k, Sourced { value: v, source: i });
+                set.agents.insert(
+                    k,
+                    Sourced {
+                        value: v,
+                        source: i,
+                    },
+                );
             }
             if let Some(d) = m.default_agent {
-                set.default_agent = Some(Sourced { value: d, source: i });
+                set.default_agent = Some(Sourced {
+                    value: d,
+                    source: i,
+                });
             }
             set.sources.push(file);
         }
@@ -132,19 +165,32 @@ impl ManifestSet {
                 let file = &self.sources[agent.source];
                 let path = KeyPath::root().key("agents").key(name).key("bottle");
                 diags.push(
-                    file.diagnostic(&path, format!("agent {name:?} names bottle {:?}, which is not defined", agent.value.bottle))
-                        .with_help(format!("define [bottles.{}] or use one of: {}", agent.value.bottle, self.bottle_names())),
+                    file.diagnostic(
+                        &path,
+                        format!(
+                            "agent {name:?} names bottle {:?}, which is not defined",
+                            agent.value.bottle
+                        ),
+                    )
+                    .with_help(format!(
+                        "define [bottles.{}] or use one of: {}",
+                        agent.value.bottle,
+                        self.bottle_names()
+                    )),
                 );
             }
         }
-        if let Some(d) = &self.default_agent {
-            if !self.agents.contains_key(&d.value) {
-                let file = &self.sources[d.source];
-                diags.push(
-                    file.diagnostic(&KeyPath::root().key("default_agent"), format!("default_agent {:?} is not defined", d.value))
-                        .with_help(format!("use one of: {}", self.agent_names())),
-                );
-            }
+        if let Some(d) = &self.default_agent
+            && !self.agents.contains_key(&d.value)
+        {
+            let file = &self.sources[d.source];
+            diags.push(
+                file.diagnostic(
+                    &KeyPath::root().key("default_agent"),
+                    format!("default_agent {:?} is not defined", d.value),
+                )
+                .with_help(format!("use one of: {}", self.agent_names())),
+            );
         }
         if diags.is_empty() {
             Ok(())
@@ -174,10 +220,10 @@ impl ManifestSet {
     /// embedded default when there are none.
     pub fn load(opts: &LoadOptions) -> Result<Self, LoadError> {
         let mut paths = Vec::new();
-        if let Some(dir) = &opts.user_dir {
-            if let Some(p) = source::find_in(dir)? {
-                paths.push(p);
-            }
+        if let Some(dir) = &opts.user_dir
+            && let Some(p) = source::find_in(dir)?
+        {
+            paths.push(p);
         }
         match &opts.explicit {
             Some(p) => paths.push(p.clone()),

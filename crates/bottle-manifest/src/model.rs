@@ -56,11 +56,6 @@ pub struct Bottle {
     /// Host paths mounted into the agent.
     #[serde(default)]
     pub mounts: Vec<Mount>,
-    /// Removed: `ssh` entries. Kept only so the loader can explain the move
-    /// to `git`; never part of the schema.
-    #[serde(default)]
-    #[schemars(skip)]
-    pub ssh: Option<serde::de::IgnoredAny>,
 }
 
 /// The bottle's network policy.

@@ -93,7 +93,8 @@ impl fmt::Display for KeyPath {
             match seg {
                 Seg::Key(k) => {
                     let bare = !k.is_empty()
-                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                     match (i, bare) {
                         (0, true) => f.write_str(k)?,
                         (_, true) => write!(f, ".{k}")?,
@@ -274,7 +275,10 @@ impl JsonParser<'_> {
             Some(b'f') => self.literal("false", Kind::Bool(false))?,
             Some(b'n') => self.literal("null", Kind::Null)?,
             Some(b'-' | b'0'..=b'9') => self.number()?,
-            Some(_) => return Err(self.err("expected a value (object, array, string, number, true, false or null)")),
+            Some(_) => {
+                return Err(self
+                    .err("expected a value (object, array, string, number, true, false or null)"));
+            }
         };
         self.depth -= 1;
         Ok(Node {
@@ -472,7 +476,10 @@ mod tests {
             match &n.kind {
                 Kind::Array(a) => Kind::Array(
                     a.iter()
-                        .map(|x| Node { span: 0..0, kind: strip(x) })
+                        .map(|x| Node {
+                            span: 0..0,
+                            kind: strip(x),
+                        })
                         .collect(),
                 ),
                 Kind::Table(es) => Kind::Table(
@@ -480,7 +487,10 @@ mod tests {
                         .map(|e| Entry {
                             key: e.key.clone(),
                             key_span: 0..0,
-                            value: Node { span: 0..0, kind: strip(&e.value) },
+                            value: Node {
+                                span: 0..0,
+                                kind: strip(&e.value),
+                            },
                         })
                         .collect(),
                 ),
@@ -499,14 +509,22 @@ mod tests {
         assert_eq!(p.to_string(), "a.b[1]");
         let missing = KeyPath::root().key("a").key("zz");
         assert_eq!(&text[n.span_of(&missing)], r#"{"b": ["x", "yy"]}"#);
-        assert_eq!(&text[n.key_span_of(&KeyPath::root().key("a")).unwrap()], "\"a\"");
+        assert_eq!(
+            &text[n.key_span_of(&KeyPath::root().key("a")).unwrap()],
+            "\"a\""
+        );
     }
 
     #[test]
     fn json_errors_have_positions() {
         let e = parse_json("{\"a\": [1, 2}").unwrap_err();
         assert_eq!(e.span.start, 11);
-        assert!(parse_json(r#"{"a": 1, "a": 2}"#).unwrap_err().message.contains("duplicate"));
+        assert!(
+            parse_json(r#"{"a": 1, "a": 2}"#)
+                .unwrap_err()
+                .message
+                .contains("duplicate")
+        );
         assert!(parse_json(r#""\ud800""#).is_err());
         assert_eq!(
             parse_json(r#""\u00e9\ud83d\ude00""#).unwrap().kind,

@@ -46,7 +46,12 @@ pub struct SourceFile {
 
 impl SourceFile {
     /// Parse `text` in `format`; a syntax error becomes a located diagnostic.
-    pub fn parse(name: &str, dir: Option<PathBuf>, text: String, format: Format) -> Result<Self, ManifestError> {
+    pub fn parse(
+        name: &str,
+        dir: Option<PathBuf>,
+        text: String,
+        format: Format,
+    ) -> Result<Self, ManifestError> {
         let parsed = match format {
             Format::Toml => node::parse_toml(&text),
             Format::Json => node::parse_json(&text),
@@ -60,10 +65,12 @@ impl SourceFile {
             }),
             Err(e) => Err(ManifestError {
                 diagnostics: vec![
-                    Diagnostic::new(name, &text, &e.span, &KeyPath::root(), e.message).with_help(match format {
-                        Format::Toml => "fix the TOML syntax",
-                        Format::Json => "fix the JSON syntax",
-                    }),
+                    Diagnostic::new(name, &text, &e.span, &KeyPath::root(), e.message).with_help(
+                        match format {
+                            Format::Toml => "fix the TOML syntax",
+                            Format::Json => "fix the JSON syntax",
+                        },
+                    ),
                 ],
             }),
         }
@@ -71,7 +78,8 @@ impl SourceFile {
 
     /// Read and parse a file.
     pub fn read(path: &Path) -> Result<Self, LoadError> {
-        let format = Format::from_path(path).ok_or_else(|| LoadError::UnknownFormat(path.display().to_string()))?;
+        let format = Format::from_path(path)
+            .ok_or_else(|| LoadError::UnknownFormat(path.display().to_string()))?;
         let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
             path: path.display().to_string(),
             source,
@@ -93,7 +101,13 @@ impl SourceFile {
 
     /// A diagnostic about `path` in this file.
     pub fn diagnostic(&self, path: &KeyPath, message: String) -> Diagnostic {
-        Diagnostic::new(&self.name, &self.text, &self.root.span_of(path), path, message)
+        Diagnostic::new(
+            &self.name,
+            &self.text,
+            &self.root.span_of(path),
+            path,
+            message,
+        )
     }
 }
 

@@ -44,7 +44,8 @@ impl<'a> Checker<'a> {
     }
 }
 
-const HOST_HELP: &str = "use a hostname such as \"api.example.com\" or \"*.example.com\", optionally with \":port\"";
+const HOST_HELP: &str =
+    "use a hostname such as \"api.example.com\" or \"*.example.com\", optionally with \":port\"";
 
 /// Per-file checks.
 pub(crate) fn check_file(c: &mut Checker<'_>, m: &Manifest) {
@@ -57,14 +58,14 @@ pub(crate) fn check_file(c: &mut Checker<'_>, m: &Manifest) {
     for (name, agent) in &m.agents {
         let ap = root.key("agents").key(name);
         check_name(c, &ap, name, "agent");
-        if let Some(cmd) = &agent.command {
-            if cmd.is_empty() {
-                c.err(
-                    &ap.key("command"),
-                    "the command is empty".into(),
-                    "give the program and its arguments, e.g. [\"bash\", \"-l\"], or remove `command`",
-                );
-            }
+        if let Some(cmd) = &agent.command
+            && cmd.is_empty()
+        {
+            c.err(
+                &ap.key("command"),
+                "the command is empty".into(),
+                "give the program and its arguments, e.g. [\"bash\", \"-l\"], or remove `command`",
+            );
         }
     }
 }
@@ -86,13 +87,6 @@ fn check_name(c: &mut Checker<'_>, path: &KeyPath, name: &str, what: &str) {
 }
 
 fn check_bottle(c: &mut Checker<'_>, bp: &KeyPath, b: &Bottle) {
-    if b.ssh.is_some() {
-        c.err_at_key(
-            &bp.key("ssh"),
-            "`ssh` entries are no longer supported".into(),
-            "declare the remote under `git` instead: [[bottles.<name>.git]] with a `name` and the full `upstream` URL (plus identity_file and known_host_key); the git gate then holds the key and scans every push",
-        );
-    }
     if b.image.is_some() && b.dockerfile.is_some() {
         c.err_at_key(
             &bp.key("dockerfile"),
@@ -100,14 +94,17 @@ fn check_bottle(c: &mut Checker<'_>, bp: &KeyPath, b: &Bottle) {
             "keep one: `image` names an existing image, `dockerfile` builds one",
         );
     }
-    if let Some(rt) = &b.runtime {
-        if rt.is_empty() || !rt.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
-            c.err(
-                &bp.key("runtime"),
-                format!("runtime {rt:?} is not a Docker runtime name"),
-                "use a runtime configured in the Docker daemon, e.g. \"runsc\"",
-            );
-        }
+    if let Some(rt) = &b.runtime
+        && (rt.is_empty()
+            || !rt
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)))
+    {
+        c.err(
+            &bp.key("runtime"),
+            format!("runtime {rt:?} is not a Docker runtime name"),
+            "use a runtime configured in the Docker daemon, e.g. \"runsc\"",
+        );
     }
     for name in b.env.keys() {
         if !crate::env::is_env_name(name) {
@@ -126,7 +123,11 @@ fn check_bottle(c: &mut Checker<'_>, bp: &KeyPath, b: &Bottle) {
             AllowEntry::Rule(_) => p.key("host"),
         };
         if let Err(e) = HostPattern::parse_with_port(entry.host()) {
-            c.err(&host_path, format!("invalid hostname {:?}: {e}", entry.host()), HOST_HELP);
+            c.err(
+                &host_path,
+                format!("invalid hostname {:?}: {e}", entry.host()),
+                HOST_HELP,
+            );
         }
         if let AllowEntry::Rule(t) = entry {
             for (j, m) in t.methods.iter().enumerate() {
@@ -175,7 +176,11 @@ fn check_bottle(c: &mut Checker<'_>, bp: &KeyPath, b: &Bottle) {
     for (i, cred) in b.credentials.iter().enumerate() {
         let cp = bp.key("credentials").index(i);
         if let Err(e) = HostPattern::parse(&cred.host) {
-            c.err(&cp.key("host"), format!("invalid hostname {:?}: {e}", cred.host), HOST_HELP);
+            c.err(
+                &cp.key("host"),
+                format!("invalid hostname {:?}: {e}", cred.host),
+                HOST_HELP,
+            );
         } else if cred.host.starts_with("*.") {
             c.err(
                 &cp.key("host"),
@@ -246,19 +251,31 @@ fn check_bottle(c: &mut Checker<'_>, bp: &KeyPath, b: &Bottle) {
     for (i, m) in b.mounts.iter().enumerate() {
         let mp = bp.key("mounts").index(i);
         if m.source.trim().is_empty() {
-            c.err(&mp.key("source"), "empty source path".into(), "give a host path, e.g. \".\"");
+            c.err(
+                &mp.key("source"),
+                "empty source path".into(),
+                "give a host path, e.g. \".\"",
+            );
         }
         if !m.target.starts_with('/') || m.target == "/" {
             c.err(
                 &mp.key("target"),
-                format!("mount target {:?} must be an absolute path other than /", m.target),
+                format!(
+                    "mount target {:?} must be an absolute path other than /",
+                    m.target
+                ),
                 "e.g. \"/workspace\"",
             );
         }
     }
 }
 
-fn check_git_credentials(c: &mut Checker<'_>, gp: &KeyPath, g: &crate::model::GitRemote, t: Transport) {
+fn check_git_credentials(
+    c: &mut Checker<'_>,
+    gp: &KeyPath,
+    g: &crate::model::GitRemote,
+    t: Transport,
+) {
     match t {
         Transport::Ssh => {
             match &g.known_host_key {
@@ -322,7 +339,9 @@ fn check_git_credentials(c: &mut Checker<'_>, gp: &KeyPath, g: &crate::model::Gi
 /// Parse `addr/prefix`.
 pub fn parse_cidr(s: &str) -> Result<(std::net::IpAddr, u8), String> {
     let (addr, len) = s.split_once('/').ok_or("missing /prefix")?;
-    let ip: std::net::IpAddr = addr.parse().map_err(|_| format!("{addr:?} is not an IP address"))?;
+    let ip: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not an IP address"))?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let len: u8 = len
         .parse()

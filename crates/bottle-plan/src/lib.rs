@@ -76,7 +76,7 @@ pub fn default_allowlist(env_value: Option<&str>) -> Vec<String> {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// A problem located in a manifest file.
-    #[error("{0}")]
+    #[error(transparent)]
     Manifest(#[from] ManifestError),
     /// The named agent does not exist.
     #[error("no agent named {name:?}; defined agents: {available}")]
@@ -87,7 +87,9 @@ pub enum PlanError {
         available: String,
     },
     /// No agent was named and there is no default.
-    #[error("name an agent (`bottle plan AGENT`) or set default_agent in the manifest; defined agents: {available}")]
+    #[error(
+        "name an agent (`bottle plan AGENT`) or set default_agent in the manifest; defined agents: {available}"
+    )]
     NoAgent {
         /// What exists.
         available: String,
@@ -344,10 +346,12 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
     let mut rules: Vec<AllowRule> = Vec::new();
     if b.egress.defaults {
         for h in &inputs.default_allowlist {
-            rules.push(AllowRule::parse(h).map_err(|e| PlanError::BadDefaultAllowlist {
-                host: h.clone(),
-                why: e.to_string(),
-            })?);
+            rules.push(
+                AllowRule::parse(h).map_err(|e| PlanError::BadDefaultAllowlist {
+                    host: h.clone(),
+                    why: e.to_string(),
+                })?,
+            );
         }
     }
     for entry in &b.egress.allowlist {
@@ -359,7 +363,11 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             rule.methods = t.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
             rule.methods.sort();
             rule.methods.dedup();
-            rule.paths = t.paths.iter().filter_map(|p| PathGlob::parse(p).ok()).collect();
+            rule.paths = t
+                .paths
+                .iter()
+                .filter_map(|p| PathGlob::parse(p).ok())
+                .collect();
         }
         rules.push(rule);
     }
@@ -381,8 +389,13 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
         let host = c.host.to_ascii_lowercase();
         if !allowlist.allows_host_port(&host, 443) && !allowlist.allows_host_port(&host, 80) {
             diags.push(
-                file.diagnostic(&cp.key("host"), format!("credential host {host:?} is not on the bottle's allowlist"))
-                    .with_help(format!("add \"{host}\" to bottles.{bottle_name}.egress.allowlist")),
+                file.diagnostic(
+                    &cp.key("host"),
+                    format!("credential host {host:?} is not on the bottle's allowlist"),
+                )
+                .with_help(format!(
+                    "add \"{host}\" to bottles.{bottle_name}.egress.allowlist"
+                )),
             );
         }
         if b.egress
@@ -396,7 +409,13 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
                     .with_help("remove the host from passthrough: credentials are injected only into intercepted TLS"),
             );
         }
-        check_vars(&mut diags, file, &cp.key("value"), &c.value, &inputs.host_env);
+        check_vars(
+            &mut diags,
+            file,
+            &cp.key("value"),
+            &c.value,
+            &inputs.host_env,
+        );
         credentials.push(CredentialPlan {
             host,
             header: c.header.to_ascii_lowercase(),
@@ -456,7 +475,9 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
 
     let preset = agent.value.preset;
     let image = match (&b.image, &b.dockerfile) {
-        (Some(r), _) => ImagePlan::Image { reference: r.clone() },
+        (Some(r), _) => ImagePlan::Image {
+            reference: r.clone(),
+        },
         (None, Some(d)) => ImagePlan::Dockerfile {
             path: resolve(d),
             tag: format!("bottle/custom-{bottle_name}:latest"),
@@ -489,7 +510,11 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
         image: format!("bottle/egress:{}", inputs.sidecar_tag),
         networks: vec![int.clone(), out],
     }];
-    let mut no_proxy = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut no_proxy = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     if !git.is_empty() {
         networks.push(NetworkPlan {
             name: git_out.clone(),
@@ -511,7 +536,11 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
         networks: vec![int],
     });
 
-    let command = agent.value.command.clone().unwrap_or_else(|| preset_command(preset));
+    let command = agent
+        .value
+        .command
+        .clone()
+        .unwrap_or_else(|| preset_command(preset));
 
     let mut labels = BTreeMap::new();
     labels.insert(labels::INSTANCE.to_string(), instance.clone());
@@ -538,7 +567,11 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             proxy_url: format!("http://{egress_container}:{EGRESS_PORT}"),
             no_proxy,
             defaults: b.egress.defaults,
-            allowlist: allowlist.rules().iter().map(rule_plan).collect(),
+            allowlist: {
+                let mut v: Vec<AllowRulePlan> = allowlist.rules().iter().map(rule_plan).collect();
+                v.sort();
+                v
+            },
             passthrough,
             upstream_ca: b.egress.upstream_ca.iter().map(|p| resolve(p)).collect(),
             allow_cidrs: b.egress.allow_cidrs.clone(),
@@ -620,8 +653,13 @@ fn check_vars(
     for var in v.vars() {
         if !host_env.contains(var) {
             diags.push(
-                file.diagnostic(path, format!("${{{var}}} is not set in the host environment"))
-                    .with_help(format!("export {var}=... before running bottle, or change the value")),
+                file.diagnostic(
+                    path,
+                    format!("${{{var}}} is not set in the host environment"),
+                )
+                .with_help(format!(
+                    "export {var}=... before running bottle, or change the value"
+                )),
             );
         }
     }
@@ -633,10 +671,10 @@ pub fn resolve_path(p: &str, base: Option<&Path>, home: Option<&Path>) -> String
     if let (Some(rest), Some(h)) = (p.strip_prefix("~/"), home) {
         return h.join(rest).display().to_string();
     }
-    if p == "~" {
-        if let Some(h) = home {
-            return h.display().to_string();
-        }
+    if p == "~"
+        && let Some(h) = home
+    {
+        return h.display().to_string();
     }
     let path = Path::new(p);
     match base {

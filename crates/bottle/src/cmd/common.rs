@@ -30,7 +30,9 @@ pub fn user_config_dir() -> Option<PathBuf> {
 
 /// `$HOME`.
 pub fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Load and merge the manifests.
@@ -61,7 +63,10 @@ pub fn plan_inputs(agent: Option<String>, running: BTreeSet<String>) -> PlanInpu
 }
 
 /// Plan `agent` against the current manifests.
-pub fn make_plan(args: &ManifestArgs, agent: Option<String>) -> anyhow::Result<(ManifestSet, LaunchPlan)> {
+pub fn make_plan(
+    args: &ManifestArgs,
+    agent: Option<String>,
+) -> anyhow::Result<(ManifestSet, LaunchPlan)> {
     let set = load_manifest(args)?;
     let inputs = plan_inputs(agent, BTreeSet::new());
     let plan = bottle_plan::plan(&set, &inputs)?;

@@ -36,7 +36,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e).context("cannot create bottle.toml"),
     };
-    f.write_all(STARTER.as_bytes()).context("cannot write bottle.toml")?;
+    f.write_all(STARTER.as_bytes())
+        .context("cannot write bottle.toml")?;
     println!("wrote bottle.toml; see what it would do with `bottle plan`");
     Ok(ExitCode::SUCCESS)
 }

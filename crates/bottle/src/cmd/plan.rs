@@ -1,6 +1,6 @@
 //! `bottle plan [AGENT] [--json]`: what `start` would do; touches nothing.
 
-use super::common::{make_plan, ManifestArgs};
+use super::common::{ManifestArgs, make_plan};
 use std::process::ExitCode;
 
 /// Show what `bottle start` would do, without doing it.

@@ -8,6 +8,9 @@ pub struct Args {}
 
 /// Run.
 pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(&bottle_manifest::json_schema())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&bottle_manifest::json_schema())?
+    );
     Ok(ExitCode::SUCCESS)
 }

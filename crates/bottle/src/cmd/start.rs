@@ -1,6 +1,6 @@
 //! `bottle start [AGENT] [--yes] [--dry-run] [-- CMD...]`: interactive session.
 
-use super::common::{make_plan, ManifestArgs};
+use super::common::{ManifestArgs, make_plan};
 use std::process::ExitCode;
 
 /// Start an interactive session in a bottle.
@@ -32,5 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("dry run: nothing was created");
         return Ok(ExitCode::SUCCESS);
     }
-    anyhow::bail!("starting bottles needs the Docker backend, which is not built yet; use --dry-run")
+    anyhow::bail!(
+        "starting bottles needs the Docker backend, which is not built yet; use --dry-run"
+    )
 }

@@ -1,0 +1,428 @@
+use bottle_manifest::{Format, ManifestSet, Preset, SourceFile, parse_file};
+use bottle_plan::*;
+use bottle_policy::Transport;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+fn set(name: &str, text: &str) -> ManifestSet {
+    let format = if name.ends_with(".json") {
+        Format::Json
+    } else {
+        Format::Toml
+    };
+    let file =
+        SourceFile::parse(name, Some(PathBuf::from("/proj")), text.to_string(), format).unwrap();
+    let m = parse_file(&file).unwrap_or_else(|e| panic!("{e}"));
+    ManifestSet::merge(vec![(file, m)]).unwrap()
+}
+
+fn inputs(agent: Option<&str>) -> PlanInputs {
+    PlanInputs {
+        agent: agent.map(str::to_string),
+        running: BTreeSet::new(),
+        default_allowlist: default_allowlist(None),
+        home: Some(PathBuf::from("/home/me")),
+        host_env: ["ANTHROPIC_API_KEY", "GH_TOKEN", "USER"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        sidecar_tag: "t1".into(),
+    }
+}
+
+fn rule(host: &str) -> AllowRulePlan {
+    AllowRulePlan {
+        host: host.into(),
+        port: None,
+        methods: vec![],
+        paths: vec![],
+    }
+}
+
+const FULL: &str = r#"
+[bottles.dev]
+env = { RUST_LOG = "info", GH_USER = "${USER}", OTP = "?one-time code" }
+runtime = "runsc"
+mounts = [{ source = ".", target = "/workspace" }, { source = "~/cache", target = "/cache", readonly = true }]
+
+[bottles.dev.egress]
+allowlist = ["api.github.com", "*.crates.io", "api.github.com",
+             { host = "api.example.com", methods = ["get"], paths = ["/v1/*"] },
+             "git.example.com:2222"]
+passthrough = ["static.crates.io"]
+upstream_ca = ["certs/corp.pem"]
+
+[[bottles.dev.credentials]]
+host = "api.anthropic.com"
+header = "X-Api-Key"
+value = "${ANTHROPIC_API_KEY}"
+agent_env = "ANTHROPIC_API_KEY"
+
+[[bottles.dev.git]]
+name = "origin"
+upstream = "ssh://git@git.example.com:2222/me/app.git"
+identity_file = "~/.ssh/bottle_ed25519"
+known_host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample"
+
+[[bottles.dev.git]]
+name = "gh"
+upstream = "https://github.com/me/lib"
+token = "${GH_TOKEN}"
+
+[agents.implementer]
+bottle = "dev"
+preset = "claude"
+prompt = "Fix the failing test"
+"#;
+
+#[test]
+fn full_manifest_plan() {
+    let s = set("/proj/bottle.toml", FULL);
+    let p = plan(&s, &inputs(Some("implementer"))).unwrap();
+    let mut allow: Vec<AllowRulePlan> = DEFAULT_ALLOWLIST.iter().map(|h| rule(h)).collect();
+    allow.push(rule("api.github.com"));
+    allow.push(AllowRulePlan {
+        host: "*.crates.io".into(),
+        ..rule("")
+    });
+    allow.push(AllowRulePlan {
+        host: "api.example.com".into(),
+        port: None,
+        methods: vec!["GET".into()],
+        paths: vec!["/v1/*".into()],
+    });
+    allow.push(AllowRulePlan {
+        host: "git.example.com".into(),
+        port: Some(2222),
+        ..rule("")
+    });
+    allow.push(rule("static.crates.io"));
+    allow.sort();
+    let expected = LaunchPlan {
+        instance: "implementer".into(),
+        agent: AgentPlan {
+            name: "implementer".into(),
+            preset: Preset::Claude,
+            command: vec!["claude".into(), "--dangerously-skip-permissions".into()],
+            has_prompt: true,
+            source: "/proj/bottle.toml".into(),
+        },
+        bottle: BottleRef {
+            name: "dev".into(),
+            source: "/proj/bottle.toml".into(),
+        },
+        networks: vec![
+            NetworkPlan {
+                name: "bottle-implementer-int".into(),
+                role: "internal".into(),
+                internal: true,
+            },
+            NetworkPlan {
+                name: "bottle-implementer-out".into(),
+                role: "egress".into(),
+                internal: false,
+            },
+            NetworkPlan {
+                name: "bottle-implementer-git-out".into(),
+                role: "git-egress".into(),
+                internal: false,
+            },
+        ],
+        containers: vec![
+            ContainerPlan {
+                name: "bottle-implementer-egress".into(),
+                role: "egress".into(),
+                image: "bottle/egress:t1".into(),
+                networks: vec![
+                    "bottle-implementer-int".into(),
+                    "bottle-implementer-out".into(),
+                ],
+            },
+            ContainerPlan {
+                name: "bottle-implementer-git".into(),
+                role: "git".into(),
+                image: "bottle/git-gate:t1".into(),
+                networks: vec![
+                    "bottle-implementer-int".into(),
+                    "bottle-implementer-git-out".into(),
+                ],
+            },
+            ContainerPlan {
+                name: "bottle-implementer-agent".into(),
+                role: "agent".into(),
+                image: "bottle/agent-claude:latest".into(),
+                networks: vec!["bottle-implementer-int".into()],
+            },
+        ],
+        image: ImagePlan::Preset {
+            preset: Preset::Claude,
+            reference: "bottle/agent-claude:latest".into(),
+        },
+        egress: EgressPlan {
+            proxy_url: "http://bottle-implementer-egress:3128".into(),
+            no_proxy: vec![
+                "localhost".into(),
+                "127.0.0.1".into(),
+                "::1".into(),
+                "bottle-implementer-git".into(),
+            ],
+            defaults: true,
+            allowlist: allow,
+            passthrough: vec!["static.crates.io".into()],
+            upstream_ca: vec!["/proj/certs/corp.pem".into()],
+            allow_cidrs: vec![],
+        },
+        credentials: vec![CredentialPlan {
+            host: "api.anthropic.com".into(),
+            header: "x-api-key".into(),
+            agent_env: Some("ANTHROPIC_API_KEY".into()),
+            value_from: "from host ${ANTHROPIC_API_KEY}".into(),
+        }],
+        git: vec![
+            GitRemotePlan {
+                name: "origin".into(),
+                upstream: "ssh://git@git.example.com:2222/me/app.git".into(),
+                transport: Transport::Ssh,
+                gate_url: "http://bottle-implementer-git:8080/origin.git".into(),
+                rewrites: vec![
+                    "ssh://git@git.example.com:2222/me/app.git/".into(),
+                    "ssh://git@git.example.com:2222/me/app.git".into(),
+                    "ssh://git@git.example.com:2222/me/app/".into(),
+                    "ssh://git@git.example.com:2222/me/app".into(),
+                ],
+                credential: "identity_file /home/me/.ssh/bottle_ed25519".into(),
+            },
+            GitRemotePlan {
+                name: "gh".into(),
+                upstream: "https://github.com/me/lib".into(),
+                transport: Transport::Https,
+                gate_url: "http://bottle-implementer-git:8080/gh.git".into(),
+                rewrites: vec![
+                    "https://github.com:443/me/lib.git/".into(),
+                    "https://github.com:443/me/lib.git".into(),
+                    "https://github.com/me/lib.git/".into(),
+                    "https://github.com:443/me/lib/".into(),
+                    "https://github.com/me/lib.git".into(),
+                    "https://github.com:443/me/lib".into(),
+                    "https://github.com/me/lib/".into(),
+                    "https://github.com/me/lib".into(),
+                ],
+                credential: "token from host ${GH_TOKEN}".into(),
+            },
+        ],
+        env: vec![
+            EnvPlan {
+                name: "ANTHROPIC_API_KEY".into(),
+                from: "placeholder (credential for api.anthropic.com)".into(),
+            },
+            EnvPlan {
+                name: "GH_USER".into(),
+                from: "from host ${USER}".into(),
+            },
+            EnvPlan {
+                name: "OTP".into(),
+                from: "asked at start: \"one-time code\"".into(),
+            },
+            EnvPlan {
+                name: "RUST_LOG".into(),
+                from: "literal".into(),
+            },
+        ],
+        mounts: vec![
+            MountPlan {
+                source: "/proj".into(),
+                target: "/workspace".into(),
+                readonly: false,
+            },
+            MountPlan {
+                source: "/home/me/cache".into(),
+                target: "/cache".into(),
+                readonly: true,
+            },
+        ],
+        runtime: Some("runsc".into()),
+        labels: BTreeMap::from([
+            ("bottle.agent".to_string(), "implementer".to_string()),
+            ("bottle.bottle".to_string(), "dev".to_string()),
+            ("bottle.instance".to_string(), "implementer".to_string()),
+        ]),
+    };
+    assert_eq!(p, expected);
+    let text = render_text(&p);
+    assert!(
+        text.contains(
+            "12 hosts allowed (*.crates.io, api.anthropic.com, api.example.com, +9 more)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("api.anthropic.com header \"x-api-key\""),
+        "{text}"
+    );
+    assert!(text.contains("origin ssh://git@git.example.com:2222/me/app.git -> http://bottle-implementer-git:8080/origin.git"), "{text}");
+    assert!(
+        text.contains("/proj/bottle.toml (a project file can widen its own sandbox"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plan_never_contains_values() {
+    // Literal and host values must not leak into the plan (text or JSON).
+    let s = set(
+        "/proj/bottle.toml",
+        "[bottles.b]\nenv = { TOKEN = \"literal-s3cr3t-value\" }\n[agents.a]\nbottle = \"b\"\n",
+    );
+    let p = plan(&s, &inputs(None)).unwrap();
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(!json.contains("s3cr3t"), "{json}");
+    assert!(!render_text(&p).contains("s3cr3t"));
+}
+
+#[test]
+fn instance_gets_a_suffix_when_running() {
+    let s = set("/proj/bottle.toml", FULL);
+    let mut i = inputs(Some("implementer"));
+    i.running = ["implementer".to_string(), "implementer-2".to_string()].into();
+    let p = plan(&s, &i).unwrap();
+    assert_eq!(p.instance, "implementer-3");
+    assert_eq!(p.containers[2].name, "bottle-implementer-3-agent");
+    assert_eq!(p.labels["bottle.instance"], "implementer-3");
+}
+
+#[test]
+fn default_allowlist_can_be_replaced_or_dropped() {
+    let s = set(
+        "/proj/bottle.toml",
+        "[bottles.b]\negress.allowlist = [\"x.com\"]\n[agents.a]\nbottle = \"b\"\n",
+    );
+    let mut i = inputs(None);
+    i.default_allowlist = default_allowlist(Some("one.com, two.com"));
+    let p = plan(&s, &i).unwrap();
+    assert_eq!(
+        p.egress.allowlist,
+        vec![rule("one.com"), rule("two.com"), rule("x.com")]
+    );
+
+    let s = set(
+        "/proj/bottle.toml",
+        "[bottles.b]\negress = { allowlist = [\"x.com\"], defaults = false }\n[agents.a]\nbottle = \"b\"\n",
+    );
+    let p = plan(&s, &inputs(None)).unwrap();
+    assert_eq!(p.egress.allowlist, vec![rule("x.com")]);
+    assert!(!p.egress.defaults);
+
+    let mut i = inputs(None);
+    i.default_allowlist = default_allowlist(Some("bad host!"));
+    let s = set(
+        "/proj/bottle.toml",
+        "[bottles.b]\n[agents.a]\nbottle = \"b\"\n",
+    );
+    let e = plan(&s, &i).unwrap_err();
+    assert!(e.to_string().contains("BOTTLE_DEFAULT_ALLOWLIST"), "{e}");
+}
+
+#[test]
+fn unset_host_variable_is_a_located_error() {
+    let text = "[bottles.b]\nenv = { A = \"${NOT_SET_ANYWHERE}\" }\n[agents.a]\nbottle = \"b\"\n";
+    let s = set("/proj/bottle.toml", text);
+    let e = plan(&s, &inputs(None)).unwrap_err();
+    let PlanError::Manifest(m) = e else {
+        panic!("{e}")
+    };
+    let d = &m.diagnostics[0];
+    assert_eq!(
+        (d.file.as_str(), d.line, d.column),
+        ("/proj/bottle.toml", 2, 13)
+    );
+    assert_eq!(d.path, "bottles.b.env.A");
+    assert!(d.message.contains("${NOT_SET_ANYWHERE} is not set"));
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap()
+            .contains("export NOT_SET_ANYWHERE")
+    );
+}
+
+#[test]
+fn credential_host_must_be_allowlisted_and_intercepted() {
+    let text = concat!(
+        "[bottles.b]\negress = { defaults = false, allowlist = [\"x.com\"], passthrough = [\"p.com\"] }\n",
+        "[[bottles.b.credentials]]\nhost = \"y.com\"\nheader = \"authorization\"\nvalue = \"${GH_TOKEN}\"\n",
+        "[[bottles.b.credentials]]\nhost = \"p.com\"\nheader = \"authorization\"\nvalue = \"${GH_TOKEN}\"\n",
+        "[agents.a]\nbottle = \"b\"\n"
+    );
+    let e = plan(&set("/proj/bottle.toml", text), &inputs(None)).unwrap_err();
+    let PlanError::Manifest(m) = e else {
+        panic!("{e}")
+    };
+    assert_eq!(m.diagnostics.len(), 2, "{m}");
+    assert_eq!(m.diagnostics[0].path, "bottles.b.credentials[0].host");
+    assert!(
+        m.diagnostics[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("add \"y.com\" to bottles.b.egress.allowlist")
+    );
+    assert_eq!(m.diagnostics[1].path, "bottles.b.credentials[1].host");
+    assert!(m.diagnostics[1].message.contains("passthrough"));
+}
+
+#[test]
+fn agent_choice() {
+    let s = set(
+        "/proj/bottle.toml",
+        "[bottles.b]\n[agents.x]\nbottle = \"b\"\n[agents.y]\nbottle = \"b\"\n",
+    );
+    let e = plan(&s, &inputs(None)).unwrap_err();
+    assert!(e.to_string().contains("defined agents: x, y"), "{e}");
+    let e = plan(&s, &inputs(Some("z"))).unwrap_err();
+    assert!(e.to_string().contains("no agent named \"z\""), "{e}");
+    let one = set(
+        "/proj/bottle.toml",
+        "[bottles.b]\n[agents.only]\nbottle = \"b\"\npreset = \"shell\"\ncommand = [\"sh\"]\n",
+    );
+    let p = plan(&one, &inputs(None)).unwrap();
+    assert_eq!(
+        (p.agent.name.as_str(), p.agent.command.clone()),
+        ("only", vec!["sh".to_string()])
+    );
+}
+
+#[test]
+fn embedded_default_as_toml_and_json_plan_identically() {
+    let default = ManifestSet::embedded().unwrap();
+    let toml = set("/proj/bottle.toml", bottle_manifest::source::EMBEDDED_TOML);
+    let json = set(
+        "/proj/bottle.json",
+        r#"{"default_agent": "claude",
+            "bottles": {"default": {}, "codex": {"egress": {"allowlist": ["api.openai.com", "auth.openai.com", "chatgpt.com"]}}},
+            "agents": {"claude": {"bottle": "default", "preset": "claude"},
+                       "codex": {"bottle": "codex", "preset": "codex"},
+                       "shell": {"bottle": "default", "preset": "shell"}}}"#,
+    );
+    for agent in [None, Some("codex"), Some("shell")] {
+        let strip = |mut p: LaunchPlan| {
+            p.bottle.source = String::new();
+            p.agent.source = String::new();
+            p
+        };
+        let a = strip(plan(&default, &inputs(agent)).unwrap());
+        let b = strip(plan(&toml, &inputs(agent)).unwrap());
+        let c = strip(plan(&json, &inputs(agent)).unwrap());
+        assert_eq!(a, b);
+        assert_eq!(b, c);
+    }
+}
+
+#[test]
+fn resolve_paths() {
+    let home = Some(std::path::Path::new("/home/me"));
+    let base = Some(std::path::Path::new("/proj"));
+    assert_eq!(resolve_path("~/.ssh/k", base, home), "/home/me/.ssh/k");
+    assert_eq!(resolve_path("./a/b", base, home), "/proj/a/b");
+    assert_eq!(resolve_path("/abs", base, home), "/abs");
+    assert_eq!(resolve_path(".", base, home), "/proj");
+}
