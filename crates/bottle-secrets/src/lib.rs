@@ -1,14 +1,43 @@
-//! The secret scanner behind every bottle gate.
+//! The secret scanner behind every bottle gate: the egress proxy's DLP, the
+//! git gate's push check and `bottle scan` all use this one engine.
 //!
-//! SKELETON: this file fixes the public API that the egress proxy and the git
-//! gate build against. The full engine (150+ rules, gitleaks config, keyword
-//! prefilter, decoders, streaming, `bottle scan`) replaces the bodies while
-//! keeping these signatures (adding to them is fine).
+//! Key design choice: **keywords first, regexes only where they can match,
+//! entropy last.** Every rule declares keywords; one Aho-Corasick pass over
+//! the input finds them all, and a rule's regex then runs only on the lines
+//! that hold one of its keywords (rules from a gitleaks config run on the
+//! whole fragment, as gitleaks does, to keep their semantics). Regexes are
+//! byte-oriented with Unicode off where the rule allows, and entropy and
+//! allowlists are evaluated only on actual matches. Input is scanned in
+//! bounded windows, so memory does not grow with input size
+//! ([`Scanner::scan_reader`]).
+//!
+//! - [`Scanner::builtin`]: the built-in rules (see [`builtin_rules`]).
+//! - [`Scanner::from_gitleaks_file`]: a gitleaks.toml, with `[extend]`.
+//! - [`Scanner::scan_payload`]: DLP over every decoded view of a payload.
+//! - [`decompress`]: HTTP `Content-Encoding` bodies, bounded.
+//! - [`git::scan_revs`]: added lines and messages of git commits.
 #![deny(missing_docs)]
 
+use std::fmt;
+use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
+
+mod builtin;
+mod decode;
+mod engine;
+mod gitleaks;
+mod known;
+mod rule;
 
 pub mod git;
+pub mod report;
+pub mod walk;
+
+pub use builtin::{BuiltinRule, Pattern, Rendered, SampleRng, builtin_rules, render_template};
+pub use decode::{decompress, decompress_reader, strip_invisible};
+
+use engine::{Ctx, Hit, Lines, RuleSet, Source};
 
 /// Where a finding was seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,13 +57,15 @@ pub struct Location {
 /// One detected secret. Never holds the secret itself, only a redacted form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// Stable rule id (`github-pat`, `aws-access-key-id`, `known-secret`, ...).
+    /// Stable rule id (`github-pat`, `aws-access-token`, `known-secret`, ...).
     pub rule_id: String,
-    /// Human description of the rule.
+    /// Human description of the rule (for `known-secret`: the secret's name).
     pub description: String,
     /// The match with all but a short prefix masked, safe to print.
     pub redacted: String,
-    /// Stable fingerprint (hex SHA-256 over rule id and secret), for baselines.
+    /// Stable fingerprint (hex SHA-256 over rule id and secret), for
+    /// baselines. For known secrets it is computed over the secret's name,
+    /// so it reveals nothing about a possibly low-entropy value.
     pub fingerprint: String,
     /// Where it was found.
     pub location: Location,
@@ -87,7 +118,8 @@ pub enum DecodeError {
 /// Limits applied while decoding payloads for DLP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeLimits {
-    /// Maximum decoded bytes considered; more is [`DecodeError::TooLarge`].
+    /// Maximum payload bytes considered; more is [`DecodeError::TooLarge`].
+    /// All decoded views together may use at most four times this.
     pub max_bytes: usize,
     /// Maximum nesting of decoders (base64 inside percent-encoding, ...).
     pub max_depth: usize,
@@ -102,152 +134,337 @@ impl Default for DecodeLimits {
     }
 }
 
-struct Rule {
-    id: &'static str,
-    description: &'static str,
-    regex: regex::bytes::Regex,
+/// Statistics of a streaming scan ([`Scanner::scan_reader`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Bytes read from the input.
+    pub bytes: u64,
+    /// Largest buffer held at any time (constant: the window size).
+    pub max_buffer: usize,
+    /// Findings reported.
+    pub findings: usize,
 }
 
-/// A compiled rule set plus known secrets. `Send + Sync`; share it in an `Arc`.
+/// Window size of streaming scans.
+const WINDOW: usize = 1 << 20;
+/// Bytes after a window's reporting range scanned as context, so that a
+/// multi-line match (a PEM block) starting near the end is seen whole.
+const OVERLAP: usize = 64 << 10;
+
+/// A compiled rule set plus known secrets. `Send + Sync`; cheap to clone
+/// (the compiled rules are shared); share it in an `Arc` or clone it.
+#[derive(Clone)]
 pub struct Scanner {
-    rules: Vec<Rule>,
-    known: Vec<(String, Vec<u8>)>,
+    rules: Arc<RuleSet>,
+    known: known::KnownSet,
+    inline_allow: bool,
+}
+
+impl fmt::Debug for Scanner {
+    // Never print known secret values (nor their names' values).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scanner")
+            .field("rules", &self.rules.rules.len())
+            .field("known_secrets", &self.known.len())
+            .field("inline_allow", &self.inline_allow)
+            .finish()
+    }
 }
 
 impl Scanner {
-    /// The built-in rules.
+    /// The built-in rules (see [`builtin_rules`]) and the built-in global
+    /// allowlist (placeholders such as `${VAR}` or `xxxx`).
     pub fn builtin() -> Self {
-        let specs: [(&'static str, &'static str, &'static str); 3] = [
-            ("github-pat", "GitHub personal access token", r"ghp_[A-Za-z0-9]{36}"),
-            ("aws-access-key-id", "AWS access key id", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
-            ("private-key", "Private key", r"-----BEGIN[A-Z ]* PRIVATE KEY-----"),
-        ];
-        let rules = specs
-            .iter()
-            .filter_map(|(id, description, re)| {
-                regex::bytes::Regex::new(re).ok().map(|regex| Rule {
-                    id,
-                    description,
-                    regex,
-                })
-            })
-            .collect();
+        let set = builtin::compile_builtin();
+        Self::from_set(set)
+    }
+
+    fn from_set(set: RuleSet) -> Self {
         Self {
-            rules,
-            known: Vec::new(),
+            rules: Arc::new(set),
+            known: known::KnownSet::default(),
+            inline_allow: false,
         }
     }
 
-    /// Load a gitleaks-compatible TOML config.
+    /// Load a gitleaks-compatible TOML config. `[extend] useDefault = true`
+    /// extends the built-in rules (whose ids follow gitleaks' where the
+    /// token format is the same, so `disabledRules` and `targetRules` keep
+    /// working); `[extend] path` extends another config file.
     pub fn from_gitleaks_file(path: &Path) -> Result<Self, ConfigError> {
-        Err(ConfigError::File {
-            path: path.display().to_string(),
-            message: "gitleaks configs are not supported yet".into(),
-        })
+        Ok(Self::from_set(gitleaks::load_file(path)?))
+    }
+
+    /// Load a gitleaks-compatible config from a string (`base_dir` resolves
+    /// a relative `[extend] path`).
+    pub fn from_gitleaks_str(toml: &str, base_dir: &Path) -> Result<Self, ConfigError> {
+        Ok(Self::from_set(gitleaks::load_str(
+            toml, "<config>", base_dir, 0,
+        )?))
+    }
+
+    /// Honour inline `gitleaks:allow` / `bottle:allow` comments on a
+    /// finding's line. Off by default: in the gates the author of the
+    /// scanned text is the untrusted agent, who could otherwise add the
+    /// comment to wave its own secret through. `bottle scan` turns it on.
+    /// Known secrets are never suppressed this way.
+    pub fn set_inline_allow(&mut self, on: bool) {
+        self.inline_allow = on;
+    }
+
+    /// Builder form of [`Scanner::set_inline_allow`].
+    pub fn with_inline_allow(mut self, on: bool) -> Self {
+        self.inline_allow = on;
+        self
+    }
+
+    /// Number of rules (built-in plus configured).
+    pub fn rule_count(&self) -> usize {
+        self.rules.rules.len()
+    }
+
+    /// The ids of the rules, in order.
+    pub fn rule_ids(&self) -> Vec<&str> {
+        self.rules.rules.iter().map(|r| r.id.as_str()).collect()
     }
 
     /// Register an exact secret value (an injected credential, an env value
     /// the user marked secret). `name` is what findings call it; the value is
     /// matched verbatim and encoded, and never appears in a finding.
     pub fn add_known_secret(&mut self, name: &str, value: &[u8]) {
-        if !value.is_empty() {
-            self.known.push((name.to_string(), value.to_vec()));
-        }
+        self.known.add(name, value);
     }
 
     /// Scan plain text as is (no decoding). `path` feeds path-based rules and
     /// allowlists and is reported in findings.
     pub fn scan(&self, data: &[u8], path: Option<&str>) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for rule in &self.rules {
-            for m in rule.regex.find_iter(data) {
-                out.push(finding(rule.id, rule.description, m.as_bytes(), m.start(), data, path));
+        self.scan_ctx(data, path, None)
+    }
+
+    /// Like [`Scanner::scan`] with the commit id known (for commit
+    /// allowlists and the finding's location).
+    pub fn scan_ctx(&self, data: &[u8], path: Option<&str>, commit: Option<&str>) -> Vec<Finding> {
+        let hits = self.hits(data, path, commit, 0..data.len());
+        self.findings(hits, data, path, commit, 0, 0, |lines, off| {
+            let (l, c) = lines.locate(off);
+            (Some(l + 1), Some(c))
+        })
+    }
+
+    pub(crate) fn hits(
+        &self,
+        data: &[u8],
+        path: Option<&str>,
+        commit: Option<&str>,
+        report: std::ops::Range<usize>,
+    ) -> Vec<Hit> {
+        let ctx = Ctx {
+            path,
+            commit,
+            inline_allow: self.inline_allow,
+        };
+        let mut hits = Vec::new();
+        self.rules.scan(data, &ctx, report.clone(), &mut hits);
+        self.known.scan(data, &report, &mut hits);
+        hits.sort_by_key(|h| (h.start, h.source));
+        hits
+    }
+
+    /// Turn hits into findings. `locate` maps (line index, offset) to line
+    /// and column; `base_offset` is added to reported offsets.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn findings(
+        &self,
+        hits: Vec<Hit>,
+        data: &[u8],
+        path: Option<&str>,
+        commit: Option<&str>,
+        base_offset: usize,
+        _base_line: usize,
+        locate: impl Fn(&Lines, usize) -> (Option<usize>, Option<usize>),
+    ) -> Vec<Finding> {
+        if hits.is_empty() {
+            return Vec::new();
+        }
+        let lines = Lines::new(data);
+        hits.into_iter()
+            .map(|h| {
+                let (line, column) = if h.start == 0 && h.end == 0 && h.secret.is_empty() {
+                    (None, None) // path-only rule
+                } else {
+                    locate(&lines, h.start)
+                };
+                let location = Location {
+                    path: path.map(str::to_string),
+                    commit: commit.map(str::to_string),
+                    line,
+                    column,
+                    offset: base_offset + h.start,
+                };
+                self.finding(&h, data, location)
+            })
+            .collect()
+    }
+
+    fn finding(&self, h: &Hit, data: &[u8], location: Location) -> Finding {
+        match h.source {
+            Source::Rule(i) => {
+                let rule = &self.rules.rules[i as usize];
+                let secret = &data[h.secret.clone()];
+                Finding {
+                    rule_id: rule.id.clone(),
+                    description: rule.description.clone(),
+                    redacted: redact(secret),
+                    fingerprint: fingerprint(&rule.id, secret),
+                    location,
+                }
+            }
+            Source::Known(i) => {
+                let name = &self.known.names[i as usize];
+                Finding {
+                    rule_id: "known-secret".into(),
+                    description: name.clone(),
+                    redacted: redact(&data[h.secret.clone()]),
+                    fingerprint: fingerprint("known-secret", name.as_bytes()),
+                    location,
+                }
             }
         }
-        for (name, value) in &self.known {
-            let mut start = 0;
-            while let Some(pos) = find(&data[start..], value) {
-                let at = start + pos;
-                out.push(finding(
-                    "known-secret",
-                    name,
-                    value,
-                    at,
-                    data,
-                    path,
-                ));
-                start = at + value.len();
+    }
+
+    /// Scan a stream in bounded windows: memory stays constant whatever the
+    /// input size, and matches across window boundaries are found (windows
+    /// end at line boundaries and overlap by 64 KiB for multi-line rules).
+    pub fn scan_reader<R: Read>(
+        &self,
+        mut reader: R,
+        path: Option<&str>,
+        mut sink: impl FnMut(Finding),
+    ) -> std::io::Result<StreamStats> {
+        let cap = WINDOW + OVERLAP;
+        let mut buf = vec![0u8; cap];
+        let mut filled = 0usize;
+        let mut base_offset = 0usize;
+        let mut base_line = 0usize;
+        let mut stats = StreamStats {
+            max_buffer: cap,
+            ..StreamStats::default()
+        };
+        let mut eof = false;
+        loop {
+            while filled < cap && !eof {
+                match reader.read(&mut buf[filled..]) {
+                    Ok(0) => eof = true,
+                    Ok(n) => {
+                        filled += n;
+                        stats.bytes += n as u64;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
             }
+            let data = &buf[..filled];
+            let end = if eof {
+                filled
+            } else {
+                memchr::memrchr(b'\n', data).map_or(filled, |i| i + 1)
+            };
+            let next = if eof {
+                end
+            } else {
+                let t = end.saturating_sub(OVERLAP);
+                match memchr::memrchr(b'\n', &data[..t]) {
+                    Some(i) => i + 1,
+                    None if t > 0 => t,
+                    None => end,
+                }
+            };
+            let window = &data[..end];
+            let hits = self.hits(window, path, None, 0..next);
+            let found = self.findings(
+                hits,
+                window,
+                path,
+                None,
+                base_offset,
+                base_line,
+                |lines, off| {
+                    let (l, c) = lines.locate(off);
+                    (Some(base_line + l + 1), Some(c))
+                },
+            );
+            stats.findings += found.len();
+            found.into_iter().for_each(&mut sink);
+            if eof {
+                return Ok(stats);
+            }
+            base_line += memchr::memchr_iter(b'\n', &data[..next]).count();
+            base_offset += next;
+            buf.copy_within(next..filled, 0);
+            filled -= next;
         }
-        out
     }
 
     /// DLP scan of a payload: the raw bytes and every decoded view of them
-    /// (percent/form encoding, JSON escapes, base64, hex; nested up to
-    /// `limits.max_depth`). Compressed bodies go through [`decompress`] first.
-    pub fn scan_payload(&self, data: &[u8], limits: &DecodeLimits) -> Result<Vec<Finding>, DecodeError> {
-        if data.len() > limits.max_bytes {
-            return Err(DecodeError::TooLarge {
-                limit: limits.max_bytes,
-            });
-        }
-        Ok(self.scan(data, None))
+    /// (percent/form encoding, JSON escapes, base64 std/url with or without
+    /// padding, hex; nested up to `limits.max_depth`; invisible characters
+    /// removed). Compressed bodies go through [`decompress`] first. Inline
+    /// allow comments are never honoured here. Findings from decoded views
+    /// carry the offset of the view, not of the raw payload.
+    pub fn scan_payload(
+        &self,
+        data: &[u8],
+        limits: &DecodeLimits,
+    ) -> Result<Vec<Finding>, DecodeError> {
+        decode::scan_payload(self, data, limits)
+    }
+
+    /// Plain scan without inline allows and without locations (used on
+    /// decoded DLP views).
+    pub(crate) fn scan_view(&self, data: &[u8]) -> Vec<Finding> {
+        let ctx = Ctx {
+            path: None,
+            commit: None,
+            inline_allow: false,
+        };
+        let mut hits = Vec::new();
+        self.rules.scan(data, &ctx, 0..data.len(), &mut hits);
+        self.known.scan(data, &(0..data.len()), &mut hits);
+        hits.sort_by_key(|h| (h.start, h.source));
+        self.findings(hits, data, None, None, 0, 0, |lines, off| {
+            let (l, c) = lines.locate(off);
+            (Some(l + 1), Some(c))
+        })
+    }
+
+    /// Whether a global allowlist allows the whole path (so a walker can
+    /// skip the file without reading it).
+    pub fn path_allowed(&self, path: &str) -> bool {
+        self.rules
+            .global
+            .iter()
+            .any(|a| a.target_rules.is_empty() && a.allows_whole_path(path))
     }
 }
 
-/// Decompress an HTTP body by its `Content-Encoding` (gzip, deflate, br,
-/// zstd, identity; comma-separated lists are applied in reverse order).
-pub fn decompress(encoding: &str, data: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
-    match encoding.trim() {
-        "" | "identity" => {
-            if data.len() > limit {
-                Err(DecodeError::TooLarge { limit })
-            } else {
-                Ok(data.to_vec())
-            }
-        }
-        other => Err(DecodeError::UnsupportedEncoding(other.to_string())),
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn finding(
-    rule_id: &str,
-    description: &str,
-    secret: &[u8],
-    offset: usize,
-    data: &[u8],
-    path: Option<&str>,
-) -> Finding {
+/// The fingerprint of a secret under a rule: hex SHA-256 of
+/// `rule_id || 0x00 || secret`.
+pub fn fingerprint(rule_id: &str, secret: &[u8]) -> String {
     use sha2::Digest;
-    let before = &data[..offset];
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let col = offset - before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
     let mut h = sha2::Sha256::new();
     h.update(rule_id.as_bytes());
     h.update([0]);
     h.update(secret);
-    Finding {
-        rule_id: rule_id.to_string(),
-        description: description.to_string(),
-        redacted: redact(secret),
-        fingerprint: hex::encode(h.finalize()),
-        location: Location {
-            path: path.map(str::to_string),
-            commit: None,
-            line: Some(line),
-            column: Some(col),
-            offset,
-        },
-    }
+    hex::encode(h.finalize())
 }
 
-/// Redact a secret for display: at most the first 4 characters, then `…`.
+/// Redact a secret for display: at most the first 4 characters (only when
+/// the secret is longer than 12), then `…[redacted]`.
 pub fn redact(secret: &[u8]) -> String {
     let s = String::from_utf8_lossy(secret);
-    let keep: String = s.chars().take(if s.chars().count() > 12 { 4 } else { 0 }).collect();
+    let keep: String = s
+        .chars()
+        .take(if s.chars().count() > 12 { 4 } else { 0 })
+        .collect();
     format!("{keep}…[redacted]")
 }

@@ -1,0 +1,217 @@
+//! Output formats of `bottle scan` (text, JSON, SARIF 2.1.0) and baselines.
+//!
+//! The JSON shape is stable (`"version": 1`):
+//!
+//! ```json
+//! {"version": 1, "findings": [{"rule_id": "github-pat", "description": "...",
+//!   "redacted": "ghp_…[redacted]", "fingerprint": "<hex sha-256>",
+//!   "path": "src/a.rs", "commit": null, "line": 3, "column": 9, "offset": 41}]}
+//! ```
+//!
+//! A baseline is such a JSON file: findings whose fingerprint it lists are
+//! suppressed.
+
+use crate::Finding;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable, one block per finding.
+    Text,
+    /// The stable JSON shape above.
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+/// One finding in the JSON report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JsonFinding {
+    /// Rule id.
+    pub rule_id: String,
+    /// Rule description.
+    pub description: String,
+    /// Redacted secret.
+    pub redacted: String,
+    /// Fingerprint (hex SHA-256 of rule id and secret).
+    pub fingerprint: String,
+    /// File path.
+    pub path: Option<String>,
+    /// Commit id.
+    pub commit: Option<String>,
+    /// 1-based line.
+    pub line: Option<usize>,
+    /// 1-based byte column.
+    pub column: Option<usize>,
+    /// Byte offset.
+    pub offset: usize,
+}
+
+/// The JSON report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JsonReport {
+    /// Format version (1).
+    pub version: u32,
+    /// Findings.
+    pub findings: Vec<JsonFinding>,
+}
+
+impl From<&Finding> for JsonFinding {
+    fn from(f: &Finding) -> Self {
+        Self {
+            rule_id: f.rule_id.clone(),
+            description: f.description.clone(),
+            redacted: f.redacted.clone(),
+            fingerprint: f.fingerprint.clone(),
+            path: f.location.path.clone(),
+            commit: f.location.commit.clone(),
+            line: f.location.line,
+            column: f.location.column,
+            offset: f.location.offset,
+        }
+    }
+}
+
+/// Write findings in `format`.
+pub fn render(findings: &[Finding], format: Format, out: &mut dyn Write) -> std::io::Result<()> {
+    match format {
+        Format::Text => render_text(findings, out),
+        Format::Json => {
+            let report = JsonReport {
+                version: 1,
+                findings: findings.iter().map(JsonFinding::from).collect(),
+            };
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            writeln!(out)
+        }
+        Format::Sarif => {
+            serde_json::to_writer_pretty(&mut *out, &sarif(findings))?;
+            writeln!(out)
+        }
+    }
+}
+
+fn render_text(findings: &[Finding], out: &mut dyn Write) -> std::io::Result<()> {
+    for f in findings {
+        let loc = &f.location;
+        let mut place = loc.path.clone().unwrap_or_else(|| "<input>".into());
+        if loc.path.is_none() && loc.commit.is_some() {
+            place = "<commit message>".into();
+        }
+        if let Some(l) = loc.line {
+            place.push_str(&format!(":{l}"));
+            if let Some(c) = loc.column {
+                place.push_str(&format!(":{c}"));
+            }
+        } else if loc.path.is_none() {
+            place.push_str(&format!(" @ byte {}", loc.offset));
+        }
+        writeln!(out, "{}: {}", f.rule_id, f.description)?;
+        writeln!(out, "  where:       {place}")?;
+        if let Some(c) = &loc.commit {
+            writeln!(out, "  commit:      {c}")?;
+        }
+        writeln!(out, "  secret:      {}", f.redacted)?;
+        writeln!(out, "  fingerprint: {}", f.fingerprint)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The SARIF 2.1.0 log for `findings`.
+pub fn sarif(findings: &[Finding]) -> serde_json::Value {
+    use serde_json::json;
+    let mut rules: Vec<(&str, &str)> = findings
+        .iter()
+        .map(|f| (f.rule_id.as_str(), f.description.as_str()))
+        .collect();
+    rules.sort();
+    rules.dedup_by(|a, b| a.0 == b.0);
+    let results: Vec<_> = findings
+        .iter()
+        .map(|f| {
+            let loc = &f.location;
+            let mut region = serde_json::Map::new();
+            if let Some(l) = loc.line {
+                region.insert("startLine".into(), json!(l));
+            }
+            if let Some(c) = loc.column {
+                region.insert("startColumn".into(), json!(c));
+            }
+            if loc.line.is_none() {
+                region.insert("byteOffset".into(), json!(loc.offset));
+            }
+            let mut physical = serde_json::Map::new();
+            if let Some(p) = &loc.path {
+                physical.insert("artifactLocation".into(), json!({ "uri": p }));
+            }
+            physical.insert("region".into(), serde_json::Value::Object(region));
+            let mut result = json!({
+                "ruleId": f.rule_id,
+                "level": "error",
+                "message": { "text": format!("{} ({})", f.description, f.redacted) },
+                "locations": [{ "physicalLocation": physical }],
+                "partialFingerprints": { "bottleFingerprint/v1": f.fingerprint },
+            });
+            if let Some(c) = &loc.commit {
+                result["properties"] = json!({ "commit": c });
+            }
+            result
+        })
+        .collect();
+    json!({
+        "version": "2.1.0",
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "bottle",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules.iter().map(|(id, d)| json!({
+                    "id": id, "shortDescription": { "text": d }
+                })).collect::<Vec<_>>(),
+            }},
+            "results": results,
+        }]
+    })
+}
+
+/// Fingerprints of accepted findings.
+#[derive(Debug, Clone, Default)]
+pub struct Baseline {
+    fingerprints: HashSet<String>,
+}
+
+impl Baseline {
+    /// Load a baseline: a JSON report written by `bottle scan --format json`.
+    pub fn load(path: &Path) -> Result<Self, crate::ConfigError> {
+        let err = |m: String| crate::ConfigError::File {
+            path: path.display().to_string(),
+            message: m,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let report: JsonReport = serde_json::from_str(&text)
+            .map_err(|e| err(format!("not a bottle JSON report: {e}")))?;
+        Ok(Self {
+            fingerprints: report.findings.into_iter().map(|f| f.fingerprint).collect(),
+        })
+    }
+
+    /// Whether the baseline accepts `f`.
+    pub fn contains(&self, f: &Finding) -> bool {
+        self.fingerprints.contains(&f.fingerprint)
+    }
+
+    /// Number of fingerprints.
+    pub fn len(&self) -> usize {
+        self.fingerprints.len()
+    }
+
+    /// Whether the baseline is empty.
+    pub fn is_empty(&self) -> bool {
+        self.fingerprints.is_empty()
+    }
+}

@@ -1,0 +1,267 @@
+//! Compiled rules and allowlists, with gitleaks' semantics.
+
+use crate::ConfigError;
+use regex::bytes::{Regex, RegexBuilder};
+
+/// What an allowlist's regexes are matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RegexTarget {
+    Secret,
+    Match,
+    Line,
+}
+
+/// One allowlist (global or per rule), as in gitleaks.
+pub(crate) struct Allowlist {
+    /// `condition = "AND"`: every criterion present must hold.
+    pub and: bool,
+    /// Commit ids, lowercase.
+    pub commits: Vec<String>,
+    pub paths: Vec<Regex>,
+    pub target: RegexTarget,
+    pub regexes: Vec<Regex>,
+    /// Lowercase stopwords; a secret containing one is allowed.
+    pub stopwords: Vec<String>,
+    /// Global allowlists only: rule ids this applies to (empty = all).
+    pub target_rules: Vec<String>,
+}
+
+/// What a candidate finding looks like to an allowlist.
+pub(crate) struct Candidate<'a> {
+    pub secret: &'a [u8],
+    pub matched: &'a [u8],
+    pub line: &'a [u8],
+    pub path: Option<&'a str>,
+    pub commit: Option<&'a str>,
+}
+
+impl Allowlist {
+    pub(crate) fn applies_to(&self, rule_id: &str) -> bool {
+        self.target_rules.is_empty() || self.target_rules.iter().any(|r| r == rule_id)
+    }
+
+    /// Whether the path alone allows everything in a file (OR allowlists
+    /// with a matching path), which lets callers skip the file.
+    pub(crate) fn allows_whole_path(&self, path: &str) -> bool {
+        !self.and && self.paths.iter().any(|p| p.is_match(path.as_bytes()))
+    }
+
+    pub(crate) fn allows(&self, c: &Candidate<'_>) -> bool {
+        let commit_ok = c.commit.is_some_and(|id| {
+            self.commits
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(id))
+        });
+        let path_ok = c
+            .path
+            .is_some_and(|p| self.paths.iter().any(|r| r.is_match(p.as_bytes())));
+        let target = match self.target {
+            RegexTarget::Secret => c.secret,
+            RegexTarget::Match => c.matched,
+            RegexTarget::Line => c.line,
+        };
+        let regex_ok = self.regexes.iter().any(|r| r.is_match(target));
+        let stop_ok = !self.stopwords.is_empty() && {
+            let lower = c.secret.to_ascii_lowercase();
+            self.stopwords
+                .iter()
+                .any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
+        };
+        if self.and {
+            (self.commits.is_empty() || commit_ok)
+                && (self.paths.is_empty() || path_ok)
+                && (self.regexes.is_empty() || regex_ok)
+                && (self.stopwords.is_empty() || stop_ok)
+        } else {
+            commit_ok || path_ok || regex_ok || stop_ok
+        }
+    }
+}
+
+/// A compiled detection rule.
+pub(crate) struct Rule {
+    pub id: String,
+    pub description: String,
+    pub regex: Option<Regex>,
+    /// The regex has capture groups (so the secret is a group, not the match).
+    pub has_groups: bool,
+    pub path: Option<Regex>,
+    pub secret_group: usize,
+    pub entropy: f64,
+    /// Lowercase keywords; the rule runs only where one occurs.
+    pub keywords: Vec<String>,
+    pub allowlists: Vec<Allowlist>,
+    /// Matches never span a line and always contain a keyword: the rule runs
+    /// only on the lines where a keyword occurs (built-in rules are written
+    /// this way; gitleaks configs run on the whole fragment, as gitleaks does).
+    pub line_local: bool,
+}
+
+/// How a regex is compiled.
+#[derive(Clone, Copy)]
+pub(crate) enum Dialect {
+    /// Our own rules: ASCII classes, `^`/`$` at line boundaries.
+    Builtin,
+    /// Go RE2 syntax from a gitleaks config, translated.
+    Re2,
+}
+
+/// Compile a rule regex. Unicode is off where the pattern allows it (Go's
+/// `\w`, `\d`, `\s`, `\b` are ASCII-only too, and byte classes are faster).
+pub(crate) fn compile(pattern: &str, dialect: Dialect, rule: &str) -> Result<Regex, ConfigError> {
+    let translated;
+    let pat = match dialect {
+        Dialect::Builtin => pattern,
+        Dialect::Re2 => {
+            translated = translate_re2(pattern);
+            translated.as_str()
+        }
+    };
+    let multi = matches!(dialect, Dialect::Builtin);
+    let build = |unicode: bool| {
+        RegexBuilder::new(pat)
+            .unicode(unicode)
+            .multi_line(multi)
+            .size_limit(64 << 20)
+            .dfa_size_limit(16 << 20)
+            .build()
+    };
+    match build(false) {
+        Ok(r) => Ok(r),
+        Err(_) => build(true).map_err(|e| ConfigError::BadRegex {
+            rule: rule.to_string(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Translate Go RE2 syntax to Rust's `regex` syntax where they differ:
+/// `\Q...\E` literal spans, and `\<`/`\>`, which are plain characters in Go
+/// but word-boundary assertions in Rust. `\z` and the rest mean the same.
+pub(crate) fn translate_re2(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('Q') => {
+                    let mut lit = String::new();
+                    loop {
+                        match chars.next() {
+                            None => break,
+                            Some('\\') if chars.peek() == Some(&'E') => {
+                                chars.next();
+                                break;
+                            }
+                            Some(ch) => lit.push(ch),
+                        }
+                    }
+                    out.push_str(&regex::escape(&lit));
+                }
+                Some(ch @ ('<' | '>')) => out.push(ch),
+                Some(ch) => {
+                    out.push('\\');
+                    out.push(ch);
+                }
+                None => out.push('\\'),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push('[');
+                // A leading `]` (or `^]`) is a literal in both dialects, but
+                // Rust wants it escaped to be unambiguous.
+                if chars.peek() == Some(&'^') {
+                    chars.next();
+                    out.push('^');
+                }
+                if chars.peek() == Some(&']') {
+                    chars.next();
+                    out.push_str("\\]");
+                }
+            }
+            '[' if in_class => {
+                // `[:alpha:]` inside a class is valid in both; a bare `[` is a
+                // literal in Go, but starts a nested class in Rust.
+                if chars.peek() == Some(&':') {
+                    out.push('[');
+                    for ch in chars.by_ref() {
+                        out.push(ch);
+                        if ch == ']' {
+                            break;
+                        }
+                    }
+                } else {
+                    out.push_str("\\[");
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            '&' | '~' | '-' if in_class => {
+                // Rust gives `&&`, `~~` and `--` set-operation meaning.
+                if c != '-' && chars.peek() == Some(&c) {
+                    out.push('\\');
+                    out.push(c);
+                } else {
+                    out.push(c);
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Shannon entropy in bits per character, computed as gitleaks does
+/// (character counts divided by the byte length).
+pub(crate) fn shannon_entropy(data: &[u8]) -> f64 {
+    if data.is_empty() {
+        return 0.0;
+    }
+    let text = String::from_utf8_lossy(data);
+    let mut counts: std::collections::HashMap<char, usize> = std::collections::HashMap::new();
+    let mut ascii = [0usize; 128];
+    for ch in text.chars() {
+        if (ch as u32) < 128 {
+            ascii[ch as usize] += 1;
+        } else {
+            *counts.entry(ch).or_default() += 1;
+        }
+    }
+    let inv = 1.0 / data.len() as f64;
+    ascii
+        .iter()
+        .copied()
+        .chain(counts.values().copied())
+        .filter(|&n| n > 0)
+        .map(|n| {
+            let f = n as f64 * inv;
+            -f * f.log2()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn re2_translation() {
+        assert_eq!(translate_re2(r"\Qa.b\E+"), r"a\.b+");
+        assert_eq!(translate_re2(r"\<x\>"), "<x>");
+        assert_eq!(translate_re2(r"[a[b]"), r"[a\[b]");
+        assert_eq!(translate_re2(r"[]a]"), r"[\]a]");
+        assert_eq!(translate_re2(r"[[:alpha:]x]"), r"[[:alpha:]x]");
+        assert_eq!(translate_re2(r"[a&&b]"), r"[a\&&b]");
+    }
+
+    #[test]
+    fn entropy_matches_known_values() {
+        assert_eq!(shannon_entropy(b""), 0.0);
+        assert_eq!(shannon_entropy(b"aaaa"), 0.0);
+        assert!((shannon_entropy(b"ab") - 1.0).abs() < 1e-9);
+        assert!((shannon_entropy(b"abcd") - 2.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,157 @@
+//! Scanning a directory tree in parallel, respecting `.gitignore`.
+
+use crate::{Finding, Scanner};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Options of a directory scan.
+#[derive(Debug, Clone)]
+pub struct WalkOptions {
+    /// Honour `.gitignore`, `.ignore` and git's exclude files.
+    pub respect_gitignore: bool,
+    /// Worker threads (0 = number of CPUs).
+    pub threads: usize,
+    /// Files larger than this are streamed instead of read whole.
+    pub stream_above: u64,
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        Self {
+            respect_gitignore: true,
+            threads: 0,
+            stream_above: 64 << 20,
+        }
+    }
+}
+
+/// What a directory scan did.
+#[derive(Debug, Clone, Default)]
+pub struct WalkStats {
+    /// Files scanned.
+    pub files: u64,
+    /// Bytes scanned.
+    pub bytes: u64,
+    /// Files skipped as binary (a NUL byte in the first 8 KiB).
+    pub binary_skipped: u64,
+    /// Files or directories that could not be read (path: why).
+    pub errors: Vec<String>,
+}
+
+/// Scan a file or a directory tree. Hidden files are scanned (`.env` is
+/// where secrets live); `.git` directories are not.
+pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Finding>, WalkStats) {
+    let findings = Mutex::new(Vec::new());
+    let stats = Mutex::new(WalkStats::default());
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
+        .hidden(false)
+        .git_ignore(opts.respect_gitignore)
+        .git_exclude(opts.respect_gitignore)
+        .git_global(opts.respect_gitignore)
+        .ignore(opts.respect_gitignore)
+        .parents(opts.respect_gitignore)
+        .threads(opts.threads)
+        .filter_entry(|e| e.file_name() != ".git");
+    builder.build_parallel().run(|| {
+        let findings = &findings;
+        let stats = &stats;
+        Box::new(move |entry| {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    if let Ok(mut s) = stats.lock() {
+                        s.errors.push(e.to_string());
+                    }
+                    return ignore::WalkState::Continue;
+                }
+            };
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                return ignore::WalkState::Continue;
+            }
+            let path = entry.path();
+            let shown = path.display().to_string();
+            if scanner.path_allowed(&shown) {
+                return ignore::WalkState::Continue;
+            }
+            match scan_file(path, &shown, scanner, opts) {
+                Ok(FileResult::Scanned(found, bytes)) => {
+                    if let Ok(mut s) = stats.lock() {
+                        s.files += 1;
+                        s.bytes += bytes;
+                    }
+                    if !found.is_empty()
+                        && let Ok(mut f) = findings.lock()
+                    {
+                        f.extend(found);
+                    }
+                }
+                Ok(FileResult::Binary) => {
+                    if let Ok(mut s) = stats.lock() {
+                        s.binary_skipped += 1;
+                    }
+                }
+                Err(e) => {
+                    if let Ok(mut s) = stats.lock() {
+                        s.errors.push(format!("{shown}: {e}"));
+                    }
+                }
+            }
+            ignore::WalkState::Continue
+        })
+    });
+    let mut found = findings.into_inner().unwrap_or_default();
+    found.sort_by(|a, b| {
+        (
+            &a.location.path,
+            a.location.line,
+            a.location.column,
+            &a.rule_id,
+        )
+            .cmp(&(
+                &b.location.path,
+                b.location.line,
+                b.location.column,
+                &b.rule_id,
+            ))
+    });
+    (found, stats.into_inner().unwrap_or_default())
+}
+
+enum FileResult {
+    Scanned(Vec<Finding>, u64),
+    Binary,
+}
+
+fn scan_file(
+    path: &Path,
+    shown: &str,
+    scanner: &Scanner,
+    opts: &WalkOptions,
+) -> std::io::Result<FileResult> {
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut head = vec![0u8; 8192];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    head.truncate(n);
+    if memchr::memchr(0, &head).is_some() {
+        return Ok(FileResult::Binary);
+    }
+    if size > opts.stream_above {
+        let mut found = Vec::new();
+        let chained = std::io::Cursor::new(head).chain(file);
+        let st = scanner.scan_reader(chained, Some(shown), |f| found.push(f))?;
+        return Ok(FileResult::Scanned(found, st.bytes));
+    }
+    let mut data = head;
+    file.read_to_end(&mut data)?;
+    let found = scanner.scan(&data, Some(shown));
+    Ok(FileResult::Scanned(found, data.len() as u64))
+}

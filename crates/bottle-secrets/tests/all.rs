@@ -1,0 +1,3 @@
+//! The integration tests of bottle-secrets (one binary, modules in suite/).
+
+mod suite;
