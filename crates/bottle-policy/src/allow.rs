@@ -167,7 +167,8 @@ impl AllowRule {
         if !self.matches_host_port(host, port) {
             return false;
         }
-        if !self.methods.is_empty() && !self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)) {
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+        {
             return false;
         }
         if self.paths.is_empty() {
@@ -228,7 +229,13 @@ impl Allowlist {
     }
 
     /// The first rule allowing this request, if any.
-    pub fn allowing_rule(&self, host: &str, port: u16, method: &str, path: &str) -> Option<&AllowRule> {
+    pub fn allowing_rule(
+        &self,
+        host: &str,
+        port: u16,
+        method: &str,
+        path: &str,
+    ) -> Option<&AllowRule> {
         self.rules
             .iter()
             .find(|r| r.matches_request(host, port, method, path))

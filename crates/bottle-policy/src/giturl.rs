@@ -178,7 +178,11 @@ impl GitUrl {
                 }
             }
             Transport::Ssh => {
-                let user = self.user.as_ref().map(|u| format!("{u}@")).unwrap_or_default();
+                let user = self
+                    .user
+                    .as_ref()
+                    .map(|u| format!("{u}@"))
+                    .unwrap_or_default();
                 let port = self.port.unwrap_or(22);
                 bases.push(format!("ssh://{user}{}:{port}/{}", self.host, self.path));
                 if port == 22 {
@@ -213,7 +217,11 @@ impl fmt::Display for GitUrl {
         match self.transport {
             Transport::File => write!(f, "file://{}{suffix}", self.path),
             Transport::Ssh => {
-                let user = self.user.as_ref().map(|u| format!("{u}@")).unwrap_or_default();
+                let user = self
+                    .user
+                    .as_ref()
+                    .map(|u| format!("{u}@"))
+                    .unwrap_or_default();
                 write!(f, "ssh://{user}{}/{}{suffix}", self.host_port(), self.path)
             }
             t => write!(f, "{t}://{}/{}{suffix}", self.host_port(), self.path),
@@ -242,11 +250,20 @@ mod tests {
         assert_eq!(u.port, Some(2222));
         assert_eq!(u.path, "me/app");
         let s = GitUrl::parse("git@github.com:me/app.git").unwrap();
-        assert_eq!((s.transport, s.port, s.path.as_str()), (Transport::Ssh, None, "me/app"));
+        assert_eq!(
+            (s.transport, s.port, s.path.as_str()),
+            (Transport::Ssh, None, "me/app")
+        );
         let h = GitUrl::parse("https://github.com/me/app/").unwrap();
-        assert_eq!((h.transport, h.path.as_str(), h.had_git_suffix), (Transport::Https, "me/app", false));
+        assert_eq!(
+            (h.transport, h.path.as_str(), h.had_git_suffix),
+            (Transport::Https, "me/app", false)
+        );
         let f = GitUrl::parse("file:///srv/git/app.git").unwrap();
-        assert_eq!((f.transport, f.path.as_str()), (Transport::File, "/srv/git/app"));
+        assert_eq!(
+            (f.transport, f.path.as_str()),
+            (Transport::File, "/srv/git/app")
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@ pub enum HostError {
     #[error("hostname is empty")]
     Empty,
     /// A character outside letters, digits, `-`, `.` (and a leading `*.`).
-    #[error("hostname contains {0:?}; only letters, digits, '-', '.' and an optional leading '*.' are allowed")]
+    #[error(
+        "hostname contains {0:?}; only letters, digits, '-', '.' and an optional leading '*.' are allowed"
+    )]
     BadChar(char),
     /// `a..b`, a leading or a trailing dot.
     #[error("hostname has an empty label (leading, trailing or doubled '.')")]
@@ -166,14 +168,14 @@ mod tests {
             HostPattern::parse("exa mple.com"),
             Err(HostError::BadChar(' '))
         );
-        assert_eq!(
-            HostPattern::parse("a_b.com"),
-            Err(HostError::BadChar('_'))
-        );
+        assert_eq!(HostPattern::parse("a_b.com"), Err(HostError::BadChar('_')));
         assert_eq!(HostPattern::parse("a..com"), Err(HostError::EmptyLabel));
         assert_eq!(HostPattern::parse(".a.com"), Err(HostError::EmptyLabel));
         assert_eq!(HostPattern::parse("a.*.com"), Err(HostError::BadWildcard));
-        assert_eq!(HostPattern::parse("*.com"), Err(HostError::WildcardTooBroad));
+        assert_eq!(
+            HostPattern::parse("*.com"),
+            Err(HostError::WildcardTooBroad)
+        );
         assert_eq!(
             HostPattern::parse("https://a.com"),
             Err(HostError::BadChar(':'))
