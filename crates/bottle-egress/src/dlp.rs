@@ -1,0 +1,175 @@
+//! Secret scanning of URLs, headers, bodies and WebSocket messages, on top
+//! of the shared scanner (`bottle-secrets`).
+
+use crate::reasons::rule;
+use bottle_secrets::{DecodeError, DecodeLimits, Scanner};
+use http::HeaderMap;
+
+/// Which part of a URL held the finding (decides what the audit line hides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UrlPart {
+    Host,
+    PathOrQuery,
+}
+
+/// A DLP verdict: the rule that fired (a scanner rule id, or one of
+/// [`rule::TOO_LARGE`] / [`rule::UNDECODABLE`]).
+pub(crate) type Verdict = Result<(), String>;
+
+pub(crate) struct Dlp {
+    scanner: Scanner,
+    limits: DecodeLimits,
+}
+
+impl Dlp {
+    pub fn new(scanner: Scanner, scan_limit: usize) -> Self {
+        Self {
+            scanner,
+            limits: DecodeLimits {
+                max_bytes: scan_limit,
+                ..DecodeLimits::default()
+            },
+        }
+    }
+
+    pub fn scan_limit(&self) -> usize {
+        self.limits.max_bytes
+    }
+
+    /// Scan one payload with the scanner's decoders.
+    pub fn scan(&self, data: &[u8]) -> Verdict {
+        match self.scanner.scan_payload(data, &self.limits) {
+            Ok(f) => match f.first() {
+                Some(f) => Err(f.rule_id.clone()),
+                None => Ok(()),
+            },
+            Err(DecodeError::TooLarge { .. }) => Err(rule::TOO_LARGE.to_string()),
+            Err(_) => Err(rule::UNDECODABLE.to_string()),
+        }
+    }
+
+    /// URL DLP: the path and query (raw and percent-decoded up to three
+    /// times), and the host as written plus its labels joined, so a token
+    /// split over several labels is seen whole.
+    pub fn url(&self, raw_host: Option<&str>, path_and_query: &str) -> Result<(), (UrlPart, String)> {
+        let mut view = path_and_query.as_bytes().to_vec();
+        for _ in 0..4 {
+            self.scan(&view).map_err(|r| (UrlPart::PathOrQuery, r))?;
+            let next = percent_decode(&view);
+            if next == view {
+                break;
+            }
+            view = next;
+        }
+        let Some(host) = raw_host else {
+            return Ok(());
+        };
+        let host = host.trim_end_matches('.');
+        self.scan(host.as_bytes()).map_err(|r| (UrlPart::Host, r))?;
+        let labels: Vec<&str> = host.split('.').collect();
+        if labels.len() > 1 {
+            // Every contiguous run of labels, joined: `AKIA1234.5678ABCD.x.evil.com`
+            // yields `AKIA12345678ABCD`. Bounded: names have few labels and
+            // the views are short.
+            let n = labels.len().min(16);
+            for i in 0..n {
+                for j in (i + 2)..=n {
+                    let joined: String = labels[i..j].concat();
+                    self.scan(joined.as_bytes()).map_err(|r| (UrlPart::Host, r))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Header DLP over `name: value` lines, leaving out `skip` (the header a
+    /// credential will overwrite: what the agent put there never leaves).
+    pub fn headers(&self, headers: &HeaderMap, skip: &[http::HeaderName]) -> Verdict {
+        let mut block = Vec::with_capacity(512);
+        for (name, value) in headers {
+            if skip.contains(name) {
+                continue;
+            }
+            block.extend_from_slice(name.as_str().as_bytes());
+            block.extend_from_slice(b": ");
+            block.extend_from_slice(value.as_bytes());
+            block.extend_from_slice(b"\n");
+        }
+        self.scan(&block)?;
+        // Header values are often percent-encoded (cookies, Link headers).
+        let decoded = percent_decode(&block);
+        if decoded != block {
+            self.scan(&decoded)?;
+        }
+        Ok(())
+    }
+
+    /// Body DLP: decompress by `Content-Encoding`, then scan with decoders.
+    pub fn body(&self, content_encoding: Option<&str>, body: &[u8]) -> Verdict {
+        if body.is_empty() {
+            return Ok(());
+        }
+        match content_encoding.map(str::trim).filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity")) {
+            None => self.scan(body),
+            Some(enc) => match bottle_secrets::decompress(&enc.to_ascii_lowercase(), body, self.limits.max_bytes) {
+                Ok(plain) => self.scan(&plain),
+                Err(DecodeError::TooLarge { .. }) => Err(rule::TOO_LARGE.to_string()),
+                Err(_) => Err(rule::UNDECODABLE.to_string()),
+            },
+        }
+    }
+
+}
+
+/// Percent-decode (`%41` → `A`, `+` → space); invalid escapes stay as is.
+pub(crate) fn percent_decode(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'%' if i + 2 < data.len() => {
+                match (hex(data[i + 1]), hex(data[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h * 16 + l);
+                        i += 3;
+                    }
+                    _ => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode(b"a%41b+c%2"), b"aAb c%2");
+        assert_eq!(percent_decode(b"%"), b"%");
+        assert_eq!(percent_decode(b"%zz"), b"%zz");
+        assert_eq!(percent_decode(b"%2541"), b"%41");
+    }
+}

@@ -1,0 +1,415 @@
+//! CONNECT tunnels: target checks, the ClientHello gate, passthrough relay
+//! and TLS interception (check 6).
+
+use crate::audit::Event;
+use crate::body::ProxyBody;
+use crate::proxy::{Block, Shared};
+use crate::reasons::{check, rule, tls_mode};
+use crate::target::{split_authority, Host};
+use crate::upstream::Dest;
+use crate::websocket;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+/// What the CONNECT established, shared by every request in the tunnel.
+pub(crate) struct TunnelCtx {
+    pub host: Host,
+    pub canon: String,
+    pub port: u16,
+    pub addrs: Vec<SocketAddr>,
+    pub passthrough: Option<String>,
+}
+
+/// Answer a CONNECT: run checks 1-5, then hand the upgraded connection to
+/// the tunnel task.
+pub(crate) async fn handle_connect(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ProxyBody> {
+    let auth = req.uri().authority().map(|a| a.as_str().to_string()).unwrap_or_default();
+    let mut ev = Event::new("CONNECT", "https", auth.clone(), 0, "", tls_mode::NONE);
+    let (raw_host, port) = match split_authority(&auth) {
+        Some((h, Some(p))) => (h.to_string(), p),
+        _ => {
+            return shared.deny(&ev, &Block::new(StatusCode::BAD_REQUEST, check::PARSE, rule::BAD_TARGET, "CONNECT needs host:port"));
+        }
+    };
+    ev.port = port;
+    let Some(host) = Host::parse(&raw_host) else {
+        return shared.deny(&ev, &Block::new(StatusCode::BAD_REQUEST, check::PARSE, rule::BAD_HOST, "the host is neither a valid name nor an IP address"));
+    };
+    let canon = host.canonical();
+    ev.host = canon.clone();
+    let passthrough = shared
+        .rules
+        .passthrough
+        .iter()
+        .find(|r| r.matches_host_port(&canon, port))
+        .map(|r| r.to_string());
+    if passthrough.is_none() && !shared.rules.allowlist.allows_host_port(&canon, port) {
+        // Reuse the request-level logic for the precise rule name.
+        if let Err(b) = shared.allow(&canon, port, "CONNECT", "/") {
+            return shared.deny(&ev, &b);
+        }
+    }
+    let addrs = match shared.check_host(&raw_host, &host, port, &mut ev).await {
+        Ok(a) => a,
+        Err(b) => return shared.deny(&ev, &b),
+    };
+    let ctx = Arc::new(TunnelCtx {
+        host,
+        canon,
+        port,
+        addrs,
+        passthrough,
+    });
+    tokio::spawn(async move {
+        if let Ok(upgraded) = hyper::upgrade::on(req).await {
+            run_tunnel(shared, ctx, ev, TokioIo::new(upgraded)).await;
+        }
+    });
+    Response::new(crate::body::empty())
+}
+
+/// Why the bytes after CONNECT were refused.
+enum HelloError {
+    NotTls(Vec<u8>),
+    Bad,
+}
+
+/// Read until rustls has a whole ClientHello; return the raw bytes (to
+/// replay) and the SNI. Anything that does not start as a TLS handshake
+/// record is refused: unknown protocols are never tunnelled raw.
+async fn read_client_hello<S: AsyncRead + Unpin>(io: &mut S) -> Result<(Vec<u8>, Option<String>), HelloError> {
+    const MAX_HELLO: usize = 64 * 1024;
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut buf = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = io.read(&mut chunk).await.map_err(|_| HelloError::Bad)?;
+        if n == 0 {
+            return Err(HelloError::Bad);
+        }
+        if buf.is_empty() && chunk[0] != 0x16 {
+            return Err(HelloError::NotTls(chunk[..n].to_vec()));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut rd: &[u8] = &chunk[..n];
+        while !rd.is_empty() {
+            match acceptor.read_tls(&mut rd) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) => return Err(HelloError::Bad),
+            }
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                let sni = accepted.client_hello().server_name().map(str::to_string);
+                return Ok((buf, sni));
+            }
+            Ok(None) => {}
+            Err(_) => return Err(HelloError::Bad),
+        }
+        if buf.len() > MAX_HELLO {
+            return Err(HelloError::Bad);
+        }
+    }
+}
+
+async fn run_tunnel(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, mut ev: Event, io: TokioIo<hyper::upgrade::Upgraded>) {
+    let counters = Arc::new(Counters::default());
+    let mut io = Counting {
+        inner: io,
+        counters: counters.clone(),
+    };
+    ev.tls = if ctx.passthrough.is_some() { tls_mode::PASSTHROUGH } else { tls_mode::INTERCEPTED };
+    let tls_timeout = Duration::from_millis(shared.limits.tls_timeout_ms);
+    let hello = tokio::time::timeout(tls_timeout, read_client_hello(&mut io)).await;
+    let (buf, sni) = match hello {
+        Ok(Ok(x)) => x,
+        Ok(Err(HelloError::NotTls(first))) => {
+            let b = Block::forbidden(check::TLS, rule::NOT_TLS, "only TLS may follow CONNECT; nothing is tunnelled raw");
+            // A client speaking plain HTTP into the tunnel can read an answer.
+            let looks_http = first.iter().take(8).all(|c| c.is_ascii_uppercase() || *c == b' ');
+            let status = if looks_http {
+                let text = b.body_text();
+                let raw = format!(
+                    "HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain; charset=utf-8\r\n{}: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    crate::reasons::BLOCK_HEADER,
+                    b.header_value(),
+                    text.len()
+                );
+                let _ = io.write_all(raw.as_bytes()).await;
+                let _ = io.shutdown().await;
+                403
+            } else {
+                0
+            };
+            ev.tls = tls_mode::NONE;
+            shared.audit.log(&ev, false, b.check, &b.rule, status, 0);
+            return;
+        }
+        Ok(Err(HelloError::Bad)) => {
+            ev.tls = tls_mode::NONE;
+            shared.audit.log(&ev, false, check::TLS, rule::BAD_CLIENT_HELLO, 0, 0);
+            return;
+        }
+        Err(_) => {
+            ev.tls = tls_mode::NONE;
+            shared.audit.log(&ev, false, check::TLS, rule::BAD_CLIENT_HELLO, 0, 0);
+            return;
+        }
+    };
+    let sni_rule = match (&ctx.host, sni.as_deref()) {
+        (Host::Name(n), Some(s)) if s.trim_end_matches('.').eq_ignore_ascii_case(n) => None,
+        (Host::Name(_), None) => Some(rule::SNI_MISSING),
+        (Host::Ip(_), None) => None,
+        _ => Some(rule::SNI_MISMATCH),
+    };
+    if let Some(r) = sni_rule {
+        ev.tls = tls_mode::NONE;
+        shared.audit.log(&ev, false, check::TLS, r, 0, 0);
+        return;
+    }
+    if let Some(rule_text) = &ctx.passthrough {
+        passthrough(&shared, &ctx, ev, io, &buf, rule_text, &counters).await;
+        return;
+    }
+    let cfg = match shared.ca.server_config(&ctx.canon) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bottle egress: cannot mint a certificate for {}: {e}", ctx.canon);
+            shared.audit.log(&ev, false, check::TLS, rule::HANDSHAKE_FAILED, 0, 0);
+            return;
+        }
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+    let stream = Prefixed {
+        prefix: buf,
+        pos: 0,
+        inner: io,
+    };
+    let tls = match tokio::time::timeout(tls_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(t)) => t,
+        _ => {
+            // Typically the client refused our certificate (no CA trust).
+            shared.audit.log(&ev, false, check::TLS, rule::HANDSHAKE_FAILED, 0, 0);
+            return;
+        }
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let svc_shared = shared.clone();
+    let svc_ctx = ctx.clone();
+    let svc = service_fn(move |req| {
+        let shared = svc_shared.clone();
+        let ctx = svc_ctx.clone();
+        async move { Ok::<_, Infallible>(handle_inner(shared, ctx, req).await) }
+    });
+    let io = TokioIo::new(tls);
+    if h2 {
+        let _ = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(io, svc)
+            .await;
+    } else {
+        let _ = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(shared.limits.header_timeout_ms.max(1)))
+            .serve_connection(io, svc)
+            .with_upgrades()
+            .await;
+    }
+    ev.bytes_up = counters.read.load(Ordering::Relaxed);
+    shared.audit.log(
+        &ev,
+        true,
+        check::ALLOWED,
+        "tunnel",
+        200,
+        counters.written.load(Ordering::Relaxed),
+    );
+}
+
+async fn passthrough<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
+    ctx: &TunnelCtx,
+    mut ev: Event,
+    mut io: S,
+    hello: &[u8],
+    rule_text: &str,
+    counters: &Counters,
+) {
+    let connect_timeout = Duration::from_millis(shared.limits.connect_timeout_ms);
+    let mut upstream = None;
+    for addr in &ctx.addrs {
+        if let Ok(Ok(s)) = tokio::time::timeout(connect_timeout, shared.hooks.connector.connect(*addr)).await {
+            upstream = Some(s);
+            break;
+        }
+    }
+    let Some(mut up) = upstream else {
+        shared.audit.log(&ev, false, check::UPSTREAM, rule::CONNECT_FAILED, 0, 0);
+        return;
+    };
+    if up.write_all(hello).await.is_err() {
+        shared.audit.log(&ev, false, check::UPSTREAM, rule::CONNECT_FAILED, 0, 0);
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut io, &mut up).await;
+    ev.bytes_up = counters.read.load(Ordering::Relaxed);
+    shared.audit.log(&ev, true, check::ALLOWED, rule_text, 200, counters.written.load(Ordering::Relaxed));
+}
+
+/// One request inside an intercepted tunnel.
+async fn handle_inner(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, req: Request<Incoming>) -> Response<ProxyBody> {
+    let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let mut ev = Event::new(req.method().as_str(), "https", ctx.canon.clone(), ctx.port, &pq, tls_mode::INTERCEPTED);
+    if !authority_matches(&ctx, &req) {
+        return shared.deny(
+            &ev,
+            &Block::forbidden(
+                check::TLS,
+                rule::HOST_MISMATCH,
+                format!("requests in this tunnel must be for {}:{}", ctx.host, ctx.port),
+            ),
+        );
+    }
+    let allow_rule = match shared.allow(&ctx.canon, ctx.port, req.method().as_str(), &pq) {
+        Ok(r) => r,
+        Err(b) => return shared.deny(&ev, &b),
+    };
+    if let Err(b) = shared.check_url_path(&pq, &mut ev) {
+        return shared.deny(&ev, &b);
+    }
+    let dest = Dest {
+        tls: true,
+        host: ctx.canon.clone(),
+        addrs: ctx.addrs.clone(),
+        upgrade: websocket::is_upgrade(&req),
+    };
+    shared.forward(req, dest, ctx.port, ev, allow_rule).await
+}
+
+/// Host (HTTP/1.1) and :authority (HTTP/2, or an absolute-form target) must
+/// name the CONNECT host and port; at least one must be present.
+fn authority_matches(ctx: &TunnelCtx, req: &Request<Incoming>) -> bool {
+    let same = |auth: &str| -> bool {
+        let Some((h, p)) = split_authority(auth) else { return false };
+        let Some(host) = Host::parse(h) else { return false };
+        host == ctx.host && p.unwrap_or(443) == ctx.port
+    };
+    let mut seen = false;
+    if let Some(a) = req.uri().authority() {
+        seen = true;
+        if !same(a.as_str()) {
+            return false;
+        }
+    }
+    for v in req.headers().get_all(http::header::HOST) {
+        seen = true;
+        match v.to_str() {
+            Ok(s) if same(s) => {}
+            _ => return false,
+        }
+    }
+    seen
+}
+
+#[derive(Default)]
+struct Counters {
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+/// Counts bytes on the client side of a tunnel.
+struct Counting<S> {
+    inner: S,
+    counters: Arc<Counters>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counting<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.counters.read.fetch_add(n as u64, Ordering::Relaxed);
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = &r {
+            self.counters.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &r {
+            self.counters.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Replays the bytes already read (the ClientHello) before the rest.
+struct Prefixed<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = (self.prefix.len() - self.pos).min(buf.remaining());
+            let start = self.pos;
+            buf.put_slice(&self.prefix[start..start + n]);
+            self.pos += n;
+            if self.pos == self.prefix.len() {
+                self.prefix = Vec::new();
+                self.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
