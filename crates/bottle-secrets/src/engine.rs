@@ -268,9 +268,12 @@ impl RuleSet {
     }
 }
 
-/// The full line(s) around a match.
+/// The full line(s) around a match, as gitleaks computes them: from the
+/// newline *before* the line (included, so `^` in a `regexTarget = "line"`
+/// allowlist only matches on the first line, exactly as in gitleaks) to the
+/// end of the last line.
 pub(crate) fn line_around(data: &[u8], start: usize, end: usize) -> &[u8] {
-    let s = memchr::memrchr(b'\n', &data[..start]).map_or(0, |i| i + 1);
+    let s = memchr::memrchr(b'\n', &data[..start]).unwrap_or(0);
     let e = memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i);
     &data[s..e]
 }

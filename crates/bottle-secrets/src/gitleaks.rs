@@ -208,6 +208,15 @@ fn load_def(text: &str, name: &str, base: &Path, depth: usize) -> Result<ConfigD
                 ),
             ));
         }
+        if r.allowlist.is_some() && !r.allowlists.is_empty() {
+            return Err(file_err(
+                name,
+                format!(
+                    "rule {:?}: [rules.allowlist] is deprecated, it cannot be used alongside [[rules.allowlists]]",
+                    r.id
+                ),
+            ));
+        }
         let mut allowlists = Vec::new();
         for a in r.allowlist.into_iter().chain(r.allowlists) {
             if !a.target_rules.is_empty() {
@@ -233,6 +242,12 @@ fn load_def(text: &str, name: &str, base: &Path, depth: usize) -> Result<ConfigD
             id: r.id,
         });
     }
+    if raw.allowlist.is_some() && !raw.allowlists.is_empty() {
+        return Err(file_err(
+            name,
+            "[allowlist] is deprecated, it cannot be used alongside [[allowlists]]",
+        ));
+    }
     for a in raw.allowlist.into_iter().chain(raw.allowlists) {
         cfg.allowlists.push(allow_def(a, name, "global")?);
     }
@@ -248,8 +263,10 @@ fn load_def(text: &str, name: &str, base: &Path, depth: usize) -> Result<ConfigD
                     ));
                 }
                 (Some(p), false) if !p.is_empty() => {
+                    // gitleaks resolves a relative path against the working
+                    // directory; the config's own directory is tried first.
                     let mut target = PathBuf::from(p);
-                    if target.is_relative() {
+                    if target.is_relative() && base.join(&target).is_file() {
                         target = base.join(target);
                     }
                     Some(load_def_file(&target, depth + 1)?)

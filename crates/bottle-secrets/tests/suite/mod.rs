@@ -1,1 +1,3 @@
 mod builtin;
+mod fixture_inputs;
+mod gitleaks_compat;
