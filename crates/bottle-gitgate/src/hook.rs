@@ -1,0 +1,656 @@
+//! The pre-receive hook: scan what a push adds, then forward it upstream.
+//!
+//! git's receive-pack runs this (as `bottle git-gate hook`) after it has
+//! received and checked the pack, with the new objects still in quarantine
+//! and before it updates any ref. The hook inherits the quarantine
+//! environment, so every git it runs (the scanner's `git log` included)
+//! sees exactly the pushed objects, and nothing of a rejected push ever
+//! reaches the mirror. Exit 0 lets receive-pack update the mirror's refs;
+//! anything else rejects every ref of the push.
+//!
+//! Order: ref checks → scan → forward. The forward uses the mirror's current
+//! ref values as leases (`--force-with-lease=<ref>:<old>`), so the upstream
+//! is only changed from the state the agent saw, and `--atomic` when more
+//! than one ref moves, so the upstream takes all of the push or none of it.
+
+use crate::audit::{AuditFinding, AuditRecord, RefUpdate};
+use crate::config::{Auth, Config};
+use crate::gitenv::{
+    ENV_HOOK_CONFIG, ENV_HOOK_REMOTE, ENV_HOOK_RESULT, GitEnv, Paths, UpstreamAccess,
+    summarize_stderr,
+};
+use crate::mirror::{NAMESPACES, parse_ref_list};
+use crate::reasons;
+use bottle_secrets::{Finding, Scanner};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// Variables receive-pack sets so that git sees the quarantined objects.
+const QUARANTINE_VARS: [&str; 3] = [
+    "GIT_QUARANTINE_PATH",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+];
+
+/// At most this many new commits are listed in the audit line.
+const MAX_LISTED_COMMITS: usize = 1000;
+
+/// What the hook decided; the gate turns it into the push's audit line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct HookResult {
+    decision: String,
+    reason: String,
+    detail: Option<String>,
+    refs: Vec<RefUpdate>,
+    commits: Vec<String>,
+    commits_total: usize,
+    findings: Vec<AuditFinding>,
+}
+
+impl HookResult {
+    pub(crate) fn fill(self, rec: &mut AuditRecord) {
+        rec.decision = self.decision;
+        rec.reason = self.reason;
+        rec.detail = self.detail;
+        rec.refs = self.refs;
+        rec.commits = self.commits;
+        rec.commits_total = self.commits_total;
+        rec.findings = self.findings;
+    }
+
+    fn deny(&mut self, reason: &str, detail: impl Into<String>) {
+        self.decision = "deny".into();
+        self.reason = reason.into();
+        self.detail = Some(detail.into());
+    }
+}
+
+/// The pre-receive hook's `main`: reads the ref updates on stdin, prints
+/// what it decided on stderr (git relays it to the pusher as `remote:`
+/// lines), and exits 0 only when the push was scanned clean and the
+/// upstream accepted it. `bottle git-gate hook` calls this.
+pub fn hook_main() -> ExitCode {
+    let (Some(config_path), Some(remote)) = (
+        std::env::var_os(ENV_HOOK_CONFIG),
+        std::env::var(ENV_HOOK_REMOTE).ok(),
+    ) else {
+        eprintln!(
+            "bottle git gate: the hook runs only inside the gate (its environment is missing); push refused"
+        );
+        return ExitCode::FAILURE;
+    };
+    let result_path = std::env::var_os(ENV_HOOK_RESULT).map(PathBuf::from);
+    let mut result = HookResult {
+        decision: "deny".into(),
+        reason: reasons::GATE_ERROR.into(),
+        ..HookResult::default()
+    };
+    let ok = match read_updates() {
+        Ok(updates) => {
+            result.refs = updates.clone();
+            match Config::load(Path::new(&config_path)) {
+                Ok(config) => run(&config, &remote, &updates, &mut result),
+                Err(e) => {
+                    let msg =
+                        format!("bottle git gate: push refused: cannot read the gate config: {e}");
+                    eprintln!("{msg}");
+                    result.deny(reasons::GATE_ERROR, msg);
+                    false
+                }
+            }
+        }
+        Err(e) => {
+            let msg = format!("bottle git gate: push refused: cannot read the ref updates: {e}");
+            eprintln!("{msg}");
+            result.deny(reasons::GATE_ERROR, msg);
+            false
+        }
+    };
+    if let Some(p) = result_path
+        && let Ok(json) = serde_json::to_vec(&result)
+    {
+        let _ = std::fs::write(p, json);
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn read_updates() -> std::io::Result<Vec<RefUpdate>> {
+    let mut out = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let mut parts = line.split_whitespace();
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(old), Some(new), Some(name)) => out.push(RefUpdate {
+                name: name.to_string(),
+                old: old.to_string(),
+                new: new.to_string(),
+            }),
+            _ if line.trim().is_empty() => {}
+            _ => return Err(std::io::Error::other(format!("unexpected line {line:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+fn is_zero(oid: &str) -> bool {
+    oid.bytes().all(|b| b == b'0')
+}
+
+/// git commands for the hook: the gate's hermetic environment plus the
+/// quarantine variables receive-pack gave us.
+struct HookGit {
+    env: GitEnv,
+    mirror: PathBuf,
+}
+
+impl HookGit {
+    fn command(&self) -> std::process::Command {
+        self.command_with(&QUARANTINE_VARS)
+    }
+
+    /// For `git push`: the object directories only. `GIT_QUARANTINE_PATH`
+    /// (which forbids ref updates) must not reach a `file://` upstream's
+    /// receive-pack, which inherits our environment; git itself clears the
+    /// object-directory variables for local transports.
+    fn push_command(&self) -> std::process::Command {
+        self.command_with(&QUARANTINE_VARS[1..])
+    }
+
+    fn command_with(&self, vars: &[&str]) -> std::process::Command {
+        let mut c = self.env.std_command();
+        for var in vars {
+            if let Some(v) = std::env::var_os(var) {
+                c.env(var, v);
+            }
+        }
+        c.arg("--git-dir").arg(&self.mirror);
+        c
+    }
+
+    fn output(&self, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, String> {
+        let mut c = self.command();
+        c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if input.is_some() {
+            c.stdin(Stdio::piped());
+        }
+        let mut child = c.spawn().map_err(|e| format!("cannot run git: {e}"))?;
+        if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+            let data = data.to_vec();
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&data);
+            });
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("git {}: {e}", args.join(" ")))?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(format!(
+                "git {}: {}",
+                args.join(" "),
+                summarize_stderr(&out.stderr)
+            ))
+        }
+    }
+}
+
+fn run(config: &Config, remote_name: &str, updates: &[RefUpdate], result: &mut HookResult) -> bool {
+    let refuse = |result: &mut HookResult, reason: &str, msg: String| {
+        eprintln!("{msg}");
+        result.deny(reason, msg);
+        false
+    };
+    let Some(remote) = config.remote(remote_name) else {
+        return refuse(
+            result,
+            reasons::GATE_ERROR,
+            format!(
+                "bottle git gate: push refused: remote {remote_name:?} is not in the gate config"
+            ),
+        );
+    };
+    let paths = Paths::new(&config.data_dir);
+    let git = HookGit {
+        env: GitEnv::new(config),
+        mirror: paths.mirror(remote_name),
+    };
+
+    // 1. Which refs may move, and from where.
+    let current = match git.output(&["for-each-ref", "--format=%(objectname) %(refname)"], None) {
+        Ok(out) => parse_ref_list(&out),
+        Err(e) => {
+            return refuse(
+                result,
+                reasons::GATE_ERROR,
+                format!("bottle git gate: push refused: {e}"),
+            );
+        }
+    };
+    for u in updates {
+        if !NAMESPACES.iter().any(|ns| u.name.starts_with(ns)) {
+            return refuse(
+                result,
+                reasons::REF_NOT_ALLOWED,
+                format!(
+                    "bottle git gate: push refused: {} is outside refs/heads/, refs/tags/ and refs/notes/, \
+                     the only refs the gate forwards",
+                    u.name
+                ),
+            );
+        }
+        let expected_old = current.get(&u.name).map(String::as_str);
+        let matches = match expected_old {
+            Some(cur) => cur == u.old,
+            None => is_zero(&u.old),
+        };
+        if !matches {
+            return refuse(
+                result,
+                reasons::STALE_REF,
+                format!(
+                    "bottle git gate: push refused: {} changed since you fetched; fetch, merge or rebase, and push again",
+                    u.name
+                ),
+            );
+        }
+    }
+
+    // 2. Scan what the push adds.
+    let started = Instant::now();
+    let scanner = match build_scanner(config) {
+        Ok(s) => s,
+        Err(e) => {
+            return refuse(
+                result,
+                reasons::SCAN_FAILED,
+                format!("bottle git gate: push refused: {e}"),
+            );
+        }
+    };
+    let report = match scan_push(
+        &git,
+        &paths.mirror(remote_name),
+        &current,
+        updates,
+        &scanner,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            return refuse(
+                result,
+                reasons::SCAN_FAILED,
+                format!(
+                    "bottle git gate: push refused: the secret scan failed, so nothing was forwarded: {e}"
+                ),
+            );
+        }
+    };
+    result.commits_total = report.commits.len();
+    result.commits = report
+        .commits
+        .iter()
+        .take(MAX_LISTED_COMMITS)
+        .cloned()
+        .collect();
+    result.findings = report.findings.iter().map(|f| f.audit.clone()).collect();
+    if !report.findings.is_empty() {
+        let mut msg = format!(
+            "bottle git gate: push refused: {} possible secret{} in what this push adds:\n",
+            report.findings.len(),
+            if report.findings.len() == 1 { "" } else { "s" }
+        );
+        for f in &report.findings {
+            msg.push_str("  ");
+            msg.push_str(&f.display);
+            msg.push('\n');
+        }
+        msg.push_str(
+            "Nothing was sent upstream. Remove the secrets from these commits (for example with \
+             `git commit --amend` or `git rebase -i`), then push again.",
+        );
+        eprintln!("{msg}");
+        result.deny(
+            reasons::SECRET_FOUND,
+            format!("{} finding(s)", report.findings.len()),
+        );
+        return false;
+    }
+    let scanned = format!(
+        "bottle git gate: scanned {} new commit{} and {} tag message{} in {:.1}s: no secrets found",
+        report.commits.len(),
+        if report.commits.len() == 1 { "" } else { "s" },
+        report.tags_scanned,
+        if report.tags_scanned == 1 { "" } else { "s" },
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!("{scanned}");
+
+    // 3. Forward upstream.
+    let access = match UpstreamAccess::new(config, remote) {
+        Ok(a) => a,
+        Err(e) => {
+            return refuse(
+                result,
+                reasons::GATE_ERROR,
+                format!("bottle git gate: push refused: {e}"),
+            );
+        }
+    };
+    let timeout = Duration::from_secs(config.upstream_timeout_secs);
+    match forward(&git, &access, &current, updates, timeout) {
+        Ok(upstream_msgs) => {
+            for l in upstream_msgs {
+                eprintln!("upstream: {l}");
+            }
+            eprintln!("bottle git gate: pushed to {}", access.url);
+            result.decision = "allow".into();
+            result.reason = reasons::OK.into();
+            result.detail = None;
+            true
+        }
+        Err(why) => refuse(
+            result,
+            reasons::UPSTREAM_REJECTED,
+            format!(
+                "bottle git gate: push refused: the upstream {} did not accept it, so the gate's mirror \
+                 was left unchanged: {why}",
+                access.url
+            ),
+        ),
+    }
+}
+
+fn build_scanner(config: &Config) -> Result<Scanner, String> {
+    let mut scanner = match &config.scan.gitleaks_config {
+        Some(p) => Scanner::from_gitleaks_file(p)
+            .map_err(|e| format!("cannot load the scanner rules: {e}"))?,
+        None => Scanner::builtin(),
+    };
+    // The gate's own upstream tokens must never leave through a push.
+    for r in &config.remotes {
+        if let Ok(Auth::Token { token, .. }) = r.auth() {
+            scanner.add_known_secret(
+                &format!("git gate token of remote {:?}", r.name),
+                token.expose().as_bytes(),
+            );
+        }
+    }
+    Ok(scanner)
+}
+
+struct ReportedFinding {
+    audit: AuditFinding,
+    display: String,
+}
+
+#[derive(Default)]
+struct ScanReport {
+    commits: Vec<String>,
+    tags_scanned: usize,
+    findings: Vec<ReportedFinding>,
+}
+
+fn short(oid: &str) -> &str {
+    oid.get(..12).unwrap_or(oid)
+}
+
+fn report_finding(f: &Finding, commit: Option<&str>, tag: Option<(&str, &str)>) -> ReportedFinding {
+    let commit = f.location.commit.as_deref().or(commit).map(str::to_string);
+    let path = f.location.path.clone();
+    let mut display = String::new();
+    if let Some(c) = &commit {
+        display.push_str(&format!("commit {}", short(c)));
+    }
+    if let Some((name, oid)) = tag {
+        display.push_str(&format!("tag {name} ({}) message", short(oid)));
+    }
+    match &path {
+        Some(p) => display.push_str(&format!("  file {p}")),
+        None if tag.is_none() => display.push_str("  commit message"),
+        None => {}
+    }
+    if let Some(l) = f.location.line {
+        display.push_str(&format!("  line {l}"));
+    }
+    display.push_str(&format!("  rule {}  secret {}", f.rule_id, f.redacted));
+    ReportedFinding {
+        audit: AuditFinding {
+            commit,
+            tag: tag.map(|(_, oid)| oid.to_string()),
+            path,
+            line: f.location.line,
+            rule: f.rule_id.clone(),
+            redacted: f.redacted.clone(),
+            fingerprint: f.fingerprint.clone(),
+        },
+        display,
+    }
+}
+
+/// Scan everything the push brings that the mirror (= the upstream, as of
+/// the refresh before this push) does not have: the added lines and messages
+/// of new commits, the messages of new tag objects, and whole blobs when a
+/// ref points straight at a tree or blob.
+fn scan_push(
+    git: &HookGit,
+    mirror: &Path,
+    current: &BTreeMap<String, String>,
+    updates: &[RefUpdate],
+    scanner: &Scanner,
+) -> Result<ScanReport, String> {
+    let mut report = ScanReport::default();
+    let known_values: BTreeSet<&str> = current.values().map(String::as_str).collect();
+    let mut commit_tips: Vec<String> = Vec::new();
+    let mut other_tips: Vec<String> = Vec::new();
+    let mut seen_tags = BTreeSet::new();
+    for u in updates.iter().filter(|u| !is_zero(&u.new)) {
+        let mut oid = u.new.clone();
+        // Peel tag chains, scanning each new tag object's message.
+        for _ in 0..32 {
+            let kind = object_type(git, &oid)?;
+            if kind != "tag" {
+                match kind.as_str() {
+                    "commit" => commit_tips.push(oid.clone()),
+                    _ => other_tips.push(oid.clone()),
+                }
+                break;
+            }
+            let raw = git.output(&["cat-file", "tag", &oid], None)?;
+            let (target, name, message) =
+                parse_tag(&raw).ok_or_else(|| format!("cannot parse tag object {oid}"))?;
+            if !known_values.contains(oid.as_str()) && seen_tags.insert(oid.clone()) {
+                report.tags_scanned += 1;
+                for f in scanner.scan(&message, None) {
+                    report
+                        .findings
+                        .push(report_finding(&f, None, Some((&name, &oid))));
+                }
+            }
+            oid = target;
+        }
+    }
+    commit_tips.sort();
+    commit_tips.dedup();
+    if !commit_tips.is_empty() {
+        let mut args: Vec<&str> = vec!["rev-list"];
+        args.extend(commit_tips.iter().map(String::as_str));
+        args.extend(["--not", "--all"]);
+        let out = git.output(&args, None)?;
+        report.commits = String::from_utf8_lossy(&out)
+            .lines()
+            .map(str::to_string)
+            .collect();
+    }
+    if !report.commits.is_empty() {
+        let mut revs: Vec<&str> = commit_tips.iter().map(String::as_str).collect();
+        revs.extend(["--not", "--all"]);
+        let findings =
+            bottle_secrets::git::scan_revs(mirror, &revs, scanner).map_err(|e| e.to_string())?;
+        for f in &findings {
+            report.findings.push(report_finding(f, None, None));
+        }
+    }
+    for tip in &other_tips {
+        let out = git.output(&["rev-list", "--objects", tip, "--not", "--all"], None)?;
+        for line in String::from_utf8_lossy(&out).lines() {
+            let (oid, path) = line.split_once(' ').unwrap_or((line, ""));
+            if object_type(git, oid)? != "blob" {
+                continue;
+            }
+            let data = git.output(&["cat-file", "blob", oid], None)?;
+            let p = if path.is_empty() { None } else { Some(path) };
+            for f in scanner.scan(&data, p) {
+                let mut rf = report_finding(&f, None, None);
+                rf.display = format!("object {}{}", short(tip), rf.display);
+                report.findings.push(rf);
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn object_type(git: &HookGit, oid: &str) -> Result<String, String> {
+    let out = git.output(&["cat-file", "-t", oid], None)?;
+    Ok(String::from_utf8_lossy(&out).trim().to_string())
+}
+
+/// (target object, tag name, message) of a raw tag object.
+fn parse_tag(raw: &[u8]) -> Option<(String, String, Vec<u8>)> {
+    let split = raw.windows(2).position(|w| w == b"\n\n");
+    let (head, message) = match split {
+        Some(i) => (&raw[..i], raw[i + 2..].to_vec()),
+        None => (raw, Vec::new()),
+    };
+    let head = String::from_utf8_lossy(head);
+    let target = head
+        .lines()
+        .find_map(|l| l.strip_prefix("object "))?
+        .to_string();
+    let name = head
+        .lines()
+        .find_map(|l| l.strip_prefix("tag "))
+        .unwrap_or("?")
+        .to_string();
+    Some((target, name, message))
+}
+
+/// Push the same ref updates upstream. `Ok` carries the upstream's own
+/// messages (`remote:` lines), `Err` why it did not accept.
+fn forward(
+    git: &HookGit,
+    access: &UpstreamAccess,
+    current: &BTreeMap<String, String>,
+    updates: &[RefUpdate],
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
+    let mut c = git.push_command();
+    // `-c` options must precede the subcommand; so does the --git-dir that
+    // push_command() added, and git takes them in any order.
+    c.args(access.config_flags());
+    c.args(["push", "--porcelain", "--no-verify", "--no-follow-tags"]);
+    if updates.len() > 1 {
+        c.arg("--atomic");
+    }
+    for u in updates {
+        let expect = current.get(&u.name).cloned().unwrap_or_default();
+        c.arg(format!("--force-with-lease={}:{expect}", u.name));
+    }
+    c.arg("--").arg(&access.url);
+    for u in updates {
+        if is_zero(&u.new) {
+            c.arg(format!(":{}", u.name));
+        } else {
+            c.arg(format!("{}:{}", u.new, u.name));
+        }
+    }
+    c.envs(access.env().iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().map_err(|e| format!("cannot run git push: {e}"))?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let out_t = std::thread::spawn(move || read_all(stdout));
+    let err_t = std::thread::spawn(move || read_all(stderr));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => break None,
+        }
+    };
+    let out = out_t.join().unwrap_or_default();
+    let err = err_t.join().unwrap_or_default();
+    let upstream_lines: Vec<String> = String::from_utf8_lossy(&err)
+        .lines()
+        .filter_map(|l| l.strip_prefix("remote:"))
+        .map(|l| {
+            l.chars()
+                .filter(|c| !c.is_control())
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
+        .filter(|l| !l.is_empty())
+        .take(50)
+        .collect();
+    match status {
+        Some(s) if s.success() => Ok(upstream_lines),
+        Some(_) => {
+            let rejected: Vec<String> = String::from_utf8_lossy(&out)
+                .lines()
+                .filter(|l| l.starts_with('!'))
+                .map(|l| l.replace('\t', " "))
+                .collect();
+            let mut why = if rejected.is_empty() {
+                crate::mirror::explain_upstream_error(&err)
+            } else {
+                format!("{}; {}", rejected.join("; "), summarize_stderr(&err))
+            };
+            if String::from_utf8_lossy(&err).contains("does not support --atomic") {
+                why.push_str(
+                    " (this upstream cannot take several refs atomically; push one ref at a time)",
+                );
+            }
+            Err(why)
+        }
+        None => Err(format!("no answer within {} seconds", timeout.as_secs())),
+    }
+}
+
+fn read_all(r: Option<impl Read>) -> Vec<u8> {
+    let mut v = Vec::new();
+    if let Some(mut r) = r {
+        let _ = r.read_to_end(&mut v);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tag_objects() {
+        let raw = b"object 0123456789012345678901234567890123456789\ntype commit\ntag v1\ntagger A <a@b> 1 +0000\n\nmessage line\nsecond\n";
+        let (target, name, msg) = parse_tag(raw).unwrap();
+        assert_eq!(target, "0123456789012345678901234567890123456789");
+        assert_eq!(name, "v1");
+        assert_eq!(msg, b"message line\nsecond\n");
+    }
+}

@@ -1,0 +1,1 @@
+//! The agent-side config, exercised through a real git client.

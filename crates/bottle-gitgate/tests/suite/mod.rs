@@ -1,0 +1,7 @@
+mod harness;
+
+mod agent;
+mod fetch;
+mod push;
+mod server;
+mod ssh;

@@ -1,0 +1,1 @@
+//! Pushes: scanning, forwarding, refusals.

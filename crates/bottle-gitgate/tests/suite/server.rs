@@ -1,0 +1,1 @@
+//! Health, routing and refusals of anything but smart HTTP.

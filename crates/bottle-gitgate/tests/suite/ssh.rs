@@ -1,0 +1,1 @@
+//! ssh upstreams through a real sshd.
