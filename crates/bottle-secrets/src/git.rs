@@ -90,7 +90,6 @@ pub fn scan_revs_with(
         "--no-ext-diff".into(),
         "--no-textconv".into(),
         "--full-history".into(),
-        "--diff-filter=d".into(),
         "--format=%x00%x00%H %P%n%B%x00".into(),
     ];
     if opts.merge_diffs == MergeDiffs::FirstParent {

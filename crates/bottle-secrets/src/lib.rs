@@ -266,8 +266,43 @@ impl Scanner {
         let mut hits = Vec::new();
         self.rules.scan(data, &ctx, report.clone(), &mut hits);
         self.known.scan(data, &report, &mut hits);
+        self.finish_hits(data, hits)
+    }
+
+    /// Sort hits, and drop a generic rule's hit when a specific rule found
+    /// the same secret (or one containing it) on the same line, as gitleaks
+    /// does.
+    fn finish_hits(&self, data: &[u8], mut hits: Vec<Hit>) -> Vec<Hit> {
         hits.sort_by_key(|h| (h.start, h.source));
-        hits
+        let generic = |h: &Hit| match h.source {
+            Source::Rule(i) => self.rules.rules[i as usize]
+                .id
+                .to_ascii_lowercase()
+                .contains("generic"),
+            Source::Known(_) => false,
+        };
+        if hits.len() < 2 || !hits.iter().any(generic) {
+            return hits;
+        }
+        let line_of = |h: &Hit| memchr::memrchr(b'\n', &data[..h.start]).map_or(0, |i| i + 1);
+        let keep: Vec<bool> = hits
+            .iter()
+            .map(|h| {
+                if !generic(h) {
+                    return true;
+                }
+                let secret = &data[h.secret.clone()];
+                !hits.iter().any(|o| {
+                    !generic(o)
+                        && line_of(o) == line_of(h)
+                        && memchr::memmem::find(&data[o.secret.clone()], secret).is_some()
+                })
+            })
+            .collect();
+        hits.into_iter()
+            .zip(keep)
+            .filter_map(|(h, k)| k.then_some(h))
+            .collect()
     }
 
     /// Turn hits into findings. `locate` maps (line index, offset) to line
@@ -430,7 +465,7 @@ impl Scanner {
         let mut hits = Vec::new();
         self.rules.scan(data, &ctx, 0..data.len(), &mut hits);
         self.known.scan(data, &(0..data.len()), &mut hits);
-        hits.sort_by_key(|h| (h.start, h.source));
+        let hits = self.finish_hits(data, hits);
         self.findings(hits, data, None, None, 0, 0, |lines, off| {
             let (l, c) = lines.locate(off);
             (Some(l + 1), Some(c))

@@ -1,3 +1,6 @@
 mod builtin;
+mod dlp;
 mod fixture_inputs;
 mod gitleaks_compat;
+mod history;
+mod stream;
