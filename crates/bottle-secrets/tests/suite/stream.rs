@@ -138,7 +138,7 @@ impl Generator {
         self.pos_in_block = 0;
         // Rewrite the block's tail: a secret line in every Nth block.
         let tail = self.block.len() - 100;
-        let line = if self.blocks % self.every_blocks == 0 {
+        let line = if self.blocks.is_multiple_of(self.every_blocks) {
             self.planted += 1;
             format!("t = {}\n", token(self.blocks))
         } else {
