@@ -50,7 +50,14 @@ pub(crate) struct Event {
 }
 
 impl Event {
-    pub fn new(method: &str, scheme: &'static str, host: String, port: u16, raw_path: &str, tls: &'static str) -> Self {
+    pub fn new(
+        method: &str,
+        scheme: &'static str,
+        host: String,
+        port: u16,
+        raw_path: &str,
+        tls: &'static str,
+    ) -> Self {
         Self {
             start: Instant::now(),
             method: method.to_string(),
@@ -95,7 +102,15 @@ impl Audit {
 
     /// Log a decision about `ev`.
     #[allow(clippy::too_many_arguments)]
-    pub fn log(&self, ev: &Event, allowed: bool, check: &str, rule: &str, status: u16, bytes_down: u64) {
+    pub fn log(
+        &self,
+        ev: &Event,
+        allowed: bool,
+        check: &str,
+        rule: &str,
+        status: u16,
+        bytes_down: u64,
+    ) {
         let line = Line {
             ts: rfc3339_now(),
             bottle: &self.bottle,
@@ -128,7 +143,9 @@ impl Audit {
 
 /// Current UTC time as `2024-05-01T12:34:56.789Z`, without a date crate.
 pub(crate) fn rfc3339_now() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = d.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, day) = civil_from_days(days as i64);

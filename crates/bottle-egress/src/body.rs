@@ -18,7 +18,9 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) type ProxyBody = BoxBody<Bytes, BoxError>;
 
 pub(crate) fn full(data: impl Into<Bytes>) -> ProxyBody {
-    Full::new(data.into()).map_err(|never| match never {}).boxed()
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub(crate) fn empty() -> ProxyBody {
@@ -34,7 +36,13 @@ pub(crate) struct AuditedBody {
 }
 
 impl AuditedBody {
-    pub fn new(inner: hyper::body::Incoming, shared: Arc<Shared>, ev: Event, rule: String, status: u16) -> Self {
+    pub fn new(
+        inner: hyper::body::Incoming,
+        shared: Arc<Shared>,
+        ev: Event,
+        rule: String,
+        status: u16,
+    ) -> Self {
         Self {
             inner: inner.map_err(|e| -> BoxError { Box::new(e) }).boxed(),
             log: Some((shared, ev, rule, status)),
@@ -44,7 +52,14 @@ impl AuditedBody {
 
     fn finish(&mut self) {
         if let Some((shared, ev, rule, status)) = self.log.take() {
-            shared.audit.log(&ev, true, crate::reasons::check::ALLOWED, &rule, status, self.bytes);
+            shared.audit.log(
+                &ev,
+                true,
+                crate::reasons::check::ALLOWED,
+                &rule,
+                status,
+                self.bytes,
+            );
         }
     }
 }
@@ -53,7 +68,10 @@ impl Body for AuditedBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {

@@ -7,8 +7,8 @@
 
 use crate::error::Error;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -53,11 +53,18 @@ pub fn generate(bottle_name: &str) -> Result<GeneratedCa, Error> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(ca_err)?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, format!("bottle egress CA ({bottle_name})"));
+    dn.push(
+        DnType::CommonName,
+        format!("bottle egress CA ({bottle_name})"),
+    );
     dn.push(DnType::OrganizationName, "bottle");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let now = OffsetDateTime::now_utc();
     params.not_before = now - BACKDATE;
     params.not_after = now + CA_VALIDITY;
@@ -71,7 +78,10 @@ pub fn generate(bottle_name: &str) -> Result<GeneratedCa, Error> {
 
 /// Write a generated CA to `dir/ca.pem` and `dir/ca.key` (the key with mode
 /// 0600) and return the two paths. A convenience for tests and the launcher.
-pub fn write_files(ca: &GeneratedCa, dir: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf), Error> {
+pub fn write_files(
+    ca: &GeneratedCa,
+    dir: &Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), Error> {
     let cert = dir.join("ca.pem");
     let key = dir.join("ca.key");
     std::fs::write(&cert, &ca.cert_pem)?;
@@ -124,7 +134,12 @@ pub(crate) struct CertAuthority {
 
 impl CertAuthority {
     /// Load the CA from PEM files.
-    pub fn load(cert: &Path, key: &Path, cache_size: usize, provider: Arc<rustls::crypto::CryptoProvider>) -> Result<Self, Error> {
+    pub fn load(
+        cert: &Path,
+        key: &Path,
+        cache_size: usize,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<Self, Error> {
         let read = |p: &Path| {
             std::fs::read_to_string(p).map_err(|e| Error::Pem {
                 path: p.display().to_string(),
@@ -143,9 +158,15 @@ impl CertAuthority {
     }
 
     /// Load the CA from PEM text.
-    pub fn from_pem(cert_pem: &str, key_pem: &str, cache_size: usize, provider: Arc<rustls::crypto::CryptoProvider>) -> Result<Self, Error> {
+    pub fn from_pem(
+        cert_pem: &str,
+        key_pem: &str,
+        cache_size: usize,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<Self, Error> {
         let key = KeyPair::from_pem(key_pem).map_err(|e| Error::Ca(format!("CA key: {e}")))?;
-        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| Error::Ca(format!("CA certificate: {e}")))?;
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key)
+            .map_err(|e| Error::Ca(format!("CA certificate: {e}")))?;
         let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(ca_err)?;
         Ok(Self {
             issuer,
@@ -191,7 +212,9 @@ impl CertAuthority {
         params.not_before = now - BACKDATE;
         params.not_after = now + LEAF_VALIDITY;
         params.serial_number = Some(random_serial());
-        let cert = params.signed_by(&self.leaf_key, &self.issuer).map_err(ca_err)?;
+        let cert = params
+            .signed_by(&self.leaf_key, &self.issuer)
+            .map_err(ca_err)?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.serialize_der()));
         let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()

@@ -69,7 +69,11 @@ fn default_listen() -> SocketAddr {
 impl Config {
     /// A minimal config: the given bottle name and CA files, everything else
     /// at its default (listen on 0.0.0.0:3128, nothing allowed, audit to stdout).
-    pub fn new(bottle: impl Into<String>, ca_cert: impl Into<PathBuf>, ca_key: impl Into<PathBuf>) -> Self {
+    pub fn new(
+        bottle: impl Into<String>,
+        ca_cert: impl Into<PathBuf>,
+        ca_key: impl Into<PathBuf>,
+    ) -> Self {
         Self {
             listen: default_listen(),
             bottle: bottle.into(),
@@ -97,7 +101,9 @@ impl Config {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let cfg = if is_json {
             Self::from_json(&text)
         } else {
@@ -152,11 +158,17 @@ impl Config {
         }
         let mut allow = Vec::new();
         for (i, e) in self.allowlist.iter().enumerate() {
-            allow.push(e.to_rule().map_err(|(sub, m)| bad(format!("allowlist[{i}]{sub}"), m))?);
+            allow.push(
+                e.to_rule()
+                    .map_err(|(sub, m)| bad(format!("allowlist[{i}]{sub}"), m))?,
+            );
         }
         let mut passthrough = Vec::new();
         for (i, p) in self.passthrough.iter().enumerate() {
-            passthrough.push(AllowRule::parse(p).map_err(|e| bad(format!("passthrough[{i}]"), format!("{p:?}: {e}")))?);
+            passthrough.push(
+                AllowRule::parse(p)
+                    .map_err(|e| bad(format!("passthrough[{i}]"), format!("{p:?}: {e}")))?,
+            );
         }
         let mut cidrs = Vec::new();
         for (i, c) in self.allow_cidrs.iter().enumerate() {
@@ -167,10 +179,19 @@ impl Config {
             let key = format!("hosts.{name:?}");
             let pat = HostPattern::parse(name).map_err(|e| bad(key.clone(), e.to_string()))?;
             let HostPattern::Exact(name) = pat else {
-                return Err(bad(key, "wildcards are not allowed in the hosts map".into()));
+                return Err(bad(
+                    key,
+                    "wildcards are not allowed in the hosts map".into(),
+                ));
             };
-            if matches!(crate::target::Host::parse(&name), Some(crate::target::Host::Ip(_))) {
-                return Err(bad(key, "keys are host names; IP literals are never mapped".into()));
+            if matches!(
+                crate::target::Host::parse(&name),
+                Some(crate::target::Host::Ip(_))
+            ) {
+                return Err(bad(
+                    key,
+                    "keys are host names; IP literals are never mapped".into(),
+                ));
             }
             let target = parse_host_addr(addr).map_err(|m| bad(key, m))?;
             hosts.insert(name, target);
@@ -180,21 +201,36 @@ impl Config {
             match HostPattern::parse(&c.host) {
                 Ok(HostPattern::Exact(_)) => {}
                 Ok(HostPattern::Wildcard(_)) => {
-                    return Err(bad(format!("{key}.host"), "a credential belongs to exactly one host; wildcards are not allowed".into()));
+                    return Err(bad(
+                        format!("{key}.host"),
+                        "a credential belongs to exactly one host; wildcards are not allowed"
+                            .into(),
+                    ));
                 }
                 Err(e) => return Err(bad(format!("{key}.host"), e.to_string())),
             }
-            http::HeaderName::from_bytes(c.header.as_bytes())
-                .map_err(|_| bad(format!("{key}.header"), format!("{:?} is not a valid header name", c.header)))?;
-            http::HeaderValue::from_str(c.value.expose())
-                .map_err(|_| bad(format!("{key}.value"), "not a valid header value (control characters?)".into()))?;
+            http::HeaderName::from_bytes(c.header.as_bytes()).map_err(|_| {
+                bad(
+                    format!("{key}.header"),
+                    format!("{:?} is not a valid header name", c.header),
+                )
+            })?;
+            http::HeaderValue::from_str(c.value.expose()).map_err(|_| {
+                bad(
+                    format!("{key}.value"),
+                    "not a valid header value (control characters?)".into(),
+                )
+            })?;
             if c.value.expose().is_empty() {
                 return Err(bad(format!("{key}.value"), "must not be empty".into()));
             }
         }
         for (i, k) in self.known_secrets.iter().enumerate() {
             if k.value.expose().is_empty() {
-                return Err(bad(format!("known_secrets[{i}].value"), "must not be empty".into()));
+                return Err(bad(
+                    format!("known_secrets[{i}].value"),
+                    "must not be empty".into(),
+                ));
             }
         }
         if self.limits.scan_limit == 0 {
@@ -252,17 +288,28 @@ impl AllowEntry {
     /// (`.paths[1]`) and a message.
     pub fn to_rule(&self) -> Result<AllowRule, (String, String)> {
         match self {
-            Self::Host(h) => AllowRule::parse(h).map_err(|e| (String::new(), format!("{h:?}: {e}"))),
-            Self::Rule { host, methods, paths } => {
-                let mut rule = AllowRule::parse(host).map_err(|e| (".host".to_string(), format!("{host:?}: {e}")))?;
+            Self::Host(h) => {
+                AllowRule::parse(h).map_err(|e| (String::new(), format!("{h:?}: {e}")))
+            }
+            Self::Rule {
+                host,
+                methods,
+                paths,
+            } => {
+                let mut rule = AllowRule::parse(host)
+                    .map_err(|e| (".host".to_string(), format!("{host:?}: {e}")))?;
                 for (i, m) in methods.iter().enumerate() {
                     if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
-                        return Err((format!(".methods[{i}]"), format!("{m:?} is not an HTTP method")));
+                        return Err((
+                            format!(".methods[{i}]"),
+                            format!("{m:?} is not an HTTP method"),
+                        ));
                     }
                     rule.methods.push(m.to_ascii_uppercase());
                 }
                 for (i, p) in paths.iter().enumerate() {
-                    rule.paths.push(PathGlob::parse(p).map_err(|m| (format!(".paths[{i}]"), m))?);
+                    rule.paths
+                        .push(PathGlob::parse(p).map_err(|m| (format!(".paths[{i}]"), m))?);
                 }
                 Ok(rule)
             }
@@ -284,7 +331,11 @@ impl Serialize for AllowEntry {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Self::Host(h) => s.serialize_str(h),
-            Self::Rule { host, methods, paths } => AllowTable {
+            Self::Rule {
+                host,
+                methods,
+                paths,
+            } => AllowTable {
                 host: host.clone(),
                 methods: methods.clone(),
                 paths: paths.clone(),
@@ -434,7 +485,9 @@ impl<'de> Deserialize<'de> for AuditTarget {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         match s.as_str() {
-            "" => Err(de::Error::custom("audit: expected \"stdout\" or a file path")),
+            "" => Err(de::Error::custom(
+                "audit: expected \"stdout\" or a file path",
+            )),
             "stdout" | "-" => Ok(Self::Stdout),
             _ => Ok(Self::File(PathBuf::from(s))),
         }
@@ -485,8 +538,14 @@ scan_limit = 1024
         assert_eq!(c.limits.connect_timeout_ms, 10_000);
         assert_eq!(c.audit, AuditTarget::File("/var/log/egress.jsonl".into()));
         let rules = c.compile_rules().unwrap();
-        assert_eq!(rules.hosts["api.github.com"], ("127.0.0.1".parse().unwrap(), Some(8443)));
-        assert_eq!(rules.hosts["example.com"], ("10.0.0.5".parse().unwrap(), None));
+        assert_eq!(
+            rules.hosts["api.github.com"],
+            ("127.0.0.1".parse().unwrap(), Some(8443))
+        );
+        assert_eq!(
+            rules.hosts["example.com"],
+            ("10.0.0.5".parse().unwrap(), None)
+        );
         let back = Config::from_toml(&c.to_toml().unwrap()).unwrap();
         assert_eq!(back, c);
         let json = serde_json::to_string(&c).unwrap();
@@ -504,7 +563,8 @@ scan_limit = 1024
 
     #[test]
     fn unknown_keys_are_errors() {
-        let e = Config::from_toml("bottle = \"x\"\nbogus = 1\n[ca]\ncert=\"a\"\nkey=\"b\"\n").unwrap_err();
+        let e = Config::from_toml("bottle = \"x\"\nbogus = 1\n[ca]\ncert=\"a\"\nkey=\"b\"\n")
+            .unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
         let e = Config::from_toml(
             "bottle = \"x\"\nallowlist = [{ host = \"a.com\", method = [\"GET\"] }]\n[ca]\ncert=\"a\"\nkey=\"b\"\n",
@@ -527,20 +587,35 @@ scan_limit = 1024
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("allowlist[1].paths[1]"), "{e}");
         c.allowlist = vec![AllowEntry::Host("bad host".into())];
-        assert!(c.validate().unwrap_err().to_string().contains("allowlist[0]"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("allowlist[0]")
+        );
         c.allowlist.clear();
         c.hosts.insert("api.github.com".into(), "localhost".into());
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("hosts") && e.contains("not an IP"), "{e}");
         c.hosts.clear();
         c.allow_cidrs = vec!["10.0.0.0/33".into()];
-        assert!(c.validate().unwrap_err().to_string().contains("allow_cidrs[0]"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("allow_cidrs[0]")
+        );
         c.allow_cidrs.clear();
         c.credentials = vec![Credential {
             host: "*.example.com".into(),
             header: "x-api-key".into(),
             value: Secret::new("v"),
         }];
-        assert!(c.validate().unwrap_err().to_string().contains("credentials[0].host"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("credentials[0].host")
+        );
     }
 }

@@ -36,10 +36,16 @@ impl Dlp {
         self.limits.max_bytes
     }
 
-    /// Scan one payload with the scanner's decoders.
+    /// Scan one payload with the scanner's decoders. When several rules
+    /// fire, the most specific one names the block (a `github-pat` says
+    /// more than a `generic-api-key` on the same bytes).
     pub fn scan(&self, data: &[u8]) -> Verdict {
         match self.scanner.scan_payload(data, &self.limits) {
-            Ok(f) => match f.first() {
+            Ok(f) => match f
+                .iter()
+                .find(|f| !f.rule_id.starts_with("generic"))
+                .or(f.first())
+            {
                 Some(f) => Err(f.rule_id.clone()),
                 None => Ok(()),
             },
@@ -51,7 +57,11 @@ impl Dlp {
     /// URL DLP: the path and query (raw and percent-decoded up to three
     /// times), and the host as written plus its labels joined, so a token
     /// split over several labels is seen whole.
-    pub fn url(&self, raw_host: Option<&str>, path_and_query: &str) -> Result<(), (UrlPart, String)> {
+    pub fn url(
+        &self,
+        raw_host: Option<&str>,
+        path_and_query: &str,
+    ) -> Result<(), (UrlPart, String)> {
         let mut view = path_and_query.as_bytes().to_vec();
         for _ in 0..4 {
             self.scan(&view).map_err(|r| (UrlPart::PathOrQuery, r))?;
@@ -75,7 +85,8 @@ impl Dlp {
             for i in 0..n {
                 for j in (i + 2)..=n {
                     let joined: String = labels[i..j].concat();
-                    self.scan(joined.as_bytes()).map_err(|r| (UrlPart::Host, r))?;
+                    self.scan(joined.as_bytes())
+                        .map_err(|r| (UrlPart::Host, r))?;
                 }
             }
         }
@@ -87,13 +98,20 @@ impl Dlp {
     pub fn headers(&self, headers: &HeaderMap, skip: &[http::HeaderName]) -> Verdict {
         let mut block = Vec::with_capacity(512);
         for (name, value) in headers {
-            if skip.contains(name) {
+            // The WebSocket key is a random nonce by protocol (and looks like
+            // a key to generic rules); its shape is checked instead.
+            if skip.contains(name) || name == http::header::SEC_WEBSOCKET_KEY {
                 continue;
             }
             block.extend_from_slice(name.as_str().as_bytes());
             block.extend_from_slice(b": ");
             block.extend_from_slice(value.as_bytes());
             block.extend_from_slice(b"\n");
+        }
+        if let Some(k) = headers.get(http::header::SEC_WEBSOCKET_KEY)
+            && !is_websocket_nonce(k.as_bytes())
+        {
+            return Err(rule::UNDECODABLE.to_string());
         }
         self.scan(&block)?;
         // Header values are often percent-encoded (cookies, Link headers).
@@ -109,16 +127,32 @@ impl Dlp {
         if body.is_empty() {
             return Ok(());
         }
-        match content_encoding.map(str::trim).filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity")) {
+        match content_encoding
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
+        {
             None => self.scan(body),
-            Some(enc) => match bottle_secrets::decompress(&enc.to_ascii_lowercase(), body, self.limits.max_bytes) {
+            Some(enc) => match bottle_secrets::decompress(
+                &enc.to_ascii_lowercase(),
+                body,
+                self.limits.max_bytes,
+            ) {
                 Ok(plain) => self.scan(&plain),
                 Err(DecodeError::TooLarge { .. }) => Err(rule::TOO_LARGE.to_string()),
                 Err(_) => Err(rule::UNDECODABLE.to_string()),
             },
         }
     }
+}
 
+/// A `Sec-WebSocket-Key`: base64 of exactly 16 bytes (RFC 6455 §4.1), so it
+/// can carry no more than a nonce's worth of data.
+fn is_websocket_nonce(v: &[u8]) -> bool {
+    v.len() == 24
+        && v.ends_with(b"==")
+        && v[..22]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
 }
 
 /// Percent-decode (`%41` → `A`, `+` → space); invalid escapes stay as is.
@@ -127,18 +161,16 @@ pub(crate) fn percent_decode(data: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < data.len() {
         match data[i] {
-            b'%' if i + 2 < data.len() => {
-                match (hex(data[i + 1]), hex(data[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 3;
-                    }
-                    _ => {
-                        out.push(b'%');
-                        i += 1;
-                    }
+            b'%' if i + 2 < data.len() => match (hex(data[i + 1]), hex(data[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
                 }
-            }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
             b'+' => {
                 out.push(b' ');
                 i += 1;

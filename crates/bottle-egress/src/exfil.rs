@@ -13,7 +13,9 @@ use crate::reasons::rule;
 /// Second-level labels that form a public suffix under a two-letter country
 /// code (`example.co.uk`). Without a public-suffix list this covers the
 /// common registries; a miss only makes one more label count as "below".
-const CC_SECOND_LEVEL: &[&str] = &["co", "com", "net", "org", "gov", "edu", "ac", "ne", "or", "go", "gob", "nic", "ltd", "plc"];
+const CC_SECOND_LEVEL: &[&str] = &[
+    "co", "com", "net", "org", "gov", "edu", "ac", "ne", "or", "go", "gob", "nic", "ltd", "plc",
+];
 
 /// The labels of `host` below its registrable domain (`a.b` for
 /// `a.b.example.co.uk`).
@@ -25,7 +27,11 @@ pub fn labels_below_registrable(host: &str) -> Vec<&str> {
     }
     let tld = labels[n - 1];
     let sld = labels[n - 2];
-    let keep = if tld.len() == 2 && CC_SECOND_LEVEL.contains(&sld) { 3 } else { 2 };
+    let keep = if tld.len() == 2 && CC_SECOND_LEVEL.contains(&sld) {
+        3
+    } else {
+        2
+    };
     if n <= keep {
         return Vec::new();
     }
@@ -34,7 +40,10 @@ pub fn labels_below_registrable(host: &str) -> Vec<&str> {
 
 /// The registrable domain of `host` (`example.co.uk`).
 pub fn registrable(host: &str) -> &str {
-    let below: usize = labels_below_registrable(host).iter().map(|l| l.len() + 1).sum();
+    let below: usize = labels_below_registrable(host)
+        .iter()
+        .map(|l| l.len() + 1)
+        .sum();
     &host[below.min(host.len())..]
 }
 
@@ -71,10 +80,15 @@ pub fn check(host: &str) -> Option<&'static str> {
         if len >= 20 && l.bytes().all(|b| b.is_ascii_hexdigit()) && has_digit(l) && has_alpha(l) {
             return Some(rule::HEX_LABEL);
         }
-        if len >= 24 && l.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7')) && l.bytes().filter(u8::is_ascii_digit).count() >= 2 {
+        if len >= 24
+            && l.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'))
+            && l.bytes().filter(u8::is_ascii_digit).count() >= 2
+        {
             return Some(rule::BASE32_LABEL);
         }
-        if len >= 24 && has_digit(l) && has_alpha(l) && entropy(l) >= 3.8 {
+        // Encoded data mixes in digits evenly; names made of words rarely do.
+        let digits = l.bytes().filter(u8::is_ascii_digit).count();
+        if len >= 24 && has_alpha(l) && digits >= 3.max(len / 8) && entropy(l) >= 3.8 {
             return Some(rule::HIGH_ENTROPY_LABEL);
         }
         if len >= 12 && !l.contains('-') && has_digit(l) && has_alpha(l) {
@@ -119,9 +133,21 @@ mod tests {
 
     #[test]
     fn encoded_labels_are_caught() {
-        assert_eq!(check("6768705f61626364656667686970.x.example.com"), Some(rule::HEX_LABEL));
-        assert_eq!(check("mfrggzdfmztwq2lknnwg23tpobyxe43u.example.com"), Some(rule::BASE32_LABEL));
-        assert_eq!(check("q9zk3xv7m2pl8wn4bt6yr1sd.example.com"), Some(rule::HIGH_ENTROPY_LABEL));
-        assert_eq!(check("aq9zk3xvm2pl.wn4bt6yr1sdk.c7hj2mzqp0xe.example.com"), Some(rule::CHUNKED_LABELS));
+        assert_eq!(
+            check("6768705f61626364656667686970.x.example.com"),
+            Some(rule::HEX_LABEL)
+        );
+        assert_eq!(
+            check("mfrggzdfmztwq2lknnwg23tpobyxe43u.example.com"),
+            Some(rule::BASE32_LABEL)
+        );
+        assert_eq!(
+            check("q9zk3xv7m2pl8wn4bt6yr1sd.example.com"),
+            Some(rule::HIGH_ENTROPY_LABEL)
+        );
+        assert_eq!(
+            check("aq9zk3xvm2pl.wn4bt6yr1sdk.c7hj2mzqp0xe.example.com"),
+            Some(rule::CHUNKED_LABELS)
+        );
     }
 }

@@ -12,10 +12,13 @@ use std::time::Duration;
 pub fn health_check(addr: SocketAddr, timeout: Duration) -> Result<(), Error> {
     let err = |message: String| Error::Health { addr, message };
     let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| err(e.to_string()))?;
-    s.set_read_timeout(Some(timeout)).map_err(|e| err(e.to_string()))?;
-    s.set_write_timeout(Some(timeout)).map_err(|e| err(e.to_string()))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| err(e.to_string()))?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| err(e.to_string()))?;
     let req = format!("GET {HEALTH_PATH} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).map_err(|e| err(e.to_string()))?;
+    s.write_all(req.as_bytes())
+        .map_err(|e| err(e.to_string()))?;
     let mut buf = [0u8; 64];
     let mut got = 0;
     while got < 12 {
@@ -29,6 +32,9 @@ pub fn health_check(addr: SocketAddr, timeout: Duration) -> Result<(), Error> {
     if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200") {
         Ok(())
     } else {
-        Err(err(format!("unexpected answer {:?}", head.lines().next().unwrap_or(""))))
+        Err(err(format!(
+            "unexpected answer {:?}",
+            head.lines().next().unwrap_or("")
+        )))
     }
 }

@@ -37,13 +37,18 @@ mod tunnel;
 mod upstream;
 mod websocket;
 
-pub use config::{AllowEntry, AuditTarget, CaFiles, Config, Credential, KnownSecret, Limits, Secret};
+pub use config::{
+    AllowEntry, AuditTarget, CaFiles, Config, Credential, KnownSecret, Limits, Secret,
+};
 pub use error::Error;
 pub use health::health_check;
-pub use net::{Connect, Hooks, RecordingConnector, Resolve, StaticResolver, SystemResolver, TcpConnector};
+pub use net::{
+    BoxFuture, Connect, Hooks, RecordingConnector, Resolve, StaticResolver, SystemResolver,
+    TcpConnector,
+};
 pub use proxy::{Proxy, ProxyHandle};
-pub use ssrf::{classify as classify_address, Cidr};
-pub use target::{parse_ipv4_loose, Host};
+pub use ssrf::{Cidr, classify as classify_address};
+pub use target::{Host, parse_ipv4_loose};
 
 /// Run the proxy described by `config` until the process is stopped:
 /// system resolver, plain TCP connects. What `bottle egress-proxy` calls.
@@ -54,8 +59,13 @@ pub async fn run(config: Config) -> Result<(), Error> {
 /// [`run`] on a fresh multi-threaded runtime, for callers without one (the
 /// `bottle` binary). `on_ready` gets the bound address once the listener is
 /// up, before serving starts.
-pub fn run_blocking(config: Config, on_ready: impl FnOnce(std::net::SocketAddr)) -> Result<(), Error> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+pub fn run_blocking(
+    config: Config,
+    on_ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let proxy = Proxy::bind(config).await?;
         on_ready(proxy.local_addr()?);

@@ -40,8 +40,11 @@ pub struct SystemResolver(hickory_resolver::TokioResolver);
 impl SystemResolver {
     /// Read the system configuration.
     pub fn new() -> Result<Self, Error> {
-        let builder = hickory_resolver::TokioResolver::builder_tokio().map_err(|e| Error::Resolver(e.to_string()))?;
-        let resolver = builder.build().map_err(|e| Error::Resolver(e.to_string()))?;
+        let builder = hickory_resolver::TokioResolver::builder_tokio()
+            .map_err(|e| Error::Resolver(e.to_string()))?;
+        let resolver = builder
+            .build()
+            .map_err(|e| Error::Resolver(e.to_string()))?;
         Ok(Self(resolver))
     }
 }
@@ -93,8 +96,16 @@ impl StaticResolver {
 
 impl Resolve for StaticResolver {
     fn resolve(&self, name: &str) -> BoxFuture<io::Result<Vec<IpAddr>>> {
-        self.calls.lock().unwrap_or_else(|p| p.into_inner()).push(name.to_string());
-        let got = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(name.to_string());
+        let got = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned();
         Box::pin(async move {
             got.filter(|a| !a.is_empty())
                 .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such name"))
@@ -134,13 +145,19 @@ impl<C: Connect + Clone> RecordingConnector<C> {
 
     /// Every address a connection was attempted to, in order.
     pub fn attempts(&self) -> Vec<SocketAddr> {
-        self.attempts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
 impl<C: Connect + Clone> Connect for RecordingConnector<C> {
     fn connect(&self, addr: SocketAddr) -> BoxFuture<io::Result<TcpStream>> {
-        self.attempts.lock().unwrap_or_else(|p| p.into_inner()).push(addr);
+        self.attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(addr);
         self.inner.connect(addr)
     }
 }

@@ -7,8 +7,8 @@ use crate::config::{Config, Limits, Rules};
 use crate::dlp::{Dlp, UrlPart};
 use crate::error::Error;
 use crate::net::Hooks;
-use crate::reasons::{check, rule, tls_mode, BLOCK_HEADER, HEALTH_PATH};
-use crate::target::{split_authority, Host};
+use crate::reasons::{BLOCK_HEADER, HEALTH_PATH, check, rule, tls_mode};
+use crate::target::{Host, split_authority};
 use crate::upstream::{Dest, UpstreamError, Upstreams};
 use crate::{exfil, ssrf, tunnel, websocket};
 use bytes::Bytes;
@@ -55,7 +55,12 @@ pub(crate) struct Block {
 }
 
 impl Block {
-    pub fn new(status: StatusCode, check: &'static str, rule: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        check: &'static str,
+        rule: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             check,
@@ -64,7 +69,11 @@ impl Block {
         }
     }
 
-    pub fn forbidden(check: &'static str, rule: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn forbidden(
+        check: &'static str,
+        rule: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self::new(StatusCode::FORBIDDEN, check, rule, detail)
     }
 
@@ -85,7 +94,10 @@ impl Block {
         let mut resp = Response::new(body::full(text));
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         if let Ok(v) = HeaderValue::from_str(&self.header_value()) {
             h.insert(HeaderName::from_static(BLOCK_HEADER), v);
         }
@@ -186,16 +198,25 @@ impl Shared {
     fn build(config: &Config, hooks: Hooks) -> Result<Self, Error> {
         let rules = config.compile_rules()?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let ca = CertAuthority::load(&config.ca.cert, &config.ca.key, config.limits.leaf_cache_size, provider.clone())?;
+        let ca = CertAuthority::load(
+            &config.ca.cert,
+            &config.ca.key,
+            config.limits.leaf_cache_size,
+            provider.clone(),
+        )?;
         let (tls_any, tls_h1) = crate::upstream::client_configs(provider, &config.upstream_ca)?;
         let mut scanner = bottle_secrets::Scanner::builtin();
         let mut creds = Vec::new();
         for c in &config.credentials {
-            scanner.add_known_secret(&format!("credential for {}", c.host), c.value.expose().as_bytes());
-            let header = HeaderName::from_bytes(c.header.as_bytes()).map_err(|_| Error::Config {
-                key: "credentials.header".into(),
-                message: "invalid header name".into(),
-            })?;
+            scanner.add_known_secret(
+                &format!("credential for {}", c.host),
+                c.value.expose().as_bytes(),
+            );
+            let header =
+                HeaderName::from_bytes(c.header.as_bytes()).map_err(|_| Error::Config {
+                    key: "credentials.header".into(),
+                    message: "invalid header name".into(),
+                })?;
             let mut value = HeaderValue::from_str(c.value.expose()).map_err(|_| Error::Config {
                 key: "credentials.value".into(),
                 message: "not a valid header value".into(),
@@ -236,7 +257,14 @@ impl Shared {
     /// Log a block and build its response.
     pub fn deny(&self, ev: &Event, b: &Block) -> Response<ProxyBody> {
         let resp = b.response();
-        self.audit.log(ev, false, b.check, &b.rule, b.status.as_u16(), b.body_text().len() as u64);
+        self.audit.log(
+            ev,
+            false,
+            b.check,
+            &b.rule,
+            b.status.as_u16(),
+            b.body_text().len() as u64,
+        );
         resp
     }
 
@@ -248,13 +276,22 @@ impl Shared {
         if req.uri().scheme().is_some() {
             return self.handle_plain(req).await;
         }
-        if req.uri().path() == HEALTH_PATH && (req.method() == Method::GET || req.method() == Method::HEAD) {
+        if req.uri().path() == HEALTH_PATH
+            && (req.method() == Method::GET || req.method() == Method::HEAD)
+        {
             let mut resp = Response::new(body::full("ok\n"));
             resp.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             return resp;
         }
-        let ev = Event::new(req.method().as_str(), "http", String::new(), 0, req.uri().path(), tls_mode::NONE);
+        let ev = Event::new(
+            req.method().as_str(),
+            "http",
+            String::new(),
+            0,
+            req.uri().path(),
+            tls_mode::NONE,
+        );
         self.deny(
             &ev,
             &Block::new(
@@ -274,19 +311,54 @@ impl Shared {
             Some("https") => "https",
             _ => "",
         };
-        let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+        let pq = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
         let auth = uri.authority().map(|a| a.as_str()).unwrap_or("");
-        let mut ev = Event::new(req.method().as_str(), if scheme.is_empty() { "http" } else { scheme }, auth.to_string(), 0, &pq, tls_mode::NONE);
+        let mut ev = Event::new(
+            req.method().as_str(),
+            if scheme.is_empty() { "http" } else { scheme },
+            auth.to_string(),
+            0,
+            &pq,
+            tls_mode::NONE,
+        );
         if scheme.is_empty() {
-            return self.deny(&ev, &Block::new(StatusCode::BAD_REQUEST, check::PARSE, rule::BAD_SCHEME, "only http:// URLs (or CONNECT) are proxied"));
+            return self.deny(
+                &ev,
+                &Block::new(
+                    StatusCode::BAD_REQUEST,
+                    check::PARSE,
+                    rule::BAD_SCHEME,
+                    "only http:// URLs (or CONNECT) are proxied",
+                ),
+            );
         }
         let Some((raw_host, port)) = split_authority(auth) else {
-            return self.deny(&ev, &Block::new(StatusCode::BAD_REQUEST, check::PARSE, rule::BAD_TARGET, "the URL's authority does not parse"));
+            return self.deny(
+                &ev,
+                &Block::new(
+                    StatusCode::BAD_REQUEST,
+                    check::PARSE,
+                    rule::BAD_TARGET,
+                    "the URL's authority does not parse",
+                ),
+            );
         };
         let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
         ev.port = port;
         let Some(host) = Host::parse(raw_host) else {
-            return self.deny(&ev, &Block::new(StatusCode::BAD_REQUEST, check::PARSE, rule::BAD_HOST, "the host is neither a valid name nor an IP address"));
+            return self.deny(
+                &ev,
+                &Block::new(
+                    StatusCode::BAD_REQUEST,
+                    check::PARSE,
+                    rule::BAD_HOST,
+                    "the host is neither a valid name nor an IP address",
+                ),
+            );
         };
         let canon = host.canonical();
         ev.host = canon.clone();
@@ -317,11 +389,20 @@ impl Shared {
         }
         let rules = self.rules.allowlist.rules();
         let (rule, detail) = if !rules.iter().any(|r| r.host.matches(host)) {
-            (rule::HOST_NOT_ALLOWED, format!("{host} is not on this bottle's allowlist"))
+            (
+                rule::HOST_NOT_ALLOWED,
+                format!("{host} is not on this bottle's allowlist"),
+            )
         } else if !self.rules.allowlist.allows_host_port(host, port) {
-            (rule::PORT_NOT_ALLOWED, format!("{host} is allowed, but not on port {port}"))
+            (
+                rule::PORT_NOT_ALLOWED,
+                format!("{host} is allowed, but not on port {port}"),
+            )
         } else {
-            (rule::METHOD_OR_PATH_NOT_ALLOWED, format!("{host} is allowed, but not {method} on this path"))
+            (
+                rule::METHOD_OR_PATH_NOT_ALLOWED,
+                format!("{host} is allowed, but not {method} on this path"),
+            )
         };
         Err(Block::forbidden(check::ALLOWLIST, rule, detail))
     }
@@ -332,23 +413,41 @@ impl Shared {
             Ok(()) => Ok(()),
             Err((_, r)) => {
                 ev.path = "[redacted]".into();
-                Err(Block::forbidden(check::DLP_URL, r, "the URL contains a secret"))
+                Err(Block::forbidden(
+                    check::DLP_URL,
+                    r,
+                    "the URL contains a secret",
+                ))
             }
         }
     }
 
     /// Checks 3 (host labels), 4 (DNS-exfiltration shape) and 5
     /// (resolution and SSRF). Returns the checked addresses.
-    pub async fn check_host(&self, raw_host: &str, host: &Host, port: u16, ev: &mut Event) -> Result<Vec<SocketAddr>, Block> {
+    pub async fn check_host(
+        &self,
+        raw_host: &str,
+        host: &Host,
+        port: u16,
+        ev: &mut Event,
+    ) -> Result<Vec<SocketAddr>, Block> {
         if let Err((UrlPart::Host | UrlPart::PathOrQuery, r)) = self.dlp.url(Some(raw_host), "") {
             ev.host = redact_host(&ev.host);
-            return Err(Block::forbidden(check::DLP_URL, r, "the host name contains a secret"));
+            return Err(Block::forbidden(
+                check::DLP_URL,
+                r,
+                "the host name contains a secret",
+            ));
         }
         if let Host::Name(name) = host
             && let Some(r) = exfil::check(name)
         {
             ev.host = redact_host(&ev.host);
-            return Err(Block::forbidden(check::DNS_EXFIL, r, "the host name looks like encoded data (DNS exfiltration)"));
+            return Err(Block::forbidden(
+                check::DNS_EXFIL,
+                r,
+                "the host name looks like encoded data (DNS exfiltration)",
+            ));
         }
         self.resolve_checked(host, port).await
     }
@@ -366,7 +465,12 @@ impl Shared {
                 match tokio::time::timeout(timeout, lookup).await {
                     Ok(Ok(ips)) if !ips.is_empty() => ips,
                     Ok(Ok(_)) | Ok(Err(_)) | Err(_) => {
-                        return Err(Block::new(StatusCode::BAD_GATEWAY, check::RESOLVE, rule::NO_ADDRESS, format!("{name} does not resolve")));
+                        return Err(Block::new(
+                            StatusCode::BAD_GATEWAY,
+                            check::RESOLVE,
+                            rule::NO_ADDRESS,
+                            format!("{name} does not resolve"),
+                        ));
                     }
                 }
             }
@@ -375,21 +479,38 @@ impl Shared {
         // answers is refused whole.
         for ip in &ips {
             if let Err(r) = ssrf::check(*ip, &self.rules.cidrs, self.allow_loopback) {
-                return Err(Block::forbidden(check::SSRF, r, format!("{} resolves to a {r} address", host)));
+                return Err(Block::forbidden(
+                    check::SSRF,
+                    r,
+                    format!("{} resolves to a {r} address", host),
+                ));
             }
         }
-        Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
+        Ok(ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect())
     }
 
     /// Checks 7-9 for a request whose target passed: header and body DLP,
     /// credential injection, forwarding, streaming the response back.
-    pub async fn forward(self: Arc<Self>, mut req: Request<Incoming>, dest: Dest, port: u16, mut ev: Event, allow_rule: String) -> Response<ProxyBody> {
+    pub async fn forward(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+        dest: Dest,
+        port: u16,
+        mut ev: Event,
+        allow_rule: String,
+    ) -> Response<ProxyBody> {
         let client_upgrade = dest.upgrade.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, incoming) = req.into_parts();
         let creds: Vec<&Cred> = self.creds.iter().filter(|c| c.host == dest.host).collect();
         let skip: Vec<HeaderName> = creds.iter().map(|c| c.header.clone()).collect();
         if let Err(r) = self.dlp.headers(&parts.headers, &skip) {
-            return self.deny(&ev, &Block::forbidden(check::DLP_HEADER, r, "a request header contains a secret"));
+            return self.deny(
+                &ev,
+                &Block::forbidden(check::DLP_HEADER, r, "a request header contains a secret"),
+            );
         }
         let limit = self.dlp.scan_limit();
         let declared = parts
@@ -401,23 +522,48 @@ impl Shared {
             return self.deny(&ev, &too_large(limit));
         }
         let body_timeout = Duration::from_millis(self.limits.body_timeout_ms);
-        let collected = tokio::time::timeout(body_timeout, Limited::new(incoming, limit).collect()).await;
+        let collected =
+            tokio::time::timeout(body_timeout, Limited::new(incoming, limit).collect()).await;
         let data: Bytes = match collected {
             Ok(Ok(c)) => c.to_bytes(),
-            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return self.deny(&ev, &too_large(limit)),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                return self.deny(&ev, &too_large(limit));
+            }
             Ok(Err(_)) | Err(_) => {
-                return self.deny(&ev, &Block::new(StatusCode::BAD_REQUEST, check::DLP_BODY, rule::BODY_INCOMPLETE, "the request body did not arrive whole"));
+                return self.deny(
+                    &ev,
+                    &Block::new(
+                        StatusCode::BAD_REQUEST,
+                        check::DLP_BODY,
+                        rule::BODY_INCOMPLETE,
+                        "the request body did not arrive whole",
+                    ),
+                );
             }
         };
         ev.bytes_up = data.len() as u64;
-        let encoding = parts.headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok().map(str::to_string));
+        let encoding = parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok().map(str::to_string));
         if parts.headers.get(header::CONTENT_ENCODING).is_some() && encoding.is_none() {
-            return self.deny(&ev, &Block::forbidden(check::DLP_BODY, rule::UNDECODABLE, "unreadable Content-Encoding"));
+            return self.deny(
+                &ev,
+                &Block::forbidden(
+                    check::DLP_BODY,
+                    rule::UNDECODABLE,
+                    "unreadable Content-Encoding",
+                ),
+            );
         }
         if let Err(r) = self.dlp.body(encoding.as_deref(), &data) {
             let b = match r.as_str() {
                 rule::TOO_LARGE => too_large(limit),
-                rule::UNDECODABLE => Block::forbidden(check::DLP_BODY, r, "the request body cannot be decoded for scanning"),
+                rule::UNDECODABLE => Block::forbidden(
+                    check::DLP_BODY,
+                    r,
+                    "the request body cannot be decoded for scanning",
+                ),
                 _ => Block::forbidden(check::DLP_BODY, r, "the request body contains a secret"),
             };
             return self.deny(&ev, &b);
@@ -425,19 +571,47 @@ impl Shared {
 
         // The request is clean: build what goes upstream.
         strip_hop_by_hop(&mut parts.headers, dest.upgrade);
-        parts.headers.remove(HeaderName::from_static("proxy-authorization"));
-        parts.headers.remove(HeaderName::from_static("proxy-connection"));
+        parts
+            .headers
+            .remove(HeaderName::from_static("proxy-authorization"));
+        parts
+            .headers
+            .remove(HeaderName::from_static("proxy-connection"));
         let default_port = if dest.tls { 443 } else { 80 };
         let host_for_uri = match dest.host.parse::<std::net::Ipv6Addr>() {
             Ok(_) => format!("[{}]", dest.host),
             Err(_) => dest.host.clone(),
         };
-        let authority = if port == default_port { host_for_uri } else { format!("{host_for_uri}:{port}") };
-        let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+        let authority = if port == default_port {
+            host_for_uri
+        } else {
+            format!("{host_for_uri}:{port}")
+        };
+        let pq = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
         let scheme = if dest.tls { "https" } else { "http" };
-        parts.uri = match Uri::builder().scheme(scheme).authority(authority.as_str()).path_and_query(pq).build() {
+        parts.uri = match Uri::builder()
+            .scheme(scheme)
+            .authority(authority.as_str())
+            .path_and_query(pq)
+            .build()
+        {
             Ok(u) => u,
-            Err(_) => return self.deny(&ev, &Block::new(StatusCode::BAD_REQUEST, check::PARSE, rule::BAD_TARGET, "the request target does not parse")),
+            Err(_) => {
+                return self.deny(
+                    &ev,
+                    &Block::new(
+                        StatusCode::BAD_REQUEST,
+                        check::PARSE,
+                        rule::BAD_TARGET,
+                        "the request target does not parse",
+                    ),
+                );
+            }
         };
         if let Ok(v) = HeaderValue::from_str(&authority) {
             parts.headers.insert(header::HOST, v);
@@ -450,9 +624,21 @@ impl Shared {
             Ok(r) => r,
             Err(e) => {
                 let b = match e {
-                    UpstreamError::Connect(m) => Block::new(StatusCode::BAD_GATEWAY, check::UPSTREAM, rule::CONNECT_FAILED, m),
-                    UpstreamError::Tls(m) => Block::new(StatusCode::BAD_GATEWAY, check::UPSTREAM, rule::TLS_ERROR, m),
-                    UpstreamError::Protocol(m) => Block::new(StatusCode::BAD_GATEWAY, check::UPSTREAM, rule::PROTOCOL_ERROR, m),
+                    UpstreamError::Connect(m) => Block::new(
+                        StatusCode::BAD_GATEWAY,
+                        check::UPSTREAM,
+                        rule::CONNECT_FAILED,
+                        m,
+                    ),
+                    UpstreamError::Tls(m) => {
+                        Block::new(StatusCode::BAD_GATEWAY, check::UPSTREAM, rule::TLS_ERROR, m)
+                    }
+                    UpstreamError::Protocol(m) => Block::new(
+                        StatusCode::BAD_GATEWAY,
+                        check::UPSTREAM,
+                        rule::PROTOCOL_ERROR,
+                        m,
+                    ),
                 };
                 return self.deny(&ev, &b);
             }
@@ -464,7 +650,8 @@ impl Shared {
         {
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
             let (rparts, _) = resp.into_parts();
-            self.audit.log(&ev, true, check::ALLOWED, &allow_rule, status.as_u16(), 0);
+            self.audit
+                .log(&ev, true, check::ALLOWED, &allow_rule, status.as_u16(), 0);
             let shared = self.clone();
             tokio::spawn(async move {
                 if let (Ok(c), Ok(u)) = (client_upgrade.await, upstream_upgrade.await) {
@@ -514,7 +701,12 @@ fn strip_hop_by_hop(h: &mut http::HeaderMap, keep_upgrade: bool) {
     for n in listed {
         h.remove(n);
     }
-    for n in [header::TE, header::TRAILER, header::TRANSFER_ENCODING, HeaderName::from_static("keep-alive")] {
+    for n in [
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        HeaderName::from_static("keep-alive"),
+    ] {
         h.remove(n);
     }
     if keep_upgrade {

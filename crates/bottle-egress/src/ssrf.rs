@@ -172,7 +172,11 @@ fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
     // Teredo (2001::/32) hides its client address; documentation
     // (2001:db8::/32); discard-only (100::/64); anything else in ::/8.
-    if s[..2] == [0x2001, 0] || s[..2] == [0x2001, 0xdb8] || s[..4] == [0x100, 0, 0, 0] || s[0] < 0x100 {
+    if s[..2] == [0x2001, 0]
+        || s[..2] == [0x2001, 0xdb8]
+        || s[..4] == [0x100, 0, 0, 0]
+        || s[0] < 0x100
+    {
         return Some(rule::RESERVED);
     }
     None
@@ -251,15 +255,39 @@ mod tests {
     fn cidr_exceptions_and_loopback_switch() {
         let allowed = [Cidr::parse("10.1.0.0/16").unwrap()];
         assert_eq!(check("10.1.2.3".parse().unwrap(), &allowed, false), Ok(()));
-        assert_eq!(check("::ffff:10.1.2.3".parse().unwrap(), &allowed, false), Ok(()));
-        assert_eq!(check("10.2.0.1".parse().unwrap(), &allowed, false), Err(rule::PRIVATE));
-        assert_eq!(check("127.0.0.1".parse().unwrap(), &[], false), Err(rule::LOOPBACK));
+        assert_eq!(
+            check("::ffff:10.1.2.3".parse().unwrap(), &allowed, false),
+            Ok(())
+        );
+        assert_eq!(
+            check("10.2.0.1".parse().unwrap(), &allowed, false),
+            Err(rule::PRIVATE)
+        );
+        assert_eq!(
+            check("127.0.0.1".parse().unwrap(), &[], false),
+            Err(rule::LOOPBACK)
+        );
         assert_eq!(check("127.0.0.1".parse().unwrap(), &[], true), Ok(()));
-        assert_eq!(check("10.0.0.1".parse().unwrap(), &[], true), Err(rule::PRIVATE));
+        assert_eq!(
+            check("10.0.0.1".parse().unwrap(), &[], true),
+            Err(rule::PRIVATE)
+        );
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("10.0.0.0/+8").is_err());
-        assert!(Cidr::parse("fd00::/8").unwrap().contains("fdff::1".parse().unwrap()));
-        assert!(Cidr::parse("1.2.3.4").unwrap().contains("1.2.3.4".parse().unwrap()));
-        assert!(!Cidr::parse("1.2.3.4").unwrap().contains("1.2.3.5".parse().unwrap()));
+        assert!(
+            Cidr::parse("fd00::/8")
+                .unwrap()
+                .contains("fdff::1".parse().unwrap())
+        );
+        assert!(
+            Cidr::parse("1.2.3.4")
+                .unwrap()
+                .contains("1.2.3.4".parse().unwrap())
+        );
+        assert!(
+            !Cidr::parse("1.2.3.4")
+                .unwrap()
+                .contains("1.2.3.5".parse().unwrap())
+        );
     }
 }

@@ -26,11 +26,17 @@ impl Host {
         if let Some(inner) = raw.strip_prefix('[') {
             let inner = inner.strip_suffix(']')?;
             // Zone ids (`fe80::1%25eth0`) make no sense for an upstream.
-            return inner.parse::<Ipv6Addr>().ok().map(|ip| Self::Ip(IpAddr::V6(ip)));
+            return inner
+                .parse::<Ipv6Addr>()
+                .ok()
+                .map(|ip| Self::Ip(IpAddr::V6(ip)));
         }
         if raw.contains(':') {
             // Bare IPv6 (only legal in CONNECT authorities some clients send).
-            return raw.parse::<Ipv6Addr>().ok().map(|ip| Self::Ip(IpAddr::V6(ip)));
+            return raw
+                .parse::<Ipv6Addr>()
+                .ok()
+                .map(|ip| Self::Ip(IpAddr::V6(ip)));
         }
         let lower = raw.to_ascii_lowercase();
         let name = lower.strip_suffix('.').unwrap_or(&lower);
@@ -140,7 +146,9 @@ pub fn split_authority(auth: &str) -> Option<(&str, Option<u16>)> {
         return Some((host, Some(bottle_policy::host::parse_port(port).ok()?)));
     }
     match auth.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => Some((h, Some(bottle_policy::host::parse_port(p).ok()?))),
+        Some((h, p)) if !h.contains(':') => {
+            Some((h, Some(bottle_policy::host::parse_port(p).ok()?)))
+        }
         Some(_) => Some((auth, None)),
         None => Some((auth, None)),
     }
@@ -175,8 +183,14 @@ mod tests {
             assert_eq!(ip(s).as_deref(), Some("127.0.0.1"), "{s}");
         }
         assert_eq!(ip("[::1]").as_deref(), Some("::1"));
-        assert_eq!(ip("[::ffff:127.0.0.1]").as_deref(), Some("::ffff:127.0.0.1"));
-        assert_eq!(ip("[0:0:0:0:0:ffff:7f00:1]").as_deref(), Some("::ffff:127.0.0.1"));
+        assert_eq!(
+            ip("[::ffff:127.0.0.1]").as_deref(),
+            Some("::ffff:127.0.0.1")
+        );
+        assert_eq!(
+            ip("[0:0:0:0:0:ffff:7f00:1]").as_deref(),
+            Some("::ffff:127.0.0.1")
+        );
         assert_eq!(ip("169.254.43518").as_deref(), Some("169.254.169.254"));
         assert_eq!(ip("0xa9fea9fe").as_deref(), Some("169.254.169.254"));
         assert_eq!(ip("0").as_deref(), Some("0.0.0.0"));
@@ -184,15 +198,34 @@ mod tests {
 
     #[test]
     fn rejects_ambiguous_and_bad_hosts() {
-        for s in ["1.2.3.4.5", "256.1.1.1", "0x1g", "1.2.3.0400", "4294967296", "a b", "", ".", "[::1", "[fe80::1%25eth0]", "09.1.1.1"] {
+        for s in [
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "1.2.3.0400",
+            "4294967296",
+            "a b",
+            "",
+            ".",
+            "[::1",
+            "[fe80::1%25eth0]",
+            "09.1.1.1",
+        ] {
             assert_eq!(Host::parse(s), None, "{s}");
         }
     }
 
     #[test]
     fn names_are_lowercased() {
-        assert_eq!(Host::parse("API.GitHub.com."), Some(Host::Name("api.github.com".into())));
-        assert_eq!(Host::parse("1.2.3.4.nip.io"), Some(Host::Name("1.2.3.4.nip.io".into())));
+        assert_eq!(
+            Host::parse("API.GitHub.com."),
+            Some(Host::Name("api.github.com".into()))
+        );
+        assert_eq!(
+            Host::parse("1.2.3.4.nip.io"),
+            Some(Host::Name("1.2.3.4.nip.io".into()))
+        );
+        // Not a number in any notation, so a name (resolved, then checked).
+        assert_eq!(Host::parse("0x1g"), Some(Host::Name("0x1g".into())));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::audit::Event;
 use crate::body::ProxyBody;
 use crate::proxy::{Block, Shared};
 use crate::reasons::{check, rule, tls_mode};
-use crate::target::{split_authority, Host};
+use crate::target::{Host, split_authority};
 use crate::upstream::Dest;
 use crate::websocket;
 use http::{Request, Response, StatusCode};
@@ -17,8 +17,8 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -34,18 +34,41 @@ pub(crate) struct TunnelCtx {
 
 /// Answer a CONNECT: run checks 1-5, then hand the upgraded connection to
 /// the tunnel task.
-pub(crate) async fn handle_connect(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ProxyBody> {
-    let auth = req.uri().authority().map(|a| a.as_str().to_string()).unwrap_or_default();
+pub(crate) async fn handle_connect(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let auth = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_default();
     let mut ev = Event::new("CONNECT", "https", auth.clone(), 0, "", tls_mode::NONE);
     let (raw_host, port) = match split_authority(&auth) {
         Some((h, Some(p))) => (h.to_string(), p),
         _ => {
-            return shared.deny(&ev, &Block::new(StatusCode::BAD_REQUEST, check::PARSE, rule::BAD_TARGET, "CONNECT needs host:port"));
+            return shared.deny(
+                &ev,
+                &Block::new(
+                    StatusCode::BAD_REQUEST,
+                    check::PARSE,
+                    rule::BAD_TARGET,
+                    "CONNECT needs host:port",
+                ),
+            );
         }
     };
     ev.port = port;
     let Some(host) = Host::parse(&raw_host) else {
-        return shared.deny(&ev, &Block::new(StatusCode::BAD_REQUEST, check::PARSE, rule::BAD_HOST, "the host is neither a valid name nor an IP address"));
+        return shared.deny(
+            &ev,
+            &Block::new(
+                StatusCode::BAD_REQUEST,
+                check::PARSE,
+                rule::BAD_HOST,
+                "the host is neither a valid name nor an IP address",
+            ),
+        );
     };
     let canon = host.canonical();
     ev.host = canon.clone();
@@ -89,7 +112,9 @@ enum HelloError {
 /// Read until rustls has a whole ClientHello; return the raw bytes (to
 /// replay) and the SNI. Anything that does not start as a TLS handshake
 /// record is refused: unknown protocols are never tunnelled raw.
-async fn read_client_hello<S: AsyncRead + Unpin>(io: &mut S) -> Result<(Vec<u8>, Option<String>), HelloError> {
+async fn read_client_hello<S: AsyncRead + Unpin>(
+    io: &mut S,
+) -> Result<(Vec<u8>, Option<String>), HelloError> {
     const MAX_HELLO: usize = 64 * 1024;
     let mut acceptor = rustls::server::Acceptor::default();
     let mut buf = Vec::with_capacity(2048);
@@ -125,21 +150,35 @@ async fn read_client_hello<S: AsyncRead + Unpin>(io: &mut S) -> Result<(Vec<u8>,
     }
 }
 
-async fn run_tunnel(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, mut ev: Event, io: TokioIo<hyper::upgrade::Upgraded>) {
+async fn run_tunnel(
+    shared: Arc<Shared>,
+    ctx: Arc<TunnelCtx>,
+    mut ev: Event,
+    io: TokioIo<hyper::upgrade::Upgraded>,
+) {
     let counters = Arc::new(Counters::default());
     let mut io = Counting {
         inner: io,
         counters: counters.clone(),
     };
-    ev.tls = if ctx.passthrough.is_some() { tls_mode::PASSTHROUGH } else { tls_mode::INTERCEPTED };
+    ev.tls = if ctx.passthrough.is_some() {
+        tls_mode::PASSTHROUGH
+    } else {
+        tls_mode::INTERCEPTED
+    };
     let tls_timeout = Duration::from_millis(shared.limits.tls_timeout_ms);
     let hello = tokio::time::timeout(tls_timeout, read_client_hello(&mut io)).await;
     let (buf, sni) = match hello {
         Ok(Ok(x)) => x,
         Ok(Err(HelloError::NotTls(first))) => {
-            let b = Block::forbidden(check::TLS, rule::NOT_TLS, "only TLS may follow CONNECT; nothing is tunnelled raw");
+            let b = Block::forbidden(
+                check::TLS,
+                rule::NOT_TLS,
+                "only TLS may follow CONNECT; nothing is tunnelled raw",
+            );
             // A client speaking plain HTTP into the tunnel can read an answer.
-            let looks_http = first.iter().take(8).all(|c| c.is_ascii_uppercase() || *c == b' ');
+            let method_len = first.iter().take_while(|c| c.is_ascii_uppercase()).count();
+            let looks_http = (3..=10).contains(&method_len) && first.get(method_len) == Some(&b' ');
             let status = if looks_http {
                 let text = b.body_text();
                 let raw = format!(
@@ -160,12 +199,16 @@ async fn run_tunnel(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, mut ev: Event, io:
         }
         Ok(Err(HelloError::Bad)) => {
             ev.tls = tls_mode::NONE;
-            shared.audit.log(&ev, false, check::TLS, rule::BAD_CLIENT_HELLO, 0, 0);
+            shared
+                .audit
+                .log(&ev, false, check::TLS, rule::BAD_CLIENT_HELLO, 0, 0);
             return;
         }
         Err(_) => {
             ev.tls = tls_mode::NONE;
-            shared.audit.log(&ev, false, check::TLS, rule::BAD_CLIENT_HELLO, 0, 0);
+            shared
+                .audit
+                .log(&ev, false, check::TLS, rule::BAD_CLIENT_HELLO, 0, 0);
             return;
         }
     };
@@ -187,8 +230,13 @@ async fn run_tunnel(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, mut ev: Event, io:
     let cfg = match shared.ca.server_config(&ctx.canon) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("bottle egress: cannot mint a certificate for {}: {e}", ctx.canon);
-            shared.audit.log(&ev, false, check::TLS, rule::HANDSHAKE_FAILED, 0, 0);
+            eprintln!(
+                "bottle egress: cannot mint a certificate for {}: {e}",
+                ctx.canon
+            );
+            shared
+                .audit
+                .log(&ev, false, check::TLS, rule::HANDSHAKE_FAILED, 0, 0);
             return;
         }
     };
@@ -202,7 +250,9 @@ async fn run_tunnel(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, mut ev: Event, io:
         Ok(Ok(t)) => t,
         _ => {
             // Typically the client refused our certificate (no CA trust).
-            shared.audit.log(&ev, false, check::TLS, rule::HANDSHAKE_FAILED, 0, 0);
+            shared
+                .audit
+                .log(&ev, false, check::TLS, rule::HANDSHAKE_FAILED, 0, 0);
             return;
         }
     };
@@ -223,7 +273,9 @@ async fn run_tunnel(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, mut ev: Event, io:
     } else {
         let _ = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_millis(shared.limits.header_timeout_ms.max(1)))
+            .header_read_timeout(Duration::from_millis(
+                shared.limits.header_timeout_ms.max(1),
+            ))
             .serve_connection(io, svc)
             .with_upgrades()
             .await;
@@ -251,35 +303,67 @@ async fn passthrough<S: AsyncRead + AsyncWrite + Unpin>(
     let connect_timeout = Duration::from_millis(shared.limits.connect_timeout_ms);
     let mut upstream = None;
     for addr in &ctx.addrs {
-        if let Ok(Ok(s)) = tokio::time::timeout(connect_timeout, shared.hooks.connector.connect(*addr)).await {
+        if let Ok(Ok(s)) =
+            tokio::time::timeout(connect_timeout, shared.hooks.connector.connect(*addr)).await
+        {
             upstream = Some(s);
             break;
         }
     }
     let Some(mut up) = upstream else {
-        shared.audit.log(&ev, false, check::UPSTREAM, rule::CONNECT_FAILED, 0, 0);
+        shared
+            .audit
+            .log(&ev, false, check::UPSTREAM, rule::CONNECT_FAILED, 0, 0);
         return;
     };
     if up.write_all(hello).await.is_err() {
-        shared.audit.log(&ev, false, check::UPSTREAM, rule::CONNECT_FAILED, 0, 0);
+        shared
+            .audit
+            .log(&ev, false, check::UPSTREAM, rule::CONNECT_FAILED, 0, 0);
         return;
     }
     let _ = tokio::io::copy_bidirectional(&mut io, &mut up).await;
     ev.bytes_up = counters.read.load(Ordering::Relaxed);
-    shared.audit.log(&ev, true, check::ALLOWED, rule_text, 200, counters.written.load(Ordering::Relaxed));
+    shared.audit.log(
+        &ev,
+        true,
+        check::ALLOWED,
+        rule_text,
+        200,
+        counters.written.load(Ordering::Relaxed),
+    );
 }
 
 /// One request inside an intercepted tunnel.
-async fn handle_inner(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, req: Request<Incoming>) -> Response<ProxyBody> {
-    let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
-    let mut ev = Event::new(req.method().as_str(), "https", ctx.canon.clone(), ctx.port, &pq, tls_mode::INTERCEPTED);
+async fn handle_inner(
+    shared: Arc<Shared>,
+    ctx: Arc<TunnelCtx>,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    let mut ev = Event::new(
+        req.method().as_str(),
+        "https",
+        ctx.canon.clone(),
+        ctx.port,
+        &pq,
+        tls_mode::INTERCEPTED,
+    );
     if !authority_matches(&ctx, &req) {
         return shared.deny(
             &ev,
             &Block::forbidden(
                 check::TLS,
                 rule::HOST_MISMATCH,
-                format!("requests in this tunnel must be for {}:{}", ctx.host, ctx.port),
+                format!(
+                    "requests in this tunnel must be for {}:{}",
+                    ctx.host, ctx.port
+                ),
             ),
         );
     }
@@ -303,8 +387,12 @@ async fn handle_inner(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, req: Request<Inc
 /// name the CONNECT host and port; at least one must be present.
 fn authority_matches(ctx: &TunnelCtx, req: &Request<Incoming>) -> bool {
     let same = |auth: &str| -> bool {
-        let Some((h, p)) = split_authority(auth) else { return false };
-        let Some(host) = Host::parse(h) else { return false };
+        let Some((h, p)) = split_authority(auth) else {
+            return false;
+        };
+        let Some(host) = Host::parse(h) else {
+            return false;
+        };
         host == ctx.host && p.unwrap_or(443) == ctx.port
     };
     let mut seen = false;
@@ -337,7 +425,11 @@ struct Counting<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counting<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         let n = buf.filled().len() - before;
@@ -347,10 +439,16 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counting<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if let Poll::Ready(Ok(n)) = &r {
-            self.counters.written.fetch_add(*n as u64, Ordering::Relaxed);
+            self.counters
+                .written
+                .fetch_add(*n as u64, Ordering::Relaxed);
         }
         r
     }
@@ -360,10 +458,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<S> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = &r {
-            self.counters.written.fetch_add(*n as u64, Ordering::Relaxed);
+            self.counters
+                .written
+                .fetch_add(*n as u64, Ordering::Relaxed);
         }
         r
     }
@@ -380,7 +484,11 @@ struct Prefixed<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if self.pos < self.prefix.len() {
             let n = (self.prefix.len() - self.pos).min(buf.remaining());
             let start = self.pos;
@@ -397,7 +505,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, data)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -406,7 +518,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {

@@ -131,12 +131,20 @@ impl Upstreams {
     /// Send `req` (absolute URI, `Host` set) to `dest`. A pooled connection
     /// that turns out to be dead before the request was written is replaced
     /// by a fresh one once.
-    pub async fn send(&self, dest: &Dest, mut req: Request<ReqBody>) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(
+        &self,
+        dest: &Dest,
+        mut req: Request<ReqBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         let abs = req.uri().clone();
         let host_header = req.headers().get(HOST).cloned();
         let mut first = true;
         loop {
-            let pooled = if first && !dest.upgrade { self.take(dest) } else { None };
+            let pooled = if first && !dest.upgrade {
+                self.take(dest)
+            } else {
+                None
+            };
             let was_pooled = pooled.is_some();
             let (key, mut conn) = match pooled {
                 Some(x) => x,
@@ -166,7 +174,11 @@ impl Upstreams {
                         continue;
                     }
                     _ => {
-                        return Err(UpstreamError::Protocol(format!("{}: {}", dest.host, e.error())));
+                        return Err(UpstreamError::Protocol(format!(
+                            "{}: {}",
+                            dest.host,
+                            e.error()
+                        )));
                     }
                 },
             }
@@ -182,7 +194,9 @@ impl Upstreams {
                 host: dest.host.clone(),
                 addr: *addr,
             };
-            let Some(conns) = pool.get_mut(&key) else { continue };
+            let Some(conns) = pool.get_mut(&key) else {
+                continue;
+            };
             conns.retain(|c| match c {
                 Conn::H1(s) => !s.is_closed(),
                 Conn::H2(s) => !s.is_closed(),
@@ -207,7 +221,9 @@ impl Upstreams {
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         let conns = pool.entry(key).or_default();
         if let Conn::H2(_) = conn
-            && conns.iter().any(|c| matches!(c, Conn::H2(s) if !s.is_closed()))
+            && conns
+                .iter()
+                .any(|c| matches!(c, Conn::H2(s) if !s.is_closed()))
         {
             return;
         }
@@ -219,17 +235,20 @@ impl Upstreams {
     async fn connect(&self, dest: &Dest) -> Result<(Key, Conn), UpstreamError> {
         let mut last = String::from("no address");
         for addr in &dest.addrs {
-            let tcp = match tokio::time::timeout(self.connect_timeout, self.connector.connect(*addr)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    last = format!("{addr}: {e}");
-                    continue;
-                }
-                Err(_) => {
-                    last = format!("{addr}: timed out");
-                    continue;
-                }
-            };
+            let tcp =
+                match tokio::time::timeout(self.connect_timeout, self.connector.connect(*addr))
+                    .await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        last = format!("{addr}: {e}");
+                        continue;
+                    }
+                    Err(_) => {
+                        last = format!("{addr}: timed out");
+                        continue;
+                    }
+                };
             let key = Key {
                 tls: dest.tls,
                 upgrade: dest.upgrade,
@@ -242,18 +261,30 @@ impl Upstreams {
                     Err(_) => ServerName::try_from(dest.host.clone())
                         .map_err(|e| UpstreamError::Tls(format!("{}: {e}", dest.host)))?,
                 };
-                let connector = if dest.upgrade { &self.tls_h1 } else { &self.tls_any };
-                let tls = match tokio::time::timeout(self.tls_timeout, connector.connect(name, tcp)).await {
+                let connector = if dest.upgrade {
+                    &self.tls_h1
+                } else {
+                    &self.tls_any
+                };
+                let tls = match tokio::time::timeout(self.tls_timeout, connector.connect(name, tcp))
+                    .await
+                {
                     Ok(Ok(t)) => t,
                     Ok(Err(e)) => {
                         let why = e
                             .get_ref()
                             .map(|inner| inner.to_string())
                             .unwrap_or_else(|| e.to_string());
-                        return Err(UpstreamError::Tls(format!("TLS with {} ({addr}) failed: {why}", dest.host)));
+                        return Err(UpstreamError::Tls(format!(
+                            "TLS with {} ({addr}) failed: {why}",
+                            dest.host
+                        )));
                     }
                     Err(_) => {
-                        return Err(UpstreamError::Tls(format!("TLS with {} ({addr}) timed out", dest.host)));
+                        return Err(UpstreamError::Tls(format!(
+                            "TLS with {} ({addr}) timed out",
+                            dest.host
+                        )));
                     }
                 };
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
@@ -263,7 +294,10 @@ impl Upstreams {
             };
             return Ok((key, conn));
         }
-        Err(UpstreamError::Connect(format!("cannot connect to {}: {last}", dest.host)))
+        Err(UpstreamError::Connect(format!(
+            "cannot connect to {}: {last}",
+            dest.host
+        )))
     }
 }
 
@@ -298,10 +332,7 @@ fn shape(req: &mut Request<ReqBody>, h2: bool, abs: &Uri, host: Option<&HeaderVa
         req.headers_mut().remove(HOST);
         *req.version_mut() = Version::HTTP_2;
     } else {
-        let origin = abs
-            .path_and_query()
-            .map(|pq| pq.as_str())
-            .unwrap_or("/");
+        let origin = abs.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
         if let Ok(u) = origin.parse::<Uri>() {
             *req.uri_mut() = u;
         }

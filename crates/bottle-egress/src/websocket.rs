@@ -26,7 +26,9 @@ pub(crate) fn is_upgrade<B>(req: &Request<B>) -> bool {
                 .unwrap_or(false)
         })
     };
-    req.method() == http::Method::GET && has(http::header::UPGRADE, "websocket") && has(http::header::CONNECTION, "upgrade")
+    req.method() == http::Method::GET
+        && has(http::header::UPGRADE, "websocket")
+        && has(http::header::CONNECTION, "upgrade")
 }
 
 struct Frame {
@@ -80,7 +82,9 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, limit: usize) -> Result<Fra
     raw.extend_from_slice(&mask);
     let start = raw.len();
     raw.resize(start + len as usize, 0);
-    r.read_exact(&mut raw[start..]).await.map_err(|_| FrameError::Eof)?;
+    r.read_exact(&mut raw[start..])
+        .await
+        .map_err(|_| FrameError::Eof)?;
     let payload = raw[start..]
         .iter()
         .enumerate()
@@ -103,7 +107,12 @@ fn close_frame(reason: &str) -> Vec<u8> {
 }
 
 /// Relay until either side closes or a message is blocked.
-pub(crate) async fn relay(shared: Arc<Shared>, ev: Event, client: hyper::upgrade::Upgraded, upstream: hyper::upgrade::Upgraded) {
+pub(crate) async fn relay(
+    shared: Arc<Shared>,
+    ev: Event,
+    client: hyper::upgrade::Upgraded,
+    upstream: hyper::upgrade::Upgraded,
+) {
     let (client_r, client_w) = tokio::io::split(TokioIo::new(client));
     let (mut up_r, mut up_w) = tokio::io::split(TokioIo::new(upstream));
     let client_w = Arc::new(Mutex::new(client_w));
@@ -131,8 +140,12 @@ pub(crate) async fn relay(shared: Arc<Shared>, ev: Event, client: hyper::upgrade
         let frame = match read_frame(&mut reader, limit).await {
             Ok(f) => f,
             Err(FrameError::Eof) => break Ok(()),
-            Err(FrameError::TooLarge) => break Err((check::DLP_WEBSOCKET, rule::TOO_LARGE.to_string())),
-            Err(FrameError::Protocol) => break Err((check::DLP_WEBSOCKET, rule::UNDECODABLE.to_string())),
+            Err(FrameError::TooLarge) => {
+                break Err((check::DLP_WEBSOCKET, rule::TOO_LARGE.to_string()));
+            }
+            Err(FrameError::Protocol) => {
+                break Err((check::DLP_WEBSOCKET, rule::UNDECODABLE.to_string()));
+            }
         };
         if frame.opcode >= 8 {
             // Control frames may interleave with a fragmented message; their
@@ -179,7 +192,9 @@ pub(crate) async fn relay(shared: Arc<Shared>, ev: Event, client: hyper::upgrade
             drop(up_w);
             shared.audit.log(&ev, false, chk, &r, 0, 0);
             let mut w = client_w.lock().await;
-            let _ = w.write_all(&close_frame(&format!("blocked by {chk}:{r}"))).await;
+            let _ = w
+                .write_all(&close_frame(&format!("blocked by {chk}:{r}")))
+                .await;
             let _ = w.shutdown().await;
         }
     }

@@ -97,7 +97,7 @@ impl TestCa {
 
     /// A client config trusting only this CA.
     pub fn client_config(&self, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-        client::client_config_for(&[self.cert_der.clone()], alpn)
+        client::client_config_for(std::slice::from_ref(&self.cert_der), alpn)
     }
 }
 

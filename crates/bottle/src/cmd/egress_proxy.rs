@@ -26,13 +26,15 @@ pub struct Args {
 /// Run.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(addr) = args.health_check {
-        return Ok(match bottle_egress::health_check(addr, Duration::from_secs(3)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("unhealthy: {e}");
-                ExitCode::from(1)
-            }
-        });
+        return Ok(
+            match bottle_egress::health_check(addr, Duration::from_secs(3)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    ExitCode::from(1)
+                }
+            },
+        );
     }
     let path = args.config.context("--config is required")?;
     let config = bottle_egress::Config::load(&path)?;

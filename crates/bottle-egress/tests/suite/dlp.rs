@@ -1,0 +1,431 @@
+//! Checks 3, 4, 7 and 8: secrets in URLs, host labels, headers and bodies
+//! (decoded), DNS-exfiltration shapes, size limits, credential injection.
+
+use super::common::*;
+use base64::Engine;
+use bottle_egress::{Credential, KnownSecret, Secret};
+use bottle_testkit::upstream::{self, Upstream};
+use bytes::Bytes;
+use std::io::Write;
+
+async fn setup(h: &mut Harness) -> (Upstream, bottle_egress::ProxyHandle, String) {
+    let up = upstream::http().run().await;
+    h.loopback().allow(&format!("127.0.0.1:{}", up.port()));
+    let proxy = h.start().await;
+    let base = format!("http://127.0.0.1:{}", up.port());
+    (up, proxy, base)
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Every block leaves the upstream untouched and the secret out of the
+/// audit log.
+fn assert_clean(h: &Harness, up: &Upstream, secret: &str) {
+    assert!(
+        up.requests().is_empty(),
+        "a blocked request reached the upstream"
+    );
+    let log = h.audit_text();
+    assert!(
+        !log.contains(secret),
+        "the secret leaked into the audit log:\n{log}"
+    );
+    assert!(
+        !log.contains(&secret[4..]),
+        "part of the secret leaked into the audit log:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_in_the_url_are_blocked() {
+    let mut h = Harness::new();
+    let (up, proxy, base) = setup(&mut h).await;
+    let t = github_token();
+    let enc = t.replace('_', "%5F");
+    let double = enc.replace('%', "%25");
+    for url in [
+        format!("{base}/search?q={t}"),
+        format!("{base}/repos/{t}/x"),
+        format!("{base}/search?q={enc}"),
+        format!("{base}/search?q={double}"),
+    ] {
+        let r = get(proxy.addr(), &url).await;
+        assert_blocked(&r, 403, "dlp-url:github-pat");
+        assert!(!r.text().contains(&t), "the block must not echo the secret");
+    }
+    let lines = h.audit();
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["check"] == "dlp-url" && l["path"] == "[redacted]")
+    );
+    assert_clean(&h, &up, &t);
+}
+
+#[tokio::test]
+async fn secrets_in_host_labels_are_blocked_before_resolution() {
+    let mut h = Harness::new();
+    h.loopback().allow("*.exfil.test");
+    let key = aws_key();
+    let proxy = h.start().await;
+    for host in [
+        format!("{key}.exfil.test"),
+        format!("{}.{}.exfil.test", &key[..9], &key[9..]),
+        format!("{}.{}.x.exfil.test", &key[..10], &key[10..]),
+    ] {
+        let r = get(proxy.addr(), &format!("http://{host}/")).await;
+        assert_blocked(&r, 403, "dlp-url:aws-access-token");
+    }
+    assert!(
+        h.resolver.calls().is_empty(),
+        "a name carrying a secret must never reach DNS"
+    );
+    let log = h.audit_text();
+    assert!(
+        !log.to_ascii_lowercase()
+            .contains(&key[4..].to_ascii_lowercase()),
+        "{log}"
+    );
+    assert!(log.contains("[redacted].exfil.test"), "{log}");
+}
+
+#[tokio::test]
+async fn dns_exfiltration_shapes_are_blocked_before_resolution() {
+    let mut h = Harness::new();
+    h.loopback().allow("*.exfil.test");
+    let proxy = h.start().await;
+    let hexed: String = random_alnum(16)
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let cases = [
+        (format!("{hexed}.exfil.test"), "hex-label"),
+        (
+            format!("{}.exfil.test", "mfrggzdfmztwq2lknnwg23tpobyxe43u"),
+            "base32-label",
+        ),
+        (
+            format!("{}.exfil.test", "q9zk3xv7m2pl8wn4bt6yr1sd"),
+            "high-entropy-label",
+        ),
+        (
+            format!("{}.exfil.test", "aq9zk3xvm2pl.wn4bt6yr1sdk.c7hj2mzqp0xe"),
+            "chunked-labels",
+        ),
+    ];
+    for (host, rule) in &cases {
+        let r = get(proxy.addr(), &format!("http://{host}/")).await;
+        assert_blocked(&r, 403, &format!("dns-exfil:{rule}"));
+    }
+    assert!(h.resolver.calls().is_empty());
+    // An ordinary subdomain under the same rule is resolved (and, having no
+    // address here, fails at resolution, not at the shape check).
+    let r = get(proxy.addr(), "http://api.exfil.test/").await;
+    assert_blocked(&r, 502, "resolve:no-address");
+    assert_eq!(h.resolver.calls(), vec!["api.exfil.test"]);
+}
+
+#[tokio::test]
+async fn secrets_in_headers_are_blocked() {
+    let mut h = Harness::new();
+    let (up, proxy, base) = setup(&mut h).await;
+    let t = github_token();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("user:{t}"));
+    for (name, value) in [
+        ("x-token", t.clone()),
+        ("cookie", format!("session=1; gh={t}")),
+        ("authorization", format!("Basic {basic}")),
+    ] {
+        let r = plain(
+            proxy.addr(),
+            "GET",
+            &format!("{base}/"),
+            &[(name, &value)],
+            Bytes::new(),
+        )
+        .await;
+        assert_blocked_by(&r, 403, "dlp-header");
+    }
+    assert_clean(&h, &up, &t);
+}
+
+#[tokio::test]
+async fn secrets_in_bodies_are_blocked_in_every_encoding() {
+    let mut h = Harness::new();
+    let (up, proxy, base) = setup(&mut h).await;
+    let t = github_token();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("token={t}"));
+    let hexed: String = t.bytes().map(|b| format!("{b:02x}")).collect();
+    let json_escaped = t.replace('_', "\\u005f");
+    let multipart = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.env\"\r\nContent-Type: text/plain\r\n\r\nGITHUB_TOKEN={t}\r\n--XyZ--\r\n"
+    );
+    let url_enc = t.replace('_', "%5F");
+    let double = url_enc.replace('%', "%25");
+    let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
+        (
+            "application/json",
+            format!("{{\"token\":\"{t}\"}}").into_bytes(),
+            None,
+        ),
+        (
+            "application/json",
+            format!("{{\"token\":\"{json_escaped}\"}}").into_bytes(),
+            None,
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            format!("a=1&token={url_enc}").into_bytes(),
+            None,
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            format!("a=1&token={double}").into_bytes(),
+            None,
+        ),
+        (
+            "multipart/form-data; boundary=XyZ",
+            multipart.into_bytes(),
+            None,
+        ),
+        (
+            "application/json",
+            format!("{{\"blob\":\"{b64}\"}}").into_bytes(),
+            None,
+        ),
+        ("text/plain", format!("data {hexed} end").into_bytes(), None),
+        (
+            "application/json",
+            gzip(format!("{{\"token\":\"{t}\"}}").as_bytes()),
+            Some("gzip"),
+        ),
+    ];
+    for (ct, body, enc) in cases {
+        let mut hdrs = vec![("content-type", ct)];
+        if let Some(e) = enc {
+            hdrs.push(("content-encoding", e));
+        }
+        let r = plain(proxy.addr(), "POST", &format!("{base}/upload"), &hdrs, body).await;
+        assert_blocked_by(&r, 403, "dlp-body");
+    }
+    assert_clean(&h, &up, &t);
+    // A clean body passes whole and unchanged.
+    let clean = "{\"message\":\"hello\"}";
+    let r = plain(
+        proxy.addr(),
+        "POST",
+        &format!("{base}/upload"),
+        &[("content-type", "application/json")],
+        clean,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(up.requests()[0].body, clean.as_bytes());
+    let line = h.wait_audit(|l| l["decision"] == "allow").await;
+    assert_eq!(line["bytes_up"], clean.len());
+}
+
+#[tokio::test]
+async fn oversize_and_undecodable_bodies_are_blocked() {
+    let mut h = Harness::new();
+    h.cfg.limits.scan_limit = 1024;
+    let (up, proxy, base) = setup(&mut h).await;
+    let big = vec![b'a'; 2048];
+    let r = plain(proxy.addr(), "POST", &format!("{base}/"), &[], big.clone()).await;
+    assert_blocked(&r, 413, "dlp-body:too-large");
+    // Small on the wire, too large once decompressed.
+    let r = plain(
+        proxy.addr(),
+        "POST",
+        &format!("{base}/"),
+        &[("content-encoding", "gzip")],
+        gzip(&vec![b'a'; 100_000]),
+    )
+    .await;
+    assert_blocked(&r, 413, "dlp-body:too-large");
+    let r = plain(
+        proxy.addr(),
+        "POST",
+        &format!("{base}/"),
+        &[("content-encoding", "gzip")],
+        "definitely not gzip",
+    )
+    .await;
+    assert_blocked(&r, 403, "dlp-body:undecodable");
+    let r = plain(
+        proxy.addr(),
+        "POST",
+        &format!("{base}/"),
+        &[("content-encoding", "x-custom")],
+        "data",
+    )
+    .await;
+    assert_blocked(&r, 403, "dlp-body:undecodable");
+    assert!(up.requests().is_empty());
+    // Chunked, no Content-Length: the limit still holds.
+    let (status, _, mut tcp) = (
+        0u16,
+        (),
+        tokio::net::TcpStream::connect(proxy.addr()).await.unwrap(),
+    );
+    let _ = status;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head =
+        format!("POST {base}/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..4 {
+        tcp.write_all(format!("200\r\n{}\r\n", "b".repeat(512)).as_bytes())
+            .await
+            .unwrap();
+    }
+    tcp.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tcp.read(&mut buf).await.unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(up.requests().is_empty());
+    let blocks = h
+        .audit()
+        .into_iter()
+        .filter(|l| l["check"] == "dlp-body")
+        .count();
+    assert_eq!(blocks, 5);
+}
+
+#[tokio::test]
+async fn known_secrets_are_blocked_in_encoded_forms() {
+    let mut h = Harness::new();
+    let value = format!("corp-{}", random_alnum(24));
+    h.cfg.known_secrets.push(KnownSecret {
+        name: "CORP_TOKEN".into(),
+        value: Secret::new(value.clone()),
+    });
+    let (up, proxy, base) = setup(&mut h).await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&value);
+    let hexed: String = value.bytes().map(|b| format!("{b:02x}")).collect();
+    for body in [value.clone(), format!("x={b64}"), format!("x={hexed}")] {
+        let r = plain(proxy.addr(), "POST", &format!("{base}/"), &[], body).await;
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert!(
+            r.header("x-bottle-block").unwrap().starts_with("dlp-body:"),
+            "{:?}",
+            r.header("x-bottle-block")
+        );
+    }
+    assert_clean(&h, &up, &value);
+}
+
+#[tokio::test]
+async fn credentials_are_injected_only_for_their_host_and_never_logged() {
+    let mut h = Harness::new();
+    let api = upstream::https(&h.upstream_ca)
+        .name("api.anthropic.com")
+        .run()
+        .await;
+    let other = upstream::https(&h.upstream_ca)
+        .name("other.example.com")
+        .run()
+        .await;
+    let real = format!("sk-real-{}", random_alnum(32));
+    h.cfg.credentials.push(Credential {
+        host: "api.anthropic.com".into(),
+        header: "x-api-key".into(),
+        value: Secret::new(real.clone()),
+    });
+    h.allow("api.anthropic.com").allow("other.example.com");
+    h.map_host("api.anthropic.com", api.addr())
+        .map_host("other.example.com", other.addr());
+    assert!(
+        !format!("{:?}", h.cfg).contains(&real),
+        "Debug of the config shows the value"
+    );
+    let proxy = h.start().await;
+    let a = proxy.addr();
+    for h2 in [false, true] {
+        let r = https(
+            &h,
+            a,
+            "api.anthropic.com:443",
+            "POST",
+            "/v1/messages",
+            &[("x-api-key", "placeholder")],
+            "{}",
+            h2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    for req in api.requests() {
+        assert_eq!(
+            req.header("x-api-key"),
+            Some(real.as_str()),
+            "the real value replaces the placeholder"
+        );
+        assert_eq!(
+            req.headers.iter().filter(|(n, _)| n == "x-api-key").count(),
+            1
+        );
+    }
+    // Other hosts get no credential, and the placeholder passes as is.
+    let r = https(
+        &h,
+        a,
+        "other.example.com:443",
+        "GET",
+        "/",
+        &[("x-api-key", "placeholder")],
+        Bytes::new(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(other.requests()[0].header("x-api-key"), Some("placeholder"));
+    // The real value sent anywhere else is a known secret: blocked.
+    let r = https(
+        &h,
+        a,
+        "other.example.com:443",
+        "POST",
+        "/",
+        &[],
+        format!("{{\"k\":\"{real}\"}}"),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 403);
+    assert!(r.header("x-bottle-block").unwrap().starts_with("dlp-body:"));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&real);
+    let r = https(
+        &h,
+        a,
+        "other.example.com:443",
+        "GET",
+        "/",
+        &[("x-forward", &b64)],
+        Bytes::new(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(
+        r.header("x-bottle-block")
+            .unwrap()
+            .starts_with("dlp-header:")
+    );
+    assert_eq!(other.requests().len(), 1);
+    h.wait_audit(|l| l["host"] == "api.anthropic.com" && l["decision"] == "allow")
+        .await;
+    let log = h.audit_text();
+    assert!(
+        !log.contains(&real) && !log.contains(&b64),
+        "the credential leaked into the audit log"
+    );
+}
