@@ -1,0 +1,1146 @@
+//! Executing a [`LaunchPlan`]: networks → sidecars (created, files copied
+//! in, started, healthy) → the agent (created, trust and git config copied
+//! in; the session starts it). Teardown runs in reverse.
+//!
+//! Every resource is labelled with the instance, its role, the launch id and
+//! the owner process, and is recorded as soon as the engine confirms it, so
+//! an error at any step tears down exactly what this launch made — never a
+//! same-named resource another launch made.
+
+use crate::cancel::Cancel;
+use crate::engine::Engine;
+use crate::error::{Ctx, Error, Result, is_conflict, is_not_found};
+use crate::labels::{self, Owner};
+use crate::progress::{Progress, ProgressFn};
+use crate::tar::{self, Archive};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, Mount, MountType,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use bottle_plan::LaunchPlan;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// In-container paths and users the sidecar images and configs agree on.
+pub mod paths {
+    /// The egress proxy's config.
+    pub const EGRESS_CONFIG: &str = "/etc/bottle/egress.toml";
+    /// The bottle CA certificate (egress and agent).
+    pub const CA_CERT: &str = "/etc/bottle/ca.pem";
+    /// The bottle CA key (egress only).
+    pub const CA_KEY: &str = "/etc/bottle/ca.key";
+    /// Directory for extra upstream CA files (egress).
+    pub const UPSTREAM_CA_DIR: &str = "/etc/bottle/upstream-ca";
+    /// User the egress proxy runs as (`nobody`).
+    pub const EGRESS_UID: u32 = 65534;
+    /// The git gate's config.
+    pub const GIT_CONFIG: &str = "/etc/bottle/git-gate.toml";
+    /// Directory of the git gate's credentials (keys, tokens).
+    pub const GIT_SECRETS_DIR: &str = "/etc/bottle/git";
+    /// The git gate's data directory (mirrors).
+    pub const GIT_DATA_DIR: &str = "/var/lib/bottle-gate";
+    /// User the git gate runs as.
+    pub const GIT_UID: u32 = 999;
+    /// The agent's git config (`GIT_CONFIG_SYSTEM`).
+    pub const AGENT_GITCONFIG: &str = "/etc/bottle/gitconfig";
+    /// User the agent runs as.
+    pub const AGENT_UID: u32 = 1000;
+    /// Where the agent's CA bundle goes when the image has none.
+    pub const DEFAULT_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+}
+
+/// Health check commands: the sidecar's own binary probes its listener.
+pub mod health {
+    /// The egress proxy.
+    pub fn egress() -> Vec<String> {
+        ["/bottle", "egress-proxy", "--health-check"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([format!("127.0.0.1:{}", bottle_plan::EGRESS_PORT)])
+            .collect()
+    }
+    /// The git gate.
+    pub fn git() -> Vec<String> {
+        ["/usr/local/bin/bottle", "git-gate", "health", "--addr"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([format!("127.0.0.1:{}", bottle_plan::GIT_GATE_PORT)])
+            .collect()
+    }
+}
+
+/// A file copied into a container before it starts (through the archive
+/// API: secrets never touch the host's filesystem or a bind mount).
+#[derive(Clone)]
+pub struct FileSpec {
+    /// Absolute path in the container.
+    pub path: String,
+    /// Contents.
+    pub contents: Vec<u8>,
+    /// Mode bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+}
+
+impl fmt::Debug for FileSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Contents may be keys or tokens.
+        write!(
+            f,
+            "FileSpec({} {:o} {}:{}, {} bytes)",
+            self.path,
+            self.mode,
+            self.uid,
+            self.gid,
+            self.contents.len()
+        )
+    }
+}
+
+impl FileSpec {
+    /// A file owned by `uid:uid`.
+    pub fn new(path: impl Into<String>, contents: impl Into<Vec<u8>>, mode: u32, uid: u32) -> Self {
+        Self {
+            path: path.into(),
+            contents: contents.into(),
+            mode,
+            uid,
+            gid: uid,
+        }
+    }
+}
+
+/// How the agent container is set up besides what the plan says.
+#[derive(Clone, Default)]
+pub struct AgentSpec {
+    /// argv.
+    pub command: Vec<String>,
+    /// Resolved environment (manifest values and credential placeholders).
+    pub env: Vec<(String, String)>,
+    /// The bottle CA certificate (PEM), trusted by every TLS stack.
+    pub ca_cert_pem: String,
+    /// Git config routing the remotes through the gate.
+    pub gitconfig: Option<String>,
+    /// Allocate a TTY (interactive `start`).
+    pub tty: bool,
+    /// Keep stdin open (interactive, or input piped to `run`).
+    pub stdin: bool,
+    /// Working directory.
+    pub workdir: Option<String>,
+    /// `TERM` for a TTY session.
+    pub term: Option<String>,
+}
+
+impl fmt::Debug for AgentSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("AgentSpec")
+            .field("command", &self.command)
+            .field("env (names)", &names)
+            .field("gitconfig", &self.gitconfig.is_some())
+            .field("tty", &self.tty)
+            .field("stdin", &self.stdin)
+            .field("workdir", &self.workdir)
+            .finish()
+    }
+}
+
+/// Everything a launch needs.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// The plan.
+    pub plan: LaunchPlan,
+    /// Files for the egress sidecar (config, CA, upstream CAs).
+    pub egress_files: Vec<FileSpec>,
+    /// Files for the git gate (config, keys, tokens); used when the plan
+    /// has a git container.
+    pub git_files: Vec<FileSpec>,
+    /// The agent.
+    pub agent: AgentSpec,
+    /// TEST ONLY: extra networks joined by the sidecars (never the agent),
+    /// so tests can put upstream servers where only the gates reach them.
+    /// Set from `BOTTLE_TEST_SIDECAR_NETWORKS` by the binary.
+    pub test_sidecar_networks: Vec<String>,
+    /// Where the sidecars' logs are saved at teardown.
+    pub log_dir: Option<PathBuf>,
+    /// How long sidecars get to become healthy.
+    pub health_timeout: Duration,
+}
+
+/// Environment variables the launcher sets in the agent; manifest entries
+/// with these names are overridden.
+pub const RESERVED_ENV: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "PIP_CERT",
+    "CARGO_HTTP_CAINFO",
+    "NODE_EXTRA_CA_CERTS",
+    "GIT_CONFIG_SYSTEM",
+    "BOTTLE_INSTANCE",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Res {
+    Network(String),
+    Container { name: String, role: String },
+}
+
+/// A launched (or partly launched) bottle. Call [`Bottle::teardown`]; if it
+/// is dropped without one, the drop tears it down synchronously.
+pub struct Bottle {
+    engine: Engine,
+    /// Instance name.
+    pub instance: String,
+    /// Launch id (the `bottle.launch` label).
+    pub launch_id: String,
+    /// The agent container's name.
+    pub agent: String,
+    owner: Owner,
+    created: Arc<Mutex<Vec<Res>>>,
+    log_dir: Option<PathBuf>,
+    torn_down: bool,
+}
+
+impl fmt::Debug for Bottle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bottle")
+            .field("instance", &self.instance)
+            .field("launch_id", &self.launch_id)
+            .finish()
+    }
+}
+
+/// What a teardown did.
+#[derive(Debug, Default, Clone)]
+pub struct TeardownReport {
+    /// Containers removed.
+    pub containers: Vec<String>,
+    /// Networks removed.
+    pub networks: Vec<String>,
+    /// Failures (the resource is left for `bottle cleanup`).
+    pub errors: Vec<String>,
+    /// Where the sidecar logs were saved.
+    pub logs_saved: Option<PathBuf>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Launch `spec`: create everything up to the agent container (created,
+/// not started). On any error, or when `cancel` is set, whatever was created
+/// is torn down before this returns.
+pub async fn launch(
+    engine: &Engine,
+    spec: &LaunchSpec,
+    cancel: &Cancel,
+    progress: ProgressFn<'_>,
+) -> Result<Bottle> {
+    let plan = &spec.plan;
+    let agent = plan
+        .containers
+        .iter()
+        .find(|c| c.role == labels::role::AGENT)
+        .map(|c| c.name.clone())
+        .ok_or_else(|| Error::Invalid("the plan has no agent container".into()))?;
+    let mut bottle = Bottle {
+        engine: engine.clone(),
+        instance: plan.instance.clone(),
+        launch_id: labels::random_id(),
+        agent,
+        owner: Owner::current(),
+        created: Arc::new(Mutex::new(Vec::new())),
+        log_dir: spec.log_dir.clone(),
+        torn_down: false,
+    };
+    match bottle.steps(spec, cancel, progress).await {
+        Ok(()) => Ok(bottle),
+        Err(e) => {
+            progress(Progress::Phase("launch failed; tearing down"));
+            let report = bottle.teardown(None).await;
+            for err in &report.errors {
+                progress(Progress::Line(err));
+            }
+            Err(e)
+        }
+    }
+}
+
+impl Bottle {
+    fn labels(&self, plan: &LaunchPlan, role: &str) -> HashMap<String, String> {
+        labels::resource_labels(&plan.labels, role, &self.launch_id, &self.owner)
+    }
+
+    fn record(&self, r: Res) {
+        lock(&self.created).push(r);
+    }
+
+    async fn steps(
+        &mut self,
+        spec: &LaunchSpec,
+        cancel: &Cancel,
+        progress: ProgressFn<'_>,
+    ) -> Result<()> {
+        let plan = &spec.plan;
+        let engine = self.engine.clone();
+        cancel.check()?;
+
+        // 1. Networks.
+        progress(Progress::Phase("creating networks"));
+        let nets = plan.networks.iter().map(|n| {
+            let mut options = HashMap::new();
+            if n.internal {
+                // No address for the host on the internal bridge: the
+                // agent's default route then leads nowhere, so it cannot
+                // reach the host's own services through the gateway.
+                options.insert(
+                    "com.docker.network.bridge.inhibit_ipv4".to_string(),
+                    "true".to_string(),
+                );
+            }
+            let req = NetworkCreateRequest {
+                name: n.name.clone(),
+                driver: Some("bridge".into()),
+                internal: Some(n.internal),
+                attachable: Some(false),
+                options: Some(options),
+                labels: Some(self.labels(plan, &n.role)),
+                ..Default::default()
+            };
+            let engine = engine.clone();
+            let name = n.name.clone();
+            async move {
+                let r = engine
+                    .docker()
+                    .create_network(req)
+                    .await
+                    .ctx(|| format!("creating network {name}"));
+                (name, r)
+            }
+        });
+        let mut first_err = None;
+        for (name, r) in futures_util::future::join_all(nets).await {
+            match r {
+                Ok(_) => self.record(Res::Network(name)),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        cancel.check()?;
+
+        // 2. Sidecars: create, join their networks, copy files in, start.
+        let int = plan
+            .networks
+            .iter()
+            .find(|n| n.internal)
+            .map(|n| n.name.clone())
+            .ok_or_else(|| Error::Invalid("the plan has no internal network".into()))?;
+        let mut sidecars = Vec::new();
+        for c in plan
+            .containers
+            .iter()
+            .filter(|c| c.role != labels::role::AGENT)
+        {
+            let (files, user, health) = match c.role.as_str() {
+                labels::role::EGRESS => (&spec.egress_files, paths::EGRESS_UID, health::egress()),
+                labels::role::GIT => (&spec.git_files, paths::GIT_UID, health::git()),
+                other => return Err(Error::Invalid(format!("unknown container role {other:?}"))),
+            };
+            sidecars.push((c, files, user, health));
+        }
+        progress(Progress::Phase("starting sidecars"));
+        let this = &*self;
+        let starts = sidecars.iter().map(|(c, files, user, health)| {
+            this.start_sidecar(
+                plan,
+                c,
+                &int,
+                files,
+                *user,
+                health,
+                &spec.test_sidecar_networks,
+            )
+        });
+        for r in futures_util::future::join_all(starts).await {
+            r?;
+        }
+        cancel.check()?;
+
+        // 3. Health.
+        progress(Progress::Phase("waiting for the sidecars to be healthy"));
+        let checks = sidecars.iter().map(|(c, _, _, health)| {
+            wait_healthy(&engine, &c.name, &c.role, health, spec.health_timeout)
+        });
+        cancel
+            .race(async {
+                for r in futures_util::future::join_all(checks).await {
+                    r?;
+                }
+                Ok(())
+            })
+            .await?;
+
+        // 4. The agent.
+        let mut ips = Vec::new();
+        for (c, ..) in &sidecars {
+            let ip = container_ip(&engine, &c.name, &int).await?;
+            ips.push((c.name.clone(), c.role.clone(), ip));
+        }
+        cancel.check()?;
+        progress(Progress::Phase("creating the agent"));
+        self.create_agent(spec, &int, &ips).await?;
+        cancel.check()?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_sidecar(
+        &self,
+        plan: &LaunchPlan,
+        c: &bottle_plan::ContainerPlan,
+        int: &str,
+        files: &[FileSpec],
+        uid: u32,
+        health: &[String],
+        extra_networks: &[String],
+    ) -> Result<()> {
+        let docker = self.engine.docker();
+        let mut test = vec!["CMD".to_string()];
+        test.extend(health.iter().cloned());
+        let body = ContainerCreateBody {
+            image: Some(c.image.clone()),
+            user: Some(format!("{uid}:{uid}")),
+            labels: Some(self.labels(plan, &c.role)),
+            healthcheck: Some(HealthConfig {
+                test: Some(test),
+                interval: Some(30_000_000_000),
+                timeout: Some(5_000_000_000),
+                retries: Some(3),
+                ..Default::default()
+            }),
+            host_config: Some(HostConfig {
+                network_mode: Some(int.to_string()),
+                cap_drop: Some(vec!["ALL".into()]),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    int.to_string(),
+                    EndpointSettings::default(),
+                )])),
+            }),
+            ..Default::default()
+        };
+        docker
+            .create_container(
+                Some(
+                    CreateContainerOptionsBuilder::default()
+                        .name(&c.name)
+                        .build(),
+                ),
+                body,
+            )
+            .await
+            .ctx(|| format!("creating container {}", c.name))?;
+        self.record(Res::Container {
+            name: c.name.clone(),
+            role: c.role.clone(),
+        });
+        // Engines before API 1.44 take one network at creation; join the
+        // rest before the start.
+        for net in c
+            .networks
+            .iter()
+            .filter(|n| *n != int)
+            .chain(extra_networks)
+        {
+            docker
+                .connect_network(
+                    net,
+                    NetworkConnectRequest {
+                        container: c.name.clone(),
+                        endpoint_config: Some(EndpointSettings::default()),
+                    },
+                )
+                .await
+                .ctx(|| format!("connecting {} to network {net}", c.name))?;
+        }
+        upload(&self.engine, &c.name, files).await?;
+        docker
+            .start_container(&c.name, None)
+            .await
+            .ctx(|| format!("starting {}", c.name))?;
+        Ok(())
+    }
+
+    async fn create_agent(
+        &self,
+        spec: &LaunchSpec,
+        int: &str,
+        sidecars: &[(String, String, String)],
+    ) -> Result<()> {
+        let plan = &spec.plan;
+        let a = &spec.agent;
+        let egress_ip = sidecars
+            .iter()
+            .find(|(_, role, _)| role == labels::role::EGRESS)
+            .map(|(_, _, ip)| ip.clone())
+            .ok_or_else(|| Error::Invalid("the plan has no egress sidecar".into()))?;
+        let image = plan
+            .containers
+            .iter()
+            .find(|c| c.role == labels::role::AGENT)
+            .map(|c| c.image.clone())
+            .unwrap_or_default();
+
+        let bundle_path = paths::DEFAULT_BUNDLE;
+        let mut env: Vec<String> = a
+            .env
+            .iter()
+            .filter(|(k, _)| !RESERVED_ENV.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let proxy = &plan.egress.proxy_url;
+        let no_proxy = plan.egress.no_proxy.join(",");
+        for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+            env.push(format!("{k}={proxy}"));
+        }
+        env.push(format!("NO_PROXY={no_proxy}"));
+        env.push(format!("no_proxy={no_proxy}"));
+        // One bundle (the image's roots plus the bottle CA) for every stack
+        // that reads a bundle path; Node adds extra CAs to its own roots.
+        for k in [
+            "SSL_CERT_FILE",
+            "REQUESTS_CA_BUNDLE",
+            "CURL_CA_BUNDLE",
+            "GIT_SSL_CAINFO",
+            "PIP_CERT",
+            "CARGO_HTTP_CAINFO",
+        ] {
+            env.push(format!("{k}={bundle_path}"));
+        }
+        env.push(format!("NODE_EXTRA_CA_CERTS={}", paths::CA_CERT));
+        if a.gitconfig.is_some() {
+            env.push(format!("GIT_CONFIG_SYSTEM={}", paths::AGENT_GITCONFIG));
+        }
+        env.push(format!("BOTTLE_INSTANCE={}", plan.instance));
+        if a.tty {
+            env.push(format!(
+                "TERM={}",
+                a.term.as_deref().unwrap_or("xterm-256color")
+            ));
+        }
+
+        let extra_hosts: Vec<String> = sidecars
+            .iter()
+            .map(|(name, _, ip)| format!("{name}:{ip}"))
+            .collect();
+        let mounts: Vec<Mount> = plan
+            .mounts
+            .iter()
+            .map(|m| Mount {
+                typ: Some(MountType::BIND),
+                source: Some(m.source.clone()),
+                target: Some(m.target.clone()),
+                read_only: Some(m.readonly),
+                ..Default::default()
+            })
+            .collect();
+        let host_config = HostConfig {
+            network_mode: Some(int.to_string()),
+            // The embedded resolver answers the bottle's own names; anything
+            // else it would forward to this "upstream": the egress sidecar,
+            // which serves no DNS. Forwarding then fails whatever the engine
+            // version does (forward from the container's namespace, from the
+            // host's for loopback upstreams, or not at all on internal
+            // networks), and no query leaves the bottle.
+            dns: Some(vec![egress_ip]),
+            dns_search: Some(vec![".".into()]),
+            extra_hosts: Some(extra_hosts),
+            sysctls: Some(HashMap::from([
+                (
+                    "net.ipv6.conf.all.disable_ipv6".to_string(),
+                    "1".to_string(),
+                ),
+                (
+                    "net.ipv6.conf.default.disable_ipv6".to_string(),
+                    "1".to_string(),
+                ),
+            ])),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            init: Some(true),
+            runtime: plan.runtime.clone(),
+            mounts: if mounts.is_empty() {
+                None
+            } else {
+                Some(mounts)
+            },
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(image),
+            cmd: if a.command.is_empty() {
+                None
+            } else {
+                Some(a.command.clone())
+            },
+            user: Some(format!("{0}:{0}", paths::AGENT_UID)),
+            env: Some(env),
+            working_dir: a.workdir.clone(),
+            tty: Some(a.tty),
+            open_stdin: Some(a.stdin),
+            stdin_once: Some(a.stdin),
+            attach_stdin: Some(a.stdin),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            labels: Some(self.labels(plan, labels::role::AGENT)),
+            host_config: Some(host_config),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    int.to_string(),
+                    EndpointSettings::default(),
+                )])),
+            }),
+            ..Default::default()
+        };
+        self.engine
+            .docker()
+            .create_container(
+                Some(
+                    CreateContainerOptionsBuilder::default()
+                        .name(&self.agent)
+                        .build(),
+                ),
+                body,
+            )
+            .await
+            .ctx(|| format!("creating container {}", self.agent))?;
+        self.record(Res::Container {
+            name: self.agent.clone(),
+            role: labels::role::AGENT.into(),
+        });
+
+        // Trust: the image's bundle with the bottle CA appended, written
+        // back where the image keeps it (so tools that ignore the variables
+        // trust it too).
+        let (path, mut bundle) = match read_bundle(&self.engine, &self.agent).await? {
+            Some((p, b)) => (p, b),
+            None => (bundle_path.to_string(), Vec::new()),
+        };
+        if !bundle.is_empty() && !bundle.ends_with(b"\n") {
+            bundle.push(b'\n');
+        }
+        bundle.extend_from_slice(a.ca_cert_pem.as_bytes());
+        let mut files = vec![
+            FileSpec::new(paths::CA_CERT, a.ca_cert_pem.as_bytes(), 0o644, 0),
+            FileSpec::new(path.clone(), bundle.clone(), 0o644, 0),
+        ];
+        if path != bundle_path {
+            files.push(FileSpec::new(bundle_path, bundle, 0o644, 0));
+        }
+        if let Some(g) = &a.gitconfig {
+            files.push(FileSpec::new(
+                paths::AGENT_GITCONFIG,
+                g.as_bytes(),
+                0o644,
+                0,
+            ));
+        }
+        upload(&self.engine, &self.agent, &files).await
+    }
+
+    /// Tear everything down, in reverse: the agent (given `grace` to exit
+    /// after SIGTERM when it still runs), the sidecars (their logs saved
+    /// first), the networks; then anything else labelled with this launch.
+    /// Idempotent: what is already gone is skipped.
+    pub async fn teardown(&mut self, grace: Option<Duration>) -> TeardownReport {
+        let mut report = TeardownReport::default();
+        let created: Vec<Res> = lock(&self.created).clone();
+        let docker = self.engine.docker().clone();
+
+        if let Some(g) = grace
+            && created
+                .iter()
+                .any(|r| matches!(r, Res::Container { role, .. } if role == labels::role::AGENT))
+        {
+            stop_gracefully(&self.engine, &self.agent, g).await;
+        }
+
+        if let Some(dir) = &self.log_dir {
+            let mut saved = false;
+            for r in &created {
+                if let Res::Container { name, role } = r
+                    && role != labels::role::AGENT
+                    && save_logs(&self.engine, name, dir, role).await.is_ok()
+                {
+                    saved = true;
+                }
+            }
+            if saved {
+                report.logs_saved = Some(dir.clone());
+            }
+        }
+
+        let containers: Vec<(String, String)> = created
+            .iter()
+            .rev()
+            .filter_map(|r| match r {
+                Res::Container { name, role } => Some((name.clone(), role.clone())),
+                Res::Network(_) => None,
+            })
+            .collect();
+        // The agent first, then the sidecars together.
+        let (agents, sidecars): (Vec<_>, Vec<_>) = containers
+            .into_iter()
+            .partition(|(_, role)| role == labels::role::AGENT);
+        for group in [agents, sidecars] {
+            let removals = group
+                .iter()
+                .map(|(name, _)| remove_container(&docker, name));
+            for ((name, _), r) in group
+                .iter()
+                .zip(futures_util::future::join_all(removals).await)
+            {
+                match r {
+                    Ok(true) => report.containers.push(name.clone()),
+                    Ok(false) => {}
+                    Err(e) => report.errors.push(e),
+                }
+            }
+        }
+        let networks: Vec<String> = created
+            .iter()
+            .rev()
+            .filter_map(|r| match r {
+                Res::Network(n) => Some(n.clone()),
+                Res::Container { .. } => None,
+            })
+            .collect();
+        let removals = networks.iter().map(|n| remove_network(&docker, n));
+        for (name, r) in networks
+            .iter()
+            .zip(futures_util::future::join_all(removals).await)
+        {
+            match r {
+                Ok(true) => report.networks.push(name.clone()),
+                Ok(false) => {}
+                Err(e) => report.errors.push(e),
+            }
+        }
+
+        // Safety net: anything else labelled with this launch.
+        let label = format!("{}={}", labels::LAUNCH, self.launch_id);
+        let (left_c, left_n) = labelled(&docker, &label).await;
+        for name in left_c {
+            match remove_container(&docker, &name).await {
+                Ok(true) => report.containers.push(name),
+                Ok(false) => {}
+                Err(e) => report.errors.push(e),
+            }
+        }
+        for name in left_n {
+            match remove_network(&docker, &name).await {
+                Ok(true) => report.networks.push(name),
+                Ok(false) => {}
+                Err(e) => report.errors.push(e),
+            }
+        }
+        lock(&self.created).clear();
+        self.torn_down = true;
+        report
+    }
+
+    /// The engine this bottle runs on.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Drop for Bottle {
+    fn drop(&mut self) {
+        if self.torn_down || lock(&self.created).is_empty() {
+            return;
+        }
+        // Last resort (a panic unwound past the session): tear down on a
+        // fresh runtime in a fresh thread, since we may be inside one.
+        let engine = self.engine.clone();
+        let mut b = Bottle {
+            engine,
+            instance: self.instance.clone(),
+            launch_id: self.launch_id.clone(),
+            agent: self.agent.clone(),
+            owner: self.owner.clone(),
+            created: self.created.clone(),
+            log_dir: self.log_dir.clone(),
+            // Already marked: this copy's own drop must not start another.
+            torn_down: true,
+        };
+        self.torn_down = true;
+        let t = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(b.teardown(None));
+            }
+        });
+        let _ = t.join();
+    }
+}
+
+/// Send SIGTERM and wait up to `grace` for the container to exit.
+pub(crate) async fn stop_gracefully(engine: &Engine, name: &str, grace: Duration) {
+    let docker = engine.docker();
+    let running = matches!(
+        docker.inspect_container(name, None).await,
+        Ok(i) if i.state.as_ref().and_then(|s| s.running).unwrap_or(false)
+    );
+    if !running {
+        return;
+    }
+    let _ = docker
+        .kill_container(
+            name,
+            Some(
+                KillContainerOptionsBuilder::default()
+                    .signal("SIGTERM")
+                    .build(),
+            ),
+        )
+        .await;
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        match docker.inspect_container(name, None).await {
+            Ok(i) if i.state.as_ref().and_then(|s| s.running).unwrap_or(false) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Force-remove a container. `Ok(false)` when it was already gone.
+pub(crate) async fn remove_container(docker: &bollard::Docker, name: &str) -> Result<bool, String> {
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    for attempt in 0..5 {
+        match docker.remove_container(name, Some(opts.clone())).await {
+            Ok(()) => return Ok(true),
+            Err(e) if is_not_found(&e) => return Ok(false),
+            // "removal already in progress": another teardown (stop, cleanup)
+            // got there first; wait for it.
+            Err(e) if is_conflict(&e) && attempt < 4 => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(format!("removing container {name}: {e}")),
+        }
+    }
+    Err(format!("removing container {name}: still in progress"))
+}
+
+/// Remove a network. `Ok(false)` when it was already gone.
+pub(crate) async fn remove_network(docker: &bollard::Docker, name: &str) -> Result<bool, String> {
+    let mut last = String::new();
+    for _ in 0..10 {
+        match docker.remove_network(name).await {
+            Ok(()) => return Ok(true),
+            Err(e) if is_not_found(&e) => return Ok(false),
+            // Endpoints of just-removed containers can linger a moment.
+            Err(e) => {
+                last = e.to_string();
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        }
+    }
+    Err(format!("removing network {name}: {last}"))
+}
+
+/// Names of containers and networks carrying `label` (`key=value`).
+pub(crate) async fn labelled(docker: &bollard::Docker, label: &str) -> (Vec<String>, Vec<String>) {
+    let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| {
+            c.names
+                .and_then(|n| n.first().map(|s| s.trim_start_matches('/').to_string()))
+        })
+        .collect();
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| n.name)
+        .collect();
+    (containers, networks)
+}
+
+/// Copy files into a container (created or running) through the archive API.
+pub async fn upload(engine: &Engine, container: &str, files: &[FileSpec]) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let mut a = Archive::new();
+    for f in files {
+        a.add_bytes(&f.path, f.contents.clone(), f.mode, f.uid, f.gid)
+            .map_err(|e| Error::io(format!("archiving {}", f.path), e))?;
+    }
+    let bytes = a
+        .into_bytes()
+        .map_err(|e| Error::io("building an archive", e))?;
+    engine
+        .long()
+        .upload_to_container(
+            container,
+            Some(UploadToContainerOptionsBuilder::default().path("/").build()),
+            bollard::body_full(bytes.into()),
+        )
+        .await
+        .ctx(|| format!("copying files into {container}"))
+}
+
+/// Read one file out of a container, following symlinks. `None` if absent.
+pub async fn read_file(
+    engine: &Engine,
+    container: &str,
+    path: &str,
+) -> Result<Option<(String, Vec<u8>)>> {
+    let mut path = path.to_string();
+    for _ in 0..8 {
+        let opts = DownloadFromContainerOptionsBuilder::default()
+            .path(&path)
+            .build();
+        let mut stream = engine
+            .docker()
+            .download_from_container(container, Some(opts));
+        let mut buf = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(b) => buf.extend_from_slice(&b),
+                Err(e) if is_not_found(&e) => return Ok(None),
+                Err(e) => {
+                    return Err(Error::Api {
+                        context: format!("reading {path} from {container}"),
+                        source: e,
+                    });
+                }
+            }
+        }
+        let items =
+            tar::read_entries(&buf).map_err(|e| Error::Invalid(format!("reading {path}: {e}")))?;
+        let Some(item) = items.into_iter().next() else {
+            return Ok(None);
+        };
+        match item.typeflag {
+            b'0' | b'7' => return Ok(Some((path, item.data))),
+            b'2' => {
+                path = if item.link.starts_with('/') {
+                    item.link
+                } else {
+                    let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+                    format!("{parent}/{}", item.link)
+                };
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+async fn read_bundle(engine: &Engine, container: &str) -> Result<Option<(String, Vec<u8>)>> {
+    for p in [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ] {
+        if let Some(found) = read_file(engine, container, p).await? {
+            return Ok(Some((p.to_string(), found.1)));
+        }
+    }
+    Ok(None)
+}
+
+/// A container's IPv4 address on `network`.
+pub async fn container_ip(engine: &Engine, name: &str, network: &str) -> Result<String> {
+    let info = engine
+        .docker()
+        .inspect_container(name, None)
+        .await
+        .ctx(|| format!("inspecting {name}"))?;
+    info.network_settings
+        .and_then(|s| s.networks)
+        .and_then(|n| n.get(network).cloned())
+        .and_then(|e| e.ip_address)
+        .filter(|ip| !ip.is_empty())
+        .ok_or_else(|| Error::Invalid(format!("{name} has no address on {network}")))
+}
+
+/// Run `cmd` in `container` and report whether it exited 0 (with its output).
+pub async fn exec_ok(engine: &Engine, container: &str, cmd: &[String]) -> Result<(bool, String)> {
+    use bollard::exec::{CreateExecOptions, StartExecResults};
+    let docker = engine.docker();
+    let exec = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(cmd.to_vec()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .ctx(|| format!("running a health check in {container}"))?;
+    let mut out = String::new();
+    if let StartExecResults::Attached { mut output, .. } =
+        docker
+            .start_exec(&exec.id, None)
+            .await
+            .ctx(|| format!("running a health check in {container}"))?
+    {
+        while let Some(Ok(chunk)) = output.next().await {
+            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+    }
+    let info = docker
+        .inspect_exec(&exec.id)
+        .await
+        .ctx(|| format!("reading a health check's result in {container}"))?;
+    Ok((info.exit_code == Some(0), out))
+}
+
+async fn wait_healthy(
+    engine: &Engine,
+    name: &str,
+    role: &str,
+    cmd: &[String],
+    timeout: Duration,
+) -> Result<()> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(20);
+    loop {
+        let info = engine
+            .docker()
+            .inspect_container(name, None)
+            .await
+            .ctx(|| format!("inspecting {name}"))?;
+        let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        if !running {
+            let code = info.state.and_then(|s| s.exit_code).unwrap_or(-1);
+            return Err(Error::Unhealthy {
+                role: role.into(),
+                container: name.into(),
+                why: format!(
+                    "it exited with code {code}; its log ends:\n{}",
+                    log_tail(engine, name, 20).await
+                ),
+            });
+        }
+        let last = match exec_ok(engine, name, cmd).await {
+            Ok((true, _)) => return Ok(()),
+            Ok((false, out)) => out.trim().to_string(),
+            Err(e) => e.to_string(),
+        };
+        if start.elapsed() >= timeout {
+            return Err(Error::Unhealthy {
+                role: role.into(),
+                container: name.into(),
+                why: format!(
+                    "no healthy answer within {}s (last: {last}); its log ends:\n{}",
+                    timeout.as_secs(),
+                    log_tail(engine, name, 20).await
+                ),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// The last `n` lines of a container's output.
+pub async fn log_tail(engine: &Engine, name: &str, n: usize) -> String {
+    let opts = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&n.to_string())
+        .build();
+    let mut s = engine.docker().logs(name, Some(opts));
+    let mut out = String::new();
+    while let Some(Ok(chunk)) = s.next().await {
+        out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    out
+}
+
+/// Save a sidecar's stdout (its audit log, JSON lines) and stderr.
+async fn save_logs(engine: &Engine, name: &str, dir: &std::path::Path, role: &str) -> Result<()> {
+    use bollard::container::LogOutput;
+    let opts = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let mut s = engine.docker().logs(name, Some(opts));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    while let Some(chunk) = s.next().await {
+        match chunk {
+            Ok(LogOutput::StdOut { message }) => out.extend_from_slice(&message),
+            Ok(LogOutput::StdErr { message }) => err.extend_from_slice(&message),
+            Ok(other) => out.extend_from_slice(&other.into_bytes()),
+            Err(e) => {
+                return Err(Error::Api {
+                    context: format!("reading the logs of {name}"),
+                    source: e,
+                });
+            }
+        }
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let write = |file: String, data: &[u8]| {
+        let p = dir.join(file);
+        std::fs::write(&p, data).map_err(|e| Error::io(format!("writing {}", p.display()), e))
+    };
+    write(format!("{role}.jsonl"), &out)?;
+    write(format!("{role}.log"), &err)?;
+    Ok(())
+}
