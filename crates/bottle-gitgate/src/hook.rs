@@ -498,6 +498,9 @@ fn scan_push(
         for f in &findings {
             report.findings.push(report_finding(f, None, None));
         }
+        report
+            .findings
+            .extend(scan_merges(git, &commit_tips, scanner)?);
     }
     for tip in &other_tips {
         let out = git.output(&["rev-list", "--objects", tip, "--not", "--all"], None)?;
@@ -516,6 +519,155 @@ fn scan_push(
         }
     }
     Ok(report)
+}
+
+/// Scan what merge commits add themselves: lines of a merge's result that
+/// are in none of its parents (conflict resolutions, or edits slipped into
+/// the merge: an "evil merge"). `git log -p` shows no diff for merges, and a
+/// first-parent diff would re-flag whatever the merged branch already had
+/// upstream; the dense combined diff (`--cc`) marks exactly these lines with
+/// a `+` in every parent column.
+fn scan_merges(
+    git: &HookGit,
+    tips: &[String],
+    scanner: &Scanner,
+) -> Result<Vec<ReportedFinding>, String> {
+    let mut args: Vec<&str> = vec![
+        "-c",
+        "core.quotePath=true",
+        "log",
+        "--merges",
+        "-p",
+        "--cc",
+        "-U0",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--format=%x00%H",
+    ];
+    args.extend(tips.iter().map(String::as_str));
+    args.extend(["--not", "--all", "--"]);
+    let out = git.output(&args, None)?;
+    let mut findings = Vec::new();
+    for chunk in merge_additions(&out) {
+        let data = chunk
+            .lines
+            .iter()
+            .map(|(_, l)| l.as_slice())
+            .collect::<Vec<_>>()
+            .join(&b'\n');
+        for mut f in scanner.scan(&data, Some(&chunk.path)) {
+            // Map the line within the collected lines back to the file.
+            f.location.line = f
+                .location
+                .line
+                .and_then(|l| chunk.lines.get(l.saturating_sub(1)))
+                .map(|(n, _)| *n);
+            let mut rf = report_finding(&f, Some(&chunk.commit), None);
+            rf.display = rf.display.replacen("commit ", "merge commit ", 1);
+            findings.push(rf);
+        }
+    }
+    Ok(findings)
+}
+
+/// Lines a merge adds itself, per (merge commit, path), with their line
+/// numbers in the merge's version of the file.
+struct MergeChunk {
+    commit: String,
+    path: String,
+    lines: Vec<(usize, Vec<u8>)>,
+}
+
+fn merge_additions(out: &[u8]) -> Vec<MergeChunk> {
+    let mut chunks: Vec<MergeChunk> = Vec::new();
+    let mut commit = String::new();
+    let mut path: Option<String> = None;
+    // (number of parents, next line number in the result) inside a hunk.
+    let mut hunk: Option<(usize, usize)> = None;
+    for line in out.split(|b| *b == b'\n') {
+        if let Some(rest) = line.strip_prefix(b"\0") {
+            commit = String::from_utf8_lossy(rest).trim().to_string();
+            path = None;
+            hunk = None;
+        } else if let Some(rest) = line.strip_prefix(b"diff --cc ") {
+            path = Some(unquote_path(rest));
+            hunk = None;
+        } else if line.starts_with(b"@@@") {
+            let ats = line.iter().take_while(|b| **b == b'@').count();
+            let start = std::str::from_utf8(line)
+                .ok()
+                .and_then(|l| l.split_whitespace().find(|w| w.starts_with('+')))
+                .and_then(|w| w[1..].split(',').next())
+                .and_then(|n| n.parse::<usize>().ok());
+            hunk = start.map(|s| (ats - 1, s));
+        } else if let (Some((parents, next)), Some(p)) = (hunk.as_mut(), path.as_ref()) {
+            if line.len() < *parents {
+                continue;
+            }
+            let (prefix, content) = line.split_at(*parents);
+            if prefix.contains(&b'-') {
+                continue;
+            }
+            if prefix.iter().all(|b| *b == b'+') {
+                let new_chunk = chunks
+                    .last()
+                    .is_none_or(|c| c.commit != commit || &c.path != p);
+                if new_chunk {
+                    chunks.push(MergeChunk {
+                        commit: commit.clone(),
+                        path: p.clone(),
+                        lines: Vec::new(),
+                    });
+                }
+                if let Some(c) = chunks.last_mut() {
+                    c.lines.push((*next, content.to_vec()));
+                }
+            }
+            *next += 1;
+        }
+    }
+    chunks
+}
+
+/// Undo git's C-style quoting of a path (`"a\"b"`, octal escapes).
+fn unquote_path(p: &[u8]) -> String {
+    let p = p.strip_suffix(b"\t").unwrap_or(p);
+    let Some(inner) = p.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")) else {
+        return String::from_utf8_lossy(p).into_owned();
+    };
+    let mut out = Vec::with_capacity(inner.len());
+    let mut i = 0;
+    while i < inner.len() {
+        if inner[i] == b'\\' && i + 1 < inner.len() {
+            let c = inner[i + 1];
+            if (b'0'..=b'7').contains(&c) {
+                let digits: Vec<u8> = inner[i + 1..]
+                    .iter()
+                    .take(3)
+                    .take_while(|b| (b'0'..=b'7').contains(*b))
+                    .copied()
+                    .collect();
+                let v = digits
+                    .iter()
+                    .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+                out.push(v as u8);
+                i += 1 + digits.len();
+                continue;
+            }
+            out.push(match c {
+                b'n' => b'\n',
+                b't' => b'\t',
+                b'r' => b'\r',
+                other => other,
+            });
+            i += 2;
+        } else {
+            out.push(inner[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn object_type(git: &HookGit, oid: &str) -> Result<String, String> {
@@ -644,6 +796,23 @@ fn read_all(r: Option<impl Read>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_lines_only_a_merge_adds() {
+        let out =
+            b"\0aaaa\n\ndiff --cc src/a.txt\nindex 1,2..3\n--- a/src/a.txt\n+++ b/src/a.txt\n\
+@@@ -3,0 -3,1 +3,3 @@@\n+ from ours\n ++from theirs\n++evil line\n@@@ -9,1 -9,1 +11,0 @@@\n- gone\n\
+\0bbbb\ndiff --cc \"q\\303\\251.txt\"\n@@@ -1,0 -1,0 +1,1 @@@\n++x\n";
+        let chunks = merge_additions(out);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(
+            (chunks[0].commit.as_str(), chunks[0].path.as_str()),
+            ("aaaa", "src/a.txt")
+        );
+        assert_eq!(chunks[0].lines, vec![(5, b"evil line".to_vec())]);
+        assert_eq!(chunks[1].path, "q\u{e9}.txt");
+        assert_eq!(chunks[1].lines, vec![(1, b"x".to_vec())]);
+    }
 
     #[test]
     fn parses_tag_objects() {

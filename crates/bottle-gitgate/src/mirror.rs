@@ -69,6 +69,15 @@ impl Mirror {
                 .arg(&dir);
             run_std(init, "init --bare")?;
         }
+        // Diff every file as text when scanning, whatever the pushed
+        // .gitattributes say: a `binary` or `-diff` attribute (or a NUL
+        // byte) would otherwise hide a file's content from `git log -p`.
+        // $GIT_DIR/info/attributes outranks attributes in the tree.
+        let info = dir.join("info");
+        std::fs::create_dir_all(&info)
+            .map_err(|e| Error::io(format!("creating {}", info.display()), e))?;
+        std::fs::write(info.join("attributes"), "* diff\n")
+            .map_err(|e| Error::io(format!("writing {}/attributes", info.display()), e))?;
         let hooks = paths.hooks();
         let settings: [(&str, &str); 13] = [
             ("core.hooksPath", &hooks.to_string_lossy()),

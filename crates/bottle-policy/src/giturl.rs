@@ -188,6 +188,9 @@ impl GitUrl {
                 if port == 22 {
                     bases.push(format!("ssh://{user}{}/{}", self.host, self.path));
                     bases.push(format!("{user}{}:{}", self.host, self.path));
+                    // `host:/abs/path` is the scp spelling of ssh://host/abs/path;
+                    // forges also accept it for `host:owner/repo`.
+                    bases.push(format!("{user}{}:/{}", self.host, self.path));
                 }
             }
         }
@@ -291,6 +294,19 @@ mod tests {
         }
         // Longest first so a reader sees which prefix git will prefer.
         assert!(s.windows(2).all(|w| w[0].len() >= w[1].len()));
+    }
+
+    #[test]
+    fn scp_with_absolute_path_keeps_its_own_spelling() {
+        let u = GitUrl::parse("git@h.example:/srv/git/app.git").unwrap();
+        let s = u.spellings();
+        for want in [
+            "git@h.example:/srv/git/app.git",
+            "git@h.example:/srv/git/app",
+            "ssh://git@h.example/srv/git/app.git",
+        ] {
+            assert!(s.contains(&want.to_string()), "missing {want} in {s:?}");
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Clone, fetch, pull and ls-remote through the gate.
+//! Clone, fetch, pull and ls-remote through the gate, protocol v0 and v2;
+//! no request is ever answered from a stale mirror.
 
 use super::harness::*;
 use bottle_testkit::gitremote::BareRepo;
@@ -18,10 +19,223 @@ fn clone_through_gate_with_agent_config_only() {
         "the agent's remote keeps the upstream URL"
     );
     let audit = gate.audit();
+    let fetches: Vec<_> = audit.iter().filter(|r| r.event == "fetch").collect();
+    assert!(!fetches.is_empty(), "{audit:?}");
+    assert!(
+        fetches
+            .iter()
+            .all(|r| r.decision == "allow" && r.reason == "ok")
+    );
+    assert!(
+        fetches
+            .iter()
+            .any(|r| r.refs.iter().any(|u| u.name == "refs/heads/main")),
+        "the first refresh reports the refs it brought: {fetches:?}"
+    );
+}
+
+#[test]
+fn clone_checks_out_the_upstreams_default_branch() {
+    let up = BareRepo::new();
+    up.commit_files("trunk", &[("a.txt", "on trunk\n")], "trunk commit");
+    up.commit_files("other", &[("b.txt", "other\n")], "other commit");
+    up.git(&["symbolic-ref", "HEAD", "refs/heads/trunk"]);
+    let gate = TestGate::start(vec![file_remote("origin", &up)]);
+    let wt = gate.agent().clone_repo(&up.file_url());
+    assert_eq!(wt.git(&["symbolic-ref", "--short", "HEAD"]), "trunk");
+    assert_eq!(wt.read("a.txt"), "on trunk\n");
+}
+
+fn fetch_and_pull_see_new_commits(protocol: &str) {
+    let up = BareRepo::with_files(&[("a.txt", "1\n")]);
+    let gate = TestGate::start(vec![file_remote("origin", &up)]);
+    let agent = gate.agent();
+    let wt = agent.clone_repo(&up.file_url());
+    wt.git(&["config", "protocol.version", protocol]);
+
+    // Someone pushes to the upstream directly; the very next fetch sees it.
+    let second = up.commit_files("main", &[("a.txt", "2\n")], "second");
+    wt.git(&["fetch", "--quiet"]);
+    assert_eq!(wt.git(&["rev-parse", "origin/main"]), second);
+
+    let third = up.commit_files("main", &[("a.txt", "3\n")], "third");
+    wt.git(&["pull", "--quiet", "--ff-only"]);
+    assert_eq!(wt.head(), third);
+    assert_eq!(wt.read("a.txt"), "3\n");
+    let audit = gate.audit();
+    let want_protocol: u8 = protocol.parse().unwrap();
     assert!(
         audit
             .iter()
-            .any(|r| r.event == "fetch" && r.decision == "allow"),
+            .any(|r| r.event == "fetch" && r.protocol == want_protocol),
         "{audit:?}"
     );
+}
+
+#[test]
+fn fetch_and_pull_see_new_upstream_commits_v2() {
+    fetch_and_pull_see_new_commits("2");
+}
+
+#[test]
+fn fetch_and_pull_see_new_upstream_commits_v0() {
+    fetch_and_pull_see_new_commits("0");
+}
+
+fn ls_remote_follows_upstream(protocol: &str) {
+    let up = BareRepo::with_files(&[("a.txt", "1\n")]);
+    let gate = TestGate::start(vec![file_remote("origin", &up)]);
+    let agent = gate.agent();
+    let dir = tempfile::tempdir().unwrap();
+    let ls = || {
+        let cfg = format!("protocol.version={protocol}");
+        agent.run(dir.path(), &["-c", &cfg, "ls-remote", &up.file_url()])
+    };
+    let before = ls();
+    assert!(before.contains("refs/heads/main"), "{before}");
+    assert!(!before.contains("refs/heads/feature"), "{before}");
+
+    let feature = up.commit_files("feature", &[("f.txt", "f\n")], "feature");
+    up.git(&["tag", "v1", "main"]);
+    let after = ls();
+    assert!(
+        after.contains(&format!("{feature}\trefs/heads/feature")),
+        "{after}"
+    );
+    assert!(after.contains("refs/tags/v1"), "{after}");
+
+    // A branch deleted upstream disappears from the gate too.
+    up.git(&["update-ref", "-d", "refs/heads/feature"]);
+    let pruned = ls();
+    assert!(!pruned.contains("refs/heads/feature"), "{pruned}");
+    assert!(
+        !gate
+            .mirror_refs("origin")
+            .contains_key("refs/heads/feature"),
+        "the mirror was pruned"
+    );
+}
+
+#[test]
+fn ls_remote_follows_upstream_v2() {
+    ls_remote_follows_upstream("2");
+}
+
+#[test]
+fn ls_remote_follows_upstream_v0() {
+    ls_remote_follows_upstream("0");
+}
+
+#[test]
+fn upstream_down_fails_with_message_naming_it() {
+    let up = BareRepo::with_files(&[("a.txt", "1\n")]);
+    let url = up.file_url();
+    let gate = TestGate::start(vec![file_remote("origin", &up)]);
+    let agent = gate.agent();
+    let wt = agent.clone_repo(&url);
+
+    // The upstream goes away: nothing may be served from the mirror.
+    let moved = up.path().with_extension("moved");
+    std::fs::rename(up.path(), &moved).unwrap();
+    for protocol in ["2", "0"] {
+        let cfg = format!("protocol.version={protocol}");
+        let fetch = wt.try_git(&["-c", &cfg, "fetch"]);
+        assert!(!fetch.success, "fetch must fail when the upstream is down");
+        assert_contains(
+            &fetch.stderr,
+            "bottle git gate: cannot fetch \"origin\" from its upstream",
+        );
+        assert_contains(&fetch.stderr, &url);
+        assert_contains(&fetch.stderr, "does not appear to be a git repository");
+
+        let ls = wt.try_git(&["-c", &cfg, "ls-remote", &url]);
+        assert!(!ls.success);
+        assert!(
+            !ls.stdout.contains("refs/heads/main"),
+            "stale refs served: {}",
+            ls.stdout
+        );
+        assert_contains(&ls.stderr, &url);
+
+        let dir = tempfile::tempdir().unwrap();
+        let clone = agent.try_run(dir.path(), &["-c", &cfg, "clone", &url, "x"]);
+        assert!(!clone.success);
+        assert_contains(&clone.stderr, "cannot fetch \"origin\"");
+    }
+    let denied: Vec<_> = gate
+        .audit()
+        .into_iter()
+        .filter(|r| r.decision == "deny")
+        .collect();
+    assert!(!denied.is_empty());
+    assert!(denied.iter().all(|r| r.reason == "upstream-unreachable"));
+    assert!(denied[0].detail.as_deref().unwrap_or("").contains(&url));
+
+    // Back up: served again.
+    std::fs::rename(&moved, up.path()).unwrap();
+    wt.git(&["fetch", "--quiet"]);
+}
+
+/// A protocol v2 client could skip the advertisement and ask `ls-refs`
+/// directly; it must get fresh refs too, or an error.
+#[test]
+fn v2_ls_refs_alone_is_refreshed_first() {
+    let up = BareRepo::with_files(&[("a.txt", "1\n")]);
+    let gate = TestGate::start(vec![file_remote("origin", &up)]);
+    // Prime the mirror.
+    let agent = gate.agent();
+    let _wt = agent.clone_repo(&up.file_url());
+
+    let newer = up.commit_files("main", &[("a.txt", "2\n")], "newer");
+    let body = b"0014command=ls-refs\n0001000csymrefs\n0000";
+    let resp = http_request(
+        gate.addr,
+        "POST",
+        "/origin.git/git-upload-pack",
+        &[
+            ("Content-Type", "application/x-git-upload-pack-request"),
+            ("Git-Protocol", "version=2"),
+        ],
+        body,
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert_contains(&resp, &format!("{newer} refs/heads/main"));
+
+    std::fs::rename(up.path(), up.path().with_extension("gone")).unwrap();
+    let resp = http_request(
+        gate.addr,
+        "POST",
+        "/origin.git/git-upload-pack",
+        &[
+            ("Content-Type", "application/x-git-upload-pack-request"),
+            ("Git-Protocol", "version=2"),
+        ],
+        body,
+    );
+    assert_contains(&resp, "ERR bottle git gate: cannot fetch \"origin\"");
+    assert!(
+        !resp.contains("refs/heads/main"),
+        "stale refs served: {resp}"
+    );
+}
+
+#[test]
+fn concurrent_clones_share_refreshes_and_all_succeed() {
+    let up = BareRepo::with_files(&[("a.txt", "1\n")]);
+    let gate = TestGate::start(vec![file_remote("origin", &up)]);
+    let agent = gate.agent();
+    let url = up.file_url();
+    let head = up.rev("refs/heads/main").unwrap();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let agent = agent.clone();
+                let url = url.clone();
+                s.spawn(move || agent.clone_repo(&url).head())
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), head);
+        }
+    });
 }

@@ -1,6 +1,7 @@
 mod harness;
 
 mod agent;
+mod credentials;
 mod fetch;
 mod push;
 mod server;
