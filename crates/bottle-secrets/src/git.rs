@@ -112,7 +112,7 @@ pub fn scan_revs_with(
     // split the commits (in rev-list order) between several `git log
     // --no-walk --stdin` processes.
     let chunks: Vec<Vec<String>> = if cpus > 1 {
-        let commits = rev_list(repo, revs).map_err(|m| err(m))?;
+        let commits = rev_list(repo, revs).map_err(&err)?;
         if commits.len() >= PARALLEL_MIN_COMMITS {
             let parts = cpus.min(4);
             let per = commits.len().div_ceil(parts);
@@ -126,14 +126,14 @@ pub fn scan_revs_with(
     let mut procs = Vec::new();
     if chunks.is_empty() {
         procs.push((
-            spawn_log(repo, revs, false, opts).map_err(|m| err(m))?,
+            spawn_log(repo, revs, false, opts).map_err(&err)?,
             None,
             0usize,
         ));
     } else {
         let mut base = 0;
         for chunk in chunks {
-            let child = spawn_log(repo, &[], true, opts).map_err(|m| err(m))?;
+            let child = spawn_log(repo, &[], true, opts).map_err(&err)?;
             let n = chunk.len();
             procs.push((child, Some(chunk), base));
             base += n;
