@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 
 /// What the CONNECT established, shared by every request in the tunnel.
 pub(crate) struct TunnelCtx {
@@ -96,8 +97,21 @@ pub(crate) async fn handle_connect(
         passthrough,
     });
     tokio::spawn(async move {
-        if let Ok(upgraded) = hyper::upgrade::on(req).await {
-            run_tunnel(shared, ctx, ev, TokioIo::new(upgraded)).await;
+        let Ok(upgraded) = hyper::upgrade::on(req).await else {
+            return;
+        };
+        // Take the socket back from hyper: the tunnel then runs on the bare
+        // TcpStream (fewer buffers per idle tunnel, larger copies).
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let io = Prefixed {
+                    prefix: parts.read_buf.to_vec(),
+                    pos: 0,
+                    inner: parts.io.into_inner(),
+                };
+                run_tunnel(shared, ctx, ev, io).await;
+            }
+            Err(upgraded) => run_tunnel(shared, ctx, ev, TokioIo::new(upgraded)).await,
         }
     });
     Response::new(crate::body::empty())
@@ -150,12 +164,10 @@ async fn read_client_hello<S: AsyncRead + Unpin>(
     }
 }
 
-async fn run_tunnel(
-    shared: Arc<Shared>,
-    ctx: Arc<TunnelCtx>,
-    mut ev: Event,
-    io: TokioIo<hyper::upgrade::Upgraded>,
-) {
+async fn run_tunnel<S>(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, mut ev: Event, io: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let counters = Arc::new(Counters::default());
     let mut io = Counting {
         inner: io,
@@ -322,7 +334,8 @@ async fn passthrough<S: AsyncRead + AsyncWrite + Unpin>(
             .log(&ev, false, check::UPSTREAM, rule::CONNECT_FAILED, 0, 0);
         return;
     }
-    let _ = tokio::io::copy_bidirectional(&mut io, &mut up).await;
+    // 64 KiB buffers: four TLS records per syscall instead of half of one.
+    let _ = tokio::io::copy_bidirectional_with_sizes(&mut io, &mut up, 64 * 1024, 64 * 1024).await;
     ev.bytes_up = counters.read.load(Ordering::Relaxed);
     shared.audit.log(
         &ev,

@@ -1,0 +1,370 @@
+//! The egress proxy benchmark (run it with `bench/egress/run.sh`).
+//!
+//! Everything on loopback, same machine, same run: HTTPS upstreams from
+//! bottle-testkit, the proxy as a separate process (this binary re-executed
+//! with `proxy CONFIG`, the same code path as `bottle egress-proxy`), and
+//! mitmproxy (`mitmdump`, when `MITMDUMP` points at it) as the peer.
+//!
+//! Measures: intercepted HTTPS requests/s and p50/p99 latency at 1 and 64
+//! concurrent keep-alive clients (direct TLS, through bottle, through
+//! mitmproxy); CONNECT passthrough download throughput vs direct; proxy RSS
+//! with 1,000 idle tunnels. Loops are bounded in time and count.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bottle_testkit::upstream::{self, TestCa, client};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const RUN: Duration = Duration::from_secs(5);
+const WARMUP: Duration = Duration::from_secs(1);
+const BIG: usize = 64 * 1024 * 1024;
+const BIG_ROUNDS: usize = 4;
+const IDLE_TUNNELS: usize = 1000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("proxy") {
+        let cfg = bottle_egress::Config::load(Path::new(&args[2])).expect("config");
+        bottle_egress::run_blocking(cfg, |addr| println!("{addr}")).expect("proxy");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bench());
+}
+
+struct ProxyProc {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ProxyProc {
+    fn start(cfg_path: &Path) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg("proxy")
+            .arg(cfg_path)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Self {
+            child,
+            addr: line.trim().parse().unwrap(),
+        }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        rss_kib(self.child.id())
+    }
+}
+
+impl Drop for ProxyProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[derive(Clone, Copy)]
+enum Via {
+    Direct,
+    Proxy(SocketAddr),
+}
+
+type H1 = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn open(via: Via, up: SocketAddr, tls: Arc<rustls::ClientConfig>) -> H1 {
+    let tcp = match via {
+        Via::Direct => tokio::net::TcpStream::connect(up).await.unwrap(),
+        Via::Proxy(p) => {
+            let (status, _, tcp) = client::connect(p, &up.to_string()).await.unwrap();
+            assert_eq!(status, 200, "CONNECT through the proxy");
+            tcp
+        }
+    };
+    tcp.set_nodelay(true).unwrap();
+    let tls = client::tls(tcp, "127.0.0.1", tls).await.expect("TLS");
+    client::h1(tls).await.unwrap()
+}
+
+struct Stats {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn requests(
+    via: Via,
+    up: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    clients: usize,
+) -> Stats {
+    let start = Instant::now();
+    let measure_from = start + WARMUP;
+    let end = measure_from + RUN;
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let tls = tls.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = open(via, up, tls).await;
+            let mut lat = Vec::new();
+            loop {
+                let t0 = Instant::now();
+                if t0 >= end {
+                    break;
+                }
+                let req = http::Request::get("/small")
+                    .header("host", up.to_string())
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                s.ready().await.unwrap();
+                let resp = s.send_request(req).await.unwrap();
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(body.len(), 1024);
+                if t0 >= measure_from {
+                    lat.push(t0.elapsed());
+                }
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Stats {
+        rps: all.len() as f64 / RUN.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+async fn download(via: Via, up: SocketAddr, tls: Arc<rustls::ClientConfig>) -> f64 {
+    let mut s = open(via, up, tls).await;
+    let t0 = Instant::now();
+    let mut total = 0usize;
+    for _ in 0..BIG_ROUNDS {
+        let req = http::Request::get("/big")
+            .header("host", up.to_string())
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        s.ready().await.unwrap();
+        let mut body = s.send_request(req).await.unwrap().into_body();
+        while let Some(frame) = body.frame().await {
+            if let Ok(d) = frame.unwrap().into_data() {
+                total += d.len();
+            }
+        }
+    }
+    assert_eq!(total, BIG * BIG_ROUNDS);
+    total as f64 / t0.elapsed().as_secs_f64() / (1024.0 * 1024.0)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+async fn bench() {
+    let dir = tempfile::tempdir().unwrap();
+    let up_ca = TestCa::new("bench upstream CA");
+    let up_ca_path = up_ca.write_pem(dir.path(), "upstream-ca.pem");
+    let small = upstream::https(&up_ca)
+        .http1_only()
+        .route("/small", vec![b'x'; 1024])
+        .run()
+        .await;
+    let big = upstream::https(&up_ca)
+        .http1_only()
+        .route("/big", vec![b'y'; BIG])
+        .run()
+        .await;
+
+    let ca = bottle_egress::ca::generate("bench").unwrap();
+    let (cert, key) = bottle_egress::ca::write_files(&ca, dir.path()).unwrap();
+    let mut cfg = bottle_egress::Config::new("bench", cert, key);
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.allowlist = vec![bottle_egress::AllowEntry::Host(format!(
+        "127.0.0.1:{}",
+        small.port()
+    ))];
+    cfg.passthrough = vec![format!("127.0.0.1:{}", big.port())];
+    cfg.upstream_ca = vec![up_ca_path];
+    cfg.audit = bottle_egress::AuditTarget::File(dir.path().join("audit.jsonl"));
+    cfg.dangerously_allow_loopback_upstreams = true;
+    let cfg_path = dir.path().join("egress.toml");
+    std::fs::write(&cfg_path, cfg.to_toml().unwrap()).unwrap();
+
+    let direct_tls = up_ca.client_config(&[b"http/1.1"]);
+    let bottle_tls = client::client_config_pem(&ca.cert_pem, &[b"http/1.1"]);
+
+    let mitm = start_mitmproxy(dir.path()).await;
+
+    println!(
+        "| workload | clients | direct req/s | bottle req/s | mitmproxy req/s | direct p50 / p99 ms | bottle p50 / p99 ms | mitmproxy p50 / p99 ms |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let proxy = ProxyProc::start(&cfg_path);
+    for clients in [1usize, 64] {
+        let d = requests(Via::Direct, small.addr(), direct_tls.clone(), clients).await;
+        let b = requests(
+            Via::Proxy(proxy.addr),
+            small.addr(),
+            bottle_tls.clone(),
+            clients,
+        )
+        .await;
+        let m = match &mitm {
+            Some((_, addr, tls)) => {
+                Some(requests(Via::Proxy(*addr), small.addr(), tls.clone(), clients).await)
+            }
+            None => None,
+        };
+        let (mr, ml) = match &m {
+            Some(m) => (
+                format!("{:.0}", m.rps),
+                format!("{} / {}", ms(m.p50), ms(m.p99)),
+            ),
+            None => ("n/a".into(), "n/a".into()),
+        };
+        println!(
+            "| intercepted GET 1 KiB (keep-alive) | {clients} | {:.0} | {:.0} | {mr} | {} / {} | {} / {} | {ml} |",
+            d.rps,
+            b.rps,
+            ms(d.p50),
+            ms(d.p99),
+            ms(b.p50),
+            ms(b.p99),
+        );
+        let ratio = m
+            .as_ref()
+            .map(|m| format!("{:.1}x", b.rps / m.rps))
+            .unwrap_or_else(|| "n/a".into());
+        println!(
+            "| → bottle added p50 / p99, vs mitmproxy | {clients} | | | | | +{} / +{} ms | bottle = {ratio} mitmproxy |",
+            ms(b.p50.saturating_sub(d.p50)),
+            ms(b.p99.saturating_sub(d.p99)),
+        );
+    }
+    println!();
+    let d = download(Via::Direct, big.addr(), direct_tls.clone()).await;
+    let p = download(Via::Proxy(proxy.addr), big.addr(), direct_tls.clone()).await;
+    println!(
+        "| CONNECT passthrough download ({} x {} MiB over TLS) | direct MiB/s | bottle MiB/s | ratio |",
+        BIG_ROUNDS,
+        BIG >> 20
+    );
+    println!("| --- | --- | --- | --- |");
+    println!("| 1 client | {d:.0} | {p:.0} | {:.2}x |", p / d);
+    drop(proxy);
+    drop(mitm);
+
+    // RSS with idle tunnels, in a fresh proxy process.
+    println!();
+    println!("| proxy RSS | MiB |");
+    println!("| --- | --- |");
+    let proxy = ProxyProc::start(&cfg_path);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    println!("| fresh process | {:.1} |", proxy.rss_kib() as f64 / 1024.0);
+    let mut held = Vec::new();
+    for _ in 0..IDLE_TUNNELS {
+        let mut s = open(Via::Proxy(proxy.addr), small.addr(), bottle_tls.clone()).await;
+        let req = http::Request::get("/small")
+            .header("host", small.addr().to_string())
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let r = s.send_request(req).await.unwrap();
+        r.into_body().collect().await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    println!(
+        "| {IDLE_TUNNELS} idle intercepted tunnels (TLS up, one request done) | {:.1} |",
+        proxy.rss_kib() as f64 / 1024.0
+    );
+    drop(held);
+    let proxy2 = ProxyProc::start(&cfg_path);
+    let mut held = Vec::new();
+    for _ in 0..IDLE_TUNNELS {
+        held.push(open(Via::Proxy(proxy2.addr), big.addr(), direct_tls.clone()).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    println!(
+        "| {IDLE_TUNNELS} idle passthrough tunnels (TLS up end to end), fresh process | {:.1} |",
+        proxy2.rss_kib() as f64 / 1024.0
+    );
+    drop(held);
+}
+
+/// Start mitmdump if `MITMDUMP` names it; returns the child, its address and
+/// a client config trusting its CA.
+async fn start_mitmproxy(
+    dir: &Path,
+) -> Option<(ChildGuard, SocketAddr, Arc<rustls::ClientConfig>)> {
+    let bin = std::env::var("MITMDUMP").ok()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let confdir = dir.join("mitm");
+    std::fs::create_dir_all(&confdir).unwrap();
+    let child = Command::new(bin)
+        .args([
+            "--listen-host",
+            "127.0.0.1",
+            "--listen-port",
+            &port.to_string(),
+            "-q",
+        ])
+        .args(["--set", &format!("confdir={}", confdir.display())])
+        .args(["--set", "ssl_insecure=true", "--set", "flow_detail=0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let guard = ChildGuard(child);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok()
+            && confdir.join("mitmproxy-ca-cert.pem").exists()
+        {
+            let pem = std::fs::read_to_string(confdir.join("mitmproxy-ca-cert.pem")).unwrap();
+            return Some((guard, addr, client::client_config_pem(&pem, &[b"http/1.1"])));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("mitmdump did not start");
+    None
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
