@@ -821,9 +821,16 @@ pub(crate) fn builtin_def() -> ConfigDef {
                     format!("^(?i:{UUID})$"),
                     // Dotted identifiers (`settings.API_KEY_V2`).
                     r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$".into(),
-                    // Hex hashes labelled as such are handled by the key name;
-                    // bare version strings are not secrets.
+                    // Bare version strings are not secrets.
                     r"^v?\d+(?:\.\d+)+(?:[-+][\w.]+)?$".into(),
+                    // Identifiers: SCREAMING_SNAKE, snake_case, CamelCase
+                    // made of words (`X509EnrollmentAuthFlags`), as in type
+                    // annotations and constant names.
+                    r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$".into(),
+                    r"^_*[a-z][a-z0-9]*(?:_+[a-z0-9]+)+$".into(),
+                    r"^_*[A-Za-z][A-Za-z0-9]{0,9}(?:_+[A-Za-z0-9]{1,10}){2,}$".into(),
+                    r"^[A-Z0-9]*(?:[A-Z][a-z]{2,}[0-9]*){2,}$".into(),
+                    r"^[a-z]{2,}[0-9]*(?:[A-Z][a-z]{2,}[0-9]*)+$".into(),
                 ],
                 stopwords: vec![],
                 target_rules: vec![],
@@ -837,6 +844,21 @@ pub(crate) fn builtin_def() -> ConfigDef {
                 regexes: vec![
                     r"(?i)(?:public|pub|primary|foreign|sort|partition|cache|idempotency)[_.-]?key"
                         .into(),
+                ],
+                stopwords: vec![],
+                target_rules: vec![],
+                dialect: Dialect::Builtin,
+            });
+        }
+        if b.id == "url-password" {
+            allowlists.push(AllowDef {
+                and: false,
+                commits: vec![],
+                paths: vec![],
+                target: RegexTarget::Secret,
+                regexes: vec![
+                    // Documentation placeholders and template variables.
+                    r"(?i)^(?:pass(?:word)?|passwd|pwd|secret|changeme|x{3,}|\*+|<[^>]+>|\$\{?\w+\}?|%[\w()]+|\{\{[^}]+\}\}|user(?:name)?|test|example|foo|bar|baz|admin|root|guest|anonymous|dummy|p@ssw0rd|123456)$".into(),
                 ],
                 stopwords: vec![],
                 target_rules: vec![],
