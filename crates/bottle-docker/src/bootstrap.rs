@@ -257,11 +257,13 @@ pub async fn import(
             }
         }
     }
-    progress(Progress::Bytes {
-        what: "rootfs",
-        done: total,
-        total,
-    });
+    if last != total {
+        progress(Progress::Bytes {
+            what: "rootfs",
+            done: total,
+            total,
+        });
+    }
     match images::inspect(engine, tag).await? {
         Some(img) => Ok(img.id.unwrap_or_default()),
         None => Err(Error::Bootstrap(format!(

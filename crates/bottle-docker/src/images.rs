@@ -532,6 +532,16 @@ pub async fn stale_sidecar_images(engine: &Engine, current_tag: &str) -> Result<
     Ok(out)
 }
 
+/// Remove an image (not forced: an image a container uses stays).
+pub async fn remove(engine: &Engine, reference: &str) -> Result<()> {
+    engine
+        .docker()
+        .remove_image(reference, None::<bollard::query_parameters::RemoveImageOptions>, None)
+        .await
+        .ctx(|| format!("removing image {reference}"))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

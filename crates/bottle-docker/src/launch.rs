@@ -390,29 +390,28 @@ impl Bottle {
         }
         cancel.check()?;
 
-        // 3. Health.
-        progress(Progress::Phase("waiting for the sidecars to be healthy"));
-        let checks = sidecars.iter().map(|(c, _, _, health)| {
-            wait_healthy(&engine, &c.name, &c.role, health, spec.health_timeout)
-        });
-        cancel
-            .race(async {
-                for r in futures_util::future::join_all(checks).await {
-                    r?;
-                }
-                Ok(())
-            })
-            .await?;
-
-        // 4. The agent.
+        // 3. Health checks, and meanwhile the agent: it needs only the
+        // sidecars' addresses, known once they started. The agent's creation
+        // always runs to completion (a signal only cuts the checks short),
+        // so nothing is created behind the teardown's back.
         let mut ips = Vec::new();
         for (c, ..) in &sidecars {
             let ip = container_ip(&engine, &c.name, &int).await?;
             ips.push((c.name.clone(), c.role.clone(), ip));
         }
-        cancel.check()?;
-        progress(Progress::Phase("creating the agent"));
-        self.create_agent(spec, &int, &ips).await?;
+        progress(Progress::Phase("waiting for the sidecars to be healthy; creating the agent"));
+        let checks = sidecars.iter().map(|(c, _, _, health)| {
+            wait_healthy(&engine, &c.name, &c.role, health, spec.health_timeout)
+        });
+        let healthy = cancel.race(async {
+            for r in futures_util::future::join_all(checks).await {
+                r?;
+            }
+            Ok(())
+        });
+        let (healthy, agent) = tokio::join!(healthy, self.create_agent(spec, &int, &ips));
+        healthy?;
+        agent?;
         cancel.check()?;
         Ok(())
     }
@@ -581,6 +580,9 @@ impl Bottle {
             // networks), and no query leaves the bottle.
             dns: Some(vec![egress_ip]),
             dns_search: Some(vec![".".into()]),
+            // The embedded resolver drops what it cannot forward; fail
+            // fast instead of making every outside lookup hang for seconds.
+            dns_options: Some(vec!["ndots:0".into(), "timeout:1".into(), "attempts:1".into()]),
             extra_hosts: Some(extra_hosts),
             sysctls: Some(HashMap::from([
                 (
@@ -693,45 +695,33 @@ impl Bottle {
         }
 
         if let Some(dir) = &self.log_dir {
-            let mut saved = false;
-            for r in &created {
-                if let Res::Container { name, role } = r
-                    && role != labels::role::AGENT
-                    && save_logs(&self.engine, name, dir, role).await.is_ok()
-                {
-                    saved = true;
+            let saves = created.iter().filter_map(|r| match r {
+                Res::Container { name, role } if role != labels::role::AGENT => {
+                    Some(save_logs(&self.engine, name, dir, role))
                 }
-            }
-            if saved {
+                _ => None,
+            });
+            if futures_util::future::join_all(saves).await.iter().any(|r| r.is_ok()) {
                 report.logs_saved = Some(dir.clone());
             }
         }
 
-        let containers: Vec<(String, String)> = created
+        // Containers together (the agent has ended or was stopped above),
+        // then the networks they were on.
+        let containers: Vec<String> = created
             .iter()
             .rev()
             .filter_map(|r| match r {
-                Res::Container { name, role } => Some((name.clone(), role.clone())),
+                Res::Container { name, .. } => Some(name.clone()),
                 Res::Network(_) => None,
             })
             .collect();
-        // The agent first, then the sidecars together.
-        let (agents, sidecars): (Vec<_>, Vec<_>) = containers
-            .into_iter()
-            .partition(|(_, role)| role == labels::role::AGENT);
-        for group in [agents, sidecars] {
-            let removals = group
-                .iter()
-                .map(|(name, _)| remove_container(&docker, name));
-            for ((name, _), r) in group
-                .iter()
-                .zip(futures_util::future::join_all(removals).await)
-            {
-                match r {
-                    Ok(true) => report.containers.push(name.clone()),
-                    Ok(false) => {}
-                    Err(e) => report.errors.push(e),
-                }
+        let removals = containers.iter().map(|name| remove_container(&docker, name));
+        for (name, r) in containers.iter().zip(futures_util::future::join_all(removals).await) {
+            match r {
+                Ok(true) => report.containers.push(name.clone()),
+                Ok(false) => {}
+                Err(e) => report.errors.push(e),
             }
         }
         let networks: Vec<String> = created

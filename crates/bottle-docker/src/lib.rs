@@ -31,6 +31,9 @@ pub mod progress;
 pub mod session;
 pub mod tar;
 
+/// The Engine API client, for callers (tests) that need calls this crate
+/// does not wrap.
+pub use bollard;
 pub use cancel::Cancel;
 pub use engine::Engine;
 pub use error::{Error, Result};

@@ -3,8 +3,11 @@
 //!
 //! - `upstream`: HTTP, HTTPS (test CA), HTTP/2 and WebSocket upstreams.
 //! - `gitremote`, `sshd`: throwaway git repositories and a real sshd upstream.
+//! - `docker`: end-to-end fixtures on a real Docker Engine (upstream
+//!   containers, image bootstrap once per run, leftover checks).
 #![allow(missing_docs)]
 
+pub mod docker;
 pub mod gitremote;
 pub mod sshd;
 pub mod upstream;

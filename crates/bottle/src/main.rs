@@ -2,8 +2,10 @@
 //! `git-gate` subcommands, the sidecars. It only parses arguments and
 //! dispatches; the work lives in the library crates.
 //!
-//! Exit codes: 0 success; 1 `scan` found secrets; 2 an error (bad manifest,
-//! bad arguments, a failed launch). `run` exits with its command's code.
+//! Exit codes: 0 success; 1 `scan` found secrets, `doctor` found something
+//! to fix; 2 an error (bad manifest, bad arguments, a failed launch). `run`
+//! and `start` exit with the agent's code (128 + N when a signal N
+//! interrupted them).
 
 mod cmd;
 
@@ -26,6 +28,20 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Start an interactive session in a bottle.
     Start(cmd::start::Args),
+    /// Run one command in a bottle; exit with its code.
+    Run(cmd::run::Args),
+    /// List the bottles on this engine.
+    Ls(cmd::ls::Args),
+    /// Stop a bottle and remove its resources.
+    Stop(cmd::stop::Args),
+    /// Show a bottle's audit and sidecar logs.
+    Logs(cmd::logs::Args),
+    /// Remove what dead bottles left behind.
+    Cleanup(cmd::cleanup::Args),
+    /// Check the engine, runtime and images; say what is missing.
+    Doctor(cmd::doctor::Args),
+    /// Build bottle's images (`bottle image bootstrap`).
+    Image(cmd::image::Args),
     /// Print the manifest's JSON Schema.
     Schema(cmd::schema::Args),
     /// Scan files, stdin or git history for secrets.
@@ -42,6 +58,13 @@ fn main() -> ExitCode {
         Command::Init(a) => cmd::init::run(a),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Start(a) => cmd::start::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Ls(a) => cmd::ls::run(a),
+        Command::Stop(a) => cmd::stop::run(a),
+        Command::Logs(a) => cmd::logs::run(a),
+        Command::Cleanup(a) => cmd::cleanup::run(a),
+        Command::Doctor(a) => cmd::doctor::run(a),
+        Command::Image(a) => cmd::image::run(a),
         Command::Schema(a) => cmd::schema::run(a),
         Command::Scan(a) => cmd::scan::run(a),
         Command::EgressProxy(a) => cmd::egress_proxy::run(a),

@@ -68,7 +68,11 @@ pub fn make_plan(
     agent: Option<String>,
 ) -> anyhow::Result<(ManifestSet, LaunchPlan)> {
     let set = load_manifest(args)?;
-    let inputs = plan_inputs(agent, BTreeSet::new());
+    // Running bottles (read-only, best effort) so the new one gets a free
+    // name; without a reachable engine, plan as if none ran.
+    let running = bottle_docker::running_instances_blocking(std::time::Duration::from_secs(2))
+        .unwrap_or_default();
+    let inputs = plan_inputs(agent, running);
     let plan = bottle_plan::plan(&set, &inputs)?;
     Ok((set, plan))
 }
@@ -76,12 +80,5 @@ pub fn make_plan(
 /// Sidecar images are tagged with a hash of the running binary, so a new
 /// build gets new images and an unchanged one reuses them.
 pub fn sidecar_tag() -> String {
-    use sha2::Digest;
-    match std::fs::read("/proc/self/exe") {
-        Ok(bytes) => {
-            let digest = sha2::Sha256::digest(&bytes);
-            hex::encode(&digest[..6])
-        }
-        Err(_) => format!("v{}", env!("CARGO_PKG_VERSION")),
-    }
+    bottle_docker::images::sidecar_tag()
 }

@@ -1,0 +1,602 @@
+//! End-to-end helpers on a real Docker Engine: the engine check (missing is
+//! a failure in CI, a skip elsewhere), image bootstrapping once per test
+//! run, and upstream servers in containers on a network only the bottle's
+//! sidecars join: an HTTPS echo server with a throwaway CA, an sshd git
+//! upstream, and a trap listening on the metadata address.
+//!
+//! Everything here carries the label `bottle-e2e` (never `bottle.instance`,
+//! so `bottle ls` and `bottle cleanup` do not see it) and is removed on drop.
+//! Helpers panic on failure: they are test fixtures.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use bottle_docker::Engine;
+use bottle_docker::bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkCreateRequest, NetworkingConfig,
+};
+use bottle_docker::bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+};
+use bottle_docker::launch::{FileSpec, container_ip, exec_ok, read_file, upload};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Image the upstream containers run: the base packages plus openssh-server,
+/// bootstrapped like the base image.
+pub const UPSTREAM_IMAGE: &str = "bottle-test/upstream:latest";
+/// Label on every test resource (value: the fixture id).
+pub const TEST_LABEL: &str = "bottle-e2e";
+/// Name the HTTPS upstream answers to (network alias).
+pub const HTTPS_HOST: &str = "https.upstream.test";
+/// Name the git upstream answers to.
+pub const GIT_HOST: &str = "git.upstream.test";
+/// The cloud metadata address, where the trap listens.
+pub const METADATA_IP: &str = "169.254.169.254";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// The engine, or `None` to skip. When `CI` is set a missing engine panics:
+/// CI must run these tests, not skip them.
+pub fn engine() -> Option<Engine> {
+    match runtime().block_on(Engine::connect()) {
+        Ok(e) => Some(e),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but the Docker Engine is not usable: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: no usable Docker Engine ({e})");
+            None
+        }
+    }
+}
+
+static IMAGES_READY: Mutex<bool> = Mutex::new(false);
+
+fn run_bottle(bottle: &Path, args: &[&str]) {
+    let started = Instant::now();
+    let out = Command::new(bottle)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running bottle {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "bottle {args:?} failed ({:?})\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("bottle {args:?}: {:.1}s", started.elapsed().as_secs_f64());
+}
+
+/// Bootstrap the base and upstream images (skipped when present: `bottle
+/// image bootstrap` checks, and holds a lock so parallel test binaries wait
+/// for one build), then build the sidecar and shell images from `bottle`.
+/// Once per process.
+pub fn ensure_images(bottle: &Path) {
+    let mut ready = IMAGES_READY.lock().unwrap_or_else(|p| p.into_inner());
+    if *ready {
+        return;
+    }
+    run_bottle(bottle, &["image", "bootstrap"]);
+    run_bottle(
+        bottle,
+        &[
+            "image",
+            "bootstrap",
+            "--include",
+            "openssh-server",
+            "--tag",
+            UPSTREAM_IMAGE,
+        ],
+    );
+    run_bottle(bottle, &["image", "build", "--preset", "shell"]);
+    *ready = true;
+}
+
+/// A random hex id.
+pub fn random_id() -> String {
+    bottle_docker::labels::random_id()[..10].to_string()
+}
+
+const HTTPS_SERVER: &str = r#"
+import http.server, json, ssl, sys, threading
+lock = threading.Lock()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def handle_one(self):
+        n = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(n) if n else b""
+        rec = {"method": self.command, "path": self.path,
+               "headers": {k.lower(): v for k, v in self.headers.items()},
+               "body": body.decode("utf-8", "replace")}
+        with lock, open("/srv/requests.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        out = json.dumps(rec).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    do_GET = do_POST = do_PUT = do_DELETE = handle_one
+    def log_message(self, fmt, *args):
+        sys.stderr.write((fmt % args) + "\n")
+srv = http.server.ThreadingHTTPServer(("0.0.0.0", 443), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain("/srv/tls/cert.pem", "/srv/tls/key.pem")
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+open("/srv/ready", "w").close()
+srv.serve_forever()
+"#;
+
+const SSHD_SETUP: &str = r#"
+set -e
+useradd --create-home --shell /bin/bash git
+usermod -p '*' git
+mkdir -p /srv/ssh /run/sshd /home/git/.ssh
+ssh-keygen -q -t ed25519 -N '' -f /srv/ssh/host_ed25519
+ssh-keygen -q -t ed25519 -N '' -f /srv/ssh/client
+cp /srv/ssh/client.pub /home/git/.ssh/authorized_keys
+chown -R git:git /home/git/.ssh
+chmod 700 /home/git/.ssh
+chmod 600 /home/git/.ssh/authorized_keys
+mkdir -p /srv/git
+git init -q --bare -b main /srv/git/app.git
+seed=$(mktemp -d)
+git -C "$seed" init -q -b main
+echo hello > "$seed/README"
+git -C "$seed" add README
+git -C "$seed" -c user.name=seed -c user.email=seed@upstream.test commit -q -m 'first commit'
+git -C "$seed" push -q /srv/git/app.git main
+chown -R git:git /srv/git
+touch /srv/ready
+exec /usr/sbin/sshd -D -e -o HostKey=/srv/ssh/host_ed25519 -o PasswordAuthentication=no -o PermitRootLogin=no
+"#;
+
+const TRAP: &str = r#"
+import socket, threading
+def serve(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(16)
+    while True:
+        c, a = s.accept()
+        with open("/srv/hits", "a") as f:
+            f.write("%d %s\n" % (port, a[0]))
+        c.close()
+for p in (80, 443):
+    threading.Thread(target=serve, args=(p,), daemon=True).start()
+open("/srv/ready", "w").close()
+threading.Event().wait()
+"#;
+
+/// Upstream servers for one test, on networks only the sidecars join.
+pub struct Upstreams {
+    engine: Engine,
+    /// Fixture id (in every name).
+    pub id: String,
+    /// The upstream network (pass to the sidecars).
+    pub network: String,
+    /// Its subnet (for `egress.allow_cidrs`).
+    pub subnet: String,
+    /// The metadata trap's network (169.254.169.0/24, no route on the host).
+    pub trap_network: String,
+    /// The HTTPS echo server's address.
+    pub https_ip: String,
+    /// The git upstream's address (when started with git).
+    pub git_ip: Option<String>,
+    /// Files: the upstream CA (`upstream-ca.pem`), the git client key.
+    pub dir: tempfile::TempDir,
+    /// PEM of the CA that signed the HTTPS upstream's certificate.
+    pub ca_path: PathBuf,
+    /// The git upstream's host key line (`ssh-ed25519 AAAA…`).
+    pub known_host_key: Option<String>,
+    /// The key the git gate uses for the upstream.
+    pub identity_file: Option<PathBuf>,
+    containers: Vec<String>,
+    networks: Vec<String>,
+}
+
+fn labels(id: &str) -> HashMap<String, String> {
+    HashMap::from([(TEST_LABEL.to_string(), id.to_string())])
+}
+
+impl Upstreams {
+    /// Start the HTTPS upstream and the trap, and with `git` the sshd git
+    /// upstream; wait until they serve.
+    pub fn start(git: bool) -> Self {
+        let rt = runtime();
+        let engine = rt.block_on(Engine::connect()).expect("engine");
+        let id = random_id();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut me = Self {
+            engine,
+            network: format!("bottle-e2e-{id}-net"),
+            trap_network: format!("bottle-e2e-{id}-trap"),
+            id,
+            subnet: String::new(),
+            https_ip: String::new(),
+            git_ip: None,
+            ca_path: dir.path().join("upstream-ca.pem"),
+            dir,
+            known_host_key: None,
+            identity_file: None,
+            containers: Vec::new(),
+            networks: Vec::new(),
+        };
+        rt.block_on(me.setup(git));
+        me
+    }
+
+    async fn network(&mut self, name: &str, subnet: Option<&str>) -> String {
+        let mut options = HashMap::new();
+        // No address for the host on these bridges: they add no route to
+        // the host (the trap's subnet must not shadow the host's own
+        // metadata route), and the sidecars reach them on-link.
+        options.insert(
+            "com.docker.network.bridge.inhibit_ipv4".to_string(),
+            "true".to_string(),
+        );
+        let req = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            internal: Some(true),
+            options: Some(options),
+            labels: Some(labels(&self.id)),
+            ipam: subnet.map(|s| Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(s.to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.engine
+            .docker()
+            .create_network(req)
+            .await
+            .expect("create test network");
+        self.networks.push(name.to_string());
+        let info = self
+            .engine
+            .docker()
+            .inspect_network(
+                name,
+                None::<bottle_docker::bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .expect("inspect test network");
+        info.ipam
+            .and_then(|i| i.config)
+            .and_then(|c| c.into_iter().next())
+            .and_then(|c| c.subnet)
+            .expect("test network subnet")
+    }
+
+    async fn container(
+        &mut self,
+        role: &str,
+        network: &str,
+        alias: Option<&str>,
+        ip: Option<&str>,
+        script: (&str, &str),
+        files: Vec<FileSpec>,
+    ) -> String {
+        let name = format!("bottle-e2e-{}-{role}", self.id);
+        let (interp, path) = script;
+        let body = ContainerCreateBody {
+            image: Some(UPSTREAM_IMAGE.to_string()),
+            cmd: Some(vec![interp.to_string(), path.to_string()]),
+            labels: Some(labels(&self.id)),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.to_string()),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.to_string(),
+                    EndpointSettings {
+                        aliases: alias.map(|a| vec![a.to_string()]),
+                        ipam_config: ip.map(|ip| EndpointIpamConfig {
+                            ipv4_address: Some(ip.to_string()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        self.engine
+            .docker()
+            .create_container(
+                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+                body,
+            )
+            .await
+            .expect("create upstream container");
+        self.containers.push(name.clone());
+        upload(&self.engine, &name, &files)
+            .await
+            .expect("upload upstream files");
+        self.engine
+            .docker()
+            .start_container(&name, None)
+            .await
+            .expect("start upstream");
+        name
+    }
+
+    async fn wait_ready(&self, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(_)) = read_file(&self.engine, name, "/srv/ready").await {
+                return;
+            }
+            if Instant::now() > deadline {
+                let logs = bottle_docker::launch::log_tail(&self.engine, name, 40).await;
+                panic!("{name} did not become ready; its log:\n{logs}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn setup(&mut self, git: bool) {
+        let net = self.network.clone();
+        self.subnet = self.network(&net, None).await;
+        let trap_net = self.trap_network.clone();
+        self.network(&trap_net, Some("169.254.169.0/24")).await;
+
+        // The upstream's TLS: a throwaway CA made here, a leaf for its name.
+        let (ca_pem, cert_pem, key_pem) = test_tls(HTTPS_HOST);
+        std::fs::write(&self.ca_path, &ca_pem).expect("write upstream CA");
+        let https = self
+            .container(
+                "https",
+                &net,
+                Some(HTTPS_HOST),
+                None,
+                ("python3", "/srv/server.py"),
+                vec![
+                    FileSpec::new("/srv/server.py", HTTPS_SERVER, 0o644, 0),
+                    FileSpec::new("/srv/tls/cert.pem", cert_pem, 0o644, 0),
+                    FileSpec::new("/srv/tls/key.pem", key_pem, 0o600, 0),
+                ],
+            )
+            .await;
+        let trap = self
+            .container(
+                "trap",
+                &trap_net,
+                None,
+                Some(METADATA_IP),
+                ("python3", "/srv/trap.py"),
+                vec![FileSpec::new("/srv/trap.py", TRAP, 0o644, 0)],
+            )
+            .await;
+        let sshd = if git {
+            Some(
+                self.container(
+                    "git",
+                    &net,
+                    Some(GIT_HOST),
+                    None,
+                    ("bash", "/srv/setup.sh"),
+                    vec![FileSpec::new("/srv/setup.sh", SSHD_SETUP, 0o755, 0)],
+                )
+                .await,
+            )
+        } else {
+            None
+        };
+        self.wait_ready(&https).await;
+        self.wait_ready(&trap).await;
+        self.https_ip = container_ip(&self.engine, &https, &net)
+            .await
+            .expect("https ip");
+        if let Some(sshd) = sshd {
+            self.wait_ready(&sshd).await;
+            self.git_ip = Some(
+                container_ip(&self.engine, &sshd, &net)
+                    .await
+                    .expect("git ip"),
+            );
+            let host = read_file(&self.engine, &sshd, "/srv/ssh/host_ed25519.pub")
+                .await
+                .expect("read host key")
+                .expect("host key present")
+                .1;
+            let host = String::from_utf8_lossy(&host);
+            let mut parts = host.split_whitespace();
+            self.known_host_key = Some(format!(
+                "{} {}",
+                parts.next().expect("key type"),
+                parts.next().expect("key")
+            ));
+            let key = read_file(&self.engine, &sshd, "/srv/ssh/client")
+                .await
+                .expect("read client key")
+                .expect("client key present")
+                .1;
+            let path = self.dir.path().join("id_ed25519");
+            std::fs::write(&path, key).expect("write client key");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod key");
+            self.identity_file = Some(path);
+        }
+    }
+
+    /// Value for `BOTTLE_TEST_SIDECAR_NETWORKS`.
+    pub fn sidecar_networks(&self) -> String {
+        format!("{},{}", self.network, self.trap_network)
+    }
+
+    fn name(&self, role: &str) -> String {
+        format!("bottle-e2e-{}-{role}", self.id)
+    }
+
+    /// Requests the HTTPS upstream received (method, path, headers, body).
+    pub fn https_requests(&self) -> Vec<serde_json::Value> {
+        let rt = runtime();
+        let found = rt
+            .block_on(read_file(
+                &self.engine,
+                &self.name("https"),
+                "/srv/requests.jsonl",
+            ))
+            .expect("read requests");
+        match found {
+            None => Vec::new(),
+            Some((_, data)) => String::from_utf8_lossy(&data)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).expect("request record"))
+                .collect(),
+        }
+    }
+
+    /// Connections the metadata trap saw (`"<port> <peer>"` lines).
+    pub fn trap_hits(&self) -> Vec<String> {
+        let rt = runtime();
+        let found = rt
+            .block_on(read_file(&self.engine, &self.name("trap"), "/srv/hits"))
+            .expect("read trap hits");
+        found
+            .map(|(_, d)| {
+                String::from_utf8_lossy(&d)
+                    .lines()
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Run a command in the git upstream; its success and output.
+    pub fn git_exec(&self, cmd: &[&str]) -> (bool, String) {
+        let rt = runtime();
+        let cmd: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        rt.block_on(exec_ok(&self.engine, &self.name("git"), &cmd))
+            .expect("exec in git upstream")
+    }
+
+    /// The upstream repository's `main` commit.
+    pub fn upstream_head(&self) -> String {
+        let (ok, out) = self.git_exec(&[
+            "git",
+            "-C",
+            "/srv/git/app.git",
+            "rev-parse",
+            "refs/heads/main",
+        ]);
+        assert!(ok, "rev-parse in the upstream: {out}");
+        out.trim().to_string()
+    }
+}
+
+impl Drop for Upstreams {
+    fn drop(&mut self) {
+        let rt = runtime();
+        let docker = self.engine.docker().clone();
+        rt.block_on(async {
+            for c in &self.containers {
+                let _ = docker
+                    .remove_container(
+                        c,
+                        Some(
+                            bottle_docker::bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                                .force(true)
+                                .build(),
+                        ),
+                    )
+                    .await;
+            }
+            for n in &self.networks {
+                for _ in 0..20 {
+                    if docker.remove_network(n).await.is_ok() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
+    }
+}
+
+/// A CA and a leaf for `host`, as PEM: (CA cert, leaf cert, leaf key).
+pub fn test_tls(host: &str) -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name
+        .push(DnType::CommonName, "bottle e2e upstream CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).expect("CA");
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let leaf = CertificateParams::new(vec![host.to_string()])
+        .expect("leaf params")
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf");
+    (ca_cert.pem(), leaf.pem(), leaf_key.serialize_pem())
+}
+
+/// Bottle resources (labelled `bottle.instance`) whose instance name starts
+/// with `prefix`: (containers, networks).
+pub fn leftovers(prefix: &str) -> (Vec<String>, Vec<String>) {
+    let rt = runtime();
+    rt.block_on(async {
+        let engine = Engine::connect().await.expect("engine");
+        let filters = HashMap::from([("label".to_string(), vec!["bottle.instance".to_string()])]);
+        let containers = engine
+            .docker()
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .expect("list containers")
+            .into_iter()
+            .filter(|c| {
+                c.labels
+                    .as_ref()
+                    .and_then(|l| l.get("bottle.instance"))
+                    .is_some_and(|i| i.starts_with(prefix))
+            })
+            .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
+            .collect();
+        let networks = engine
+            .docker()
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .expect("list networks")
+            .into_iter()
+            .filter(|n| {
+                n.labels
+                    .as_ref()
+                    .and_then(|l| l.get("bottle.instance"))
+                    .is_some_and(|i| i.starts_with(prefix))
+            })
+            .filter_map(|n| n.name)
+            .collect();
+        (containers, networks)
+    })
+}
