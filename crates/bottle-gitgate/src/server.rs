@@ -501,6 +501,11 @@ async fn receive_pack(
             .and_then(|b| serde_json::from_slice::<HookResult>(&b).ok())
         {
             Some(r) => r.fill(&mut rec),
+            // No hook run, no complaint: an empty request, such as the
+            // probe git sends before a large chunked push. Nothing to log.
+            None if done.stderr.is_empty() && done.status.is_some_and(|s| s.success()) => {
+                return;
+            }
             None => {
                 let mut why = if done.stderr.is_empty() {
                     "the pre-receive hook did not run (no ref to update, or receive-pack stopped first)"

@@ -239,3 +239,39 @@ fn concurrent_clones_share_refreshes_and_all_succeed() {
         }
     });
 }
+
+#[test]
+fn shallow_and_partial_clones_fetch_and_push() {
+    let up = BareRepo::with_files(&[("a.txt", "1\n")]);
+    up.commit_files("main", &[("b.txt", "2\n")], "second");
+    let gate = TestGate::start(vec![file_remote("origin", &up)]);
+    let agent = gate.agent();
+    let url = up.file_url();
+    let dir = tempfile::tempdir().unwrap();
+    agent.run(
+        dir.path(),
+        &["clone", "--quiet", "--depth", "1", &url, "shallow"],
+    );
+    agent.run(
+        dir.path(),
+        &["clone", "--quiet", "--filter=blob:none", &url, "partial"],
+    );
+    let shallow = dir.path().join("shallow");
+    assert_eq!(agent.run(&shallow, &["rev-list", "--count", "HEAD"]), "1");
+    std::fs::write(shallow.join("c.txt"), "3\n").unwrap();
+    agent.run(&shallow, &["add", "c.txt"]);
+    agent.run(
+        &shallow,
+        &["commit", "--quiet", "-m", "from a shallow clone"],
+    );
+    agent.run(&shallow, &["push", "--quiet", "origin", "main"]);
+    let pushed = agent.run(&shallow, &["rev-parse", "HEAD"]);
+    assert_eq!(up.rev("refs/heads/main").unwrap(), pushed);
+    let partial = dir.path().join("partial");
+    agent.run(&partial, &["pull", "--quiet", "--ff-only"]);
+    assert_eq!(agent.run(&partial, &["rev-parse", "HEAD"]), pushed);
+    assert_eq!(
+        std::fs::read_to_string(partial.join("c.txt")).unwrap(),
+        "3\n"
+    );
+}

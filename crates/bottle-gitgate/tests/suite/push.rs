@@ -412,3 +412,35 @@ fn hook_without_the_gate_environment_refuses() {
         "the hook runs only inside the gate",
     );
 }
+
+/// A push larger than git's post buffer is sent chunked, after an empty
+/// probe request; the audit log still has one line for it.
+#[test]
+fn large_push_is_forwarded_and_logged_once() {
+    let s = setup();
+    // Incompressible (hex of a xorshift stream), so the pack is > 1 MiB.
+    let mut text = String::new();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..60_000 {
+        let mut words = Vec::new();
+        for _ in 0..4 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            words.push(format!("{x:016x}"));
+        }
+        text.push_str(&format!("row {i}: {}\n", words.join(" ")));
+    }
+    let c =
+        s.wt.commit_files(&[("big/generated.txt", &text)], "large file");
+    s.wt.git(&["push", "--quiet", "origin", "main"]);
+    assert_eq!(s.up.rev("refs/heads/main").unwrap(), c);
+    let pushes: Vec<_> = s
+        .gate
+        .audit()
+        .into_iter()
+        .filter(|r| r.event == "push")
+        .collect();
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(pushes[0].decision, "allow");
+}
