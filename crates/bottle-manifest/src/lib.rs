@@ -23,7 +23,7 @@ pub use model::{
 };
 pub use node::KeyPath;
 pub use source::{EMBEDDED_NAME, Format, SourceFile};
-pub use validate::parse_cidr;
+pub use validate::{parse_cidr, parse_host_address};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -79,6 +79,12 @@ pub struct Egress {
     /// exception to the SSRF check), e.g. `"10.1.2.0/24"`.
     #[serde(default)]
     pub allow_cidrs: Vec<String>,
+    /// Operator-trusted name → address map (`"api.github.com" =
+    /// "127.0.0.1:8443"`, port optional): these names are not resolved, and
+    /// their addresses skip the private-range check. For testing a policy
+    /// offline or reaching internal mirrors.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -93,6 +99,7 @@ impl Default for Egress {
             defaults: true,
             upstream_ca: Vec::new(),
             allow_cidrs: Vec::new(),
+            hosts: BTreeMap::new(),
         }
     }
 }

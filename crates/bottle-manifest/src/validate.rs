@@ -173,6 +173,25 @@ fn check_bottle(c: &mut Checker<'_>, bp: &KeyPath, b: &Bottle) {
             );
         }
     }
+    for (name, addr) in &b.egress.hosts {
+        let hp = ep.key("hosts").key(name);
+        match HostPattern::parse(name) {
+            Ok(HostPattern::Exact(_)) => {}
+            Ok(HostPattern::Wildcard(_)) => c.err_at_key(
+                &hp,
+                format!("{name:?}: the hosts map takes exact names, not wildcards"),
+                "list each name the map should answer for",
+            ),
+            Err(e) => c.err_at_key(&hp, format!("invalid hostname {name:?}: {e}"), HOST_HELP),
+        }
+        if let Err(e) = parse_host_address(addr) {
+            c.err(
+                &hp,
+                format!("{addr:?} is not an address: {e}"),
+                "write an IP address with an optional port, e.g. \"127.0.0.1:8443\", \"10.0.0.5\" or \"[fd00::1]:443\"",
+            );
+        }
+    }
     for (i, cred) in b.credentials.iter().enumerate() {
         let cp = bp.key("credentials").index(i);
         if let Err(e) = HostPattern::parse(&cred.host) {
@@ -333,6 +352,18 @@ fn check_git_credentials(
                 );
             }
         }
+    }
+}
+
+/// Parse a hosts-map address: `IP`, `IP:port` or `[IPv6]:port`.
+pub fn parse_host_address(s: &str) -> Result<(std::net::IpAddr, Option<u16>), String> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok((ip, None));
+    }
+    match s.parse::<std::net::SocketAddr>() {
+        Ok(sa) if sa.port() != 0 => Ok((sa.ip(), Some(sa.port()))),
+        Ok(_) => Err("port 0 is not a port".into()),
+        Err(_) => Err("expected IP, IP:port or [IPv6]:port".into()),
     }
 }
 

@@ -237,6 +237,9 @@ pub struct EgressPlan {
     pub upstream_ca: Vec<String>,
     /// Private CIDRs the proxy may connect to.
     pub allow_cidrs: Vec<String>,
+    /// Operator hosts map: name → address, not resolved, exempt from the
+    /// private-range check.
+    pub hosts: BTreeMap<String, String>,
 }
 
 /// One allowlist rule.
@@ -575,6 +578,7 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             passthrough,
             upstream_ca: b.egress.upstream_ca.iter().map(|p| resolve(p)).collect(),
             allow_cidrs: b.egress.allow_cidrs.clone(),
+            hosts: b.egress.hosts.clone(),
         },
         credentials,
         git,

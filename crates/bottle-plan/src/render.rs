@@ -138,6 +138,12 @@ fn write_plan(s: &mut String, p: &LaunchPlan) -> std::fmt::Result {
             p.egress.upstream_ca.join(", ")
         )?;
     }
+    for (name, addr) in &p.egress.hosts {
+        writeln!(
+            s,
+            "  {pad:w$}hosts map: {name} -> {addr} (not resolved, private-range check skipped)"
+        )?;
+    }
     if !p.egress.allow_cidrs.is_empty() {
         writeln!(
             s,

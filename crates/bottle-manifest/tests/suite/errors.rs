@@ -318,3 +318,36 @@ fn many_problems_are_all_reported() {
     );
     assert!(e.to_string().ends_with("3 problems in the manifest"));
 }
+
+#[test]
+fn hosts_map_and_cidrs_are_checked() {
+    let text = concat!(
+        "[bottles.dev.egress]\n",
+        "allow_cidrs = [\"10.0.0.0/33\"]\n",
+        "hosts = { \"*.x.com\" = \"1.2.3.4\", \"api.x.com\" = \"localhost:80\", \"ok.x.com\" = \"[fd00::1]:443\" }\n",
+    );
+    let e = toml_err(text);
+    let d = &e.diagnostics;
+    assert_eq!(d.len(), 3, "{e}");
+    check(
+        &d[0],
+        &at("bottle.toml", text, "\"10.0.0.0/33\""),
+        "bottles.dev.egress.allow_cidrs[0]",
+        "prefix length",
+        "10.1.2.0/24",
+    );
+    check(
+        &d[1],
+        &at("bottle.toml", text, "\"*.x.com\""),
+        "bottles.dev.egress.hosts[\"*.x.com\"]",
+        "not wildcards",
+        "each name",
+    );
+    check(
+        &d[2],
+        &at("bottle.toml", text, "\"localhost:80\""),
+        "bottles.dev.egress.hosts[\"api.x.com\"]",
+        "not an address",
+        "127.0.0.1:8443",
+    );
+}

@@ -51,6 +51,8 @@ allowlist = ["api.github.com", "*.crates.io", "api.github.com",
              "git.example.com:2222"]
 passthrough = ["static.crates.io"]
 upstream_ca = ["certs/corp.pem"]
+allow_cidrs = ["10.1.2.0/24"]
+hosts = { "api.github.com" = "127.0.0.1:8443" }
 
 [[bottles.dev.credentials]]
 host = "api.anthropic.com"
@@ -170,7 +172,8 @@ fn full_manifest_plan() {
             allowlist: allow,
             passthrough: vec!["static.crates.io".into()],
             upstream_ca: vec!["/proj/certs/corp.pem".into()],
-            allow_cidrs: vec![],
+            allow_cidrs: vec!["10.1.2.0/24".into()],
+            hosts: BTreeMap::from([("api.github.com".to_string(), "127.0.0.1:8443".to_string())]),
         },
         credentials: vec![CredentialPlan {
             host: "api.anthropic.com".into(),
