@@ -74,10 +74,21 @@ pub(crate) struct GitEnv {
 impl GitEnv {
     pub(crate) fn new(config: &Config) -> Self {
         let paths = Paths::new(&config.data_dir);
+        // The scanner runs `git` from PATH: put the configured git's
+        // directory first so that every git the gate starts is the same one.
+        let mut dirs: Vec<PathBuf> = config
+            .git
+            .parent()
+            .filter(|d| config.git.is_absolute() && !d.as_os_str().is_empty())
+            .map(|d| vec![d.to_path_buf()])
+            .unwrap_or_default();
+        if let Some(p) = std::env::var_os("PATH") {
+            dirs.extend(std::env::split_paths(&p));
+        }
         Self {
             git: config.git.clone(),
             home: paths.home(),
-            path_var: std::env::var_os("PATH"),
+            path_var: std::env::join_paths(dirs).ok(),
         }
     }
 

@@ -504,16 +504,35 @@ fn scan_push(
     }
     for tip in &other_tips {
         let out = git.output(&["rev-list", "--objects", tip, "--not", "--all"], None)?;
-        for line in String::from_utf8_lossy(&out).lines() {
+        let listed = String::from_utf8_lossy(&out).into_owned();
+        let ids: String = listed
+            .lines()
+            .map(|l| format!("{}\n", l.split(' ').next().unwrap_or(l)))
+            .collect();
+        let types = git.output(
+            &["cat-file", "--batch-check=%(objecttype)"],
+            Some(ids.as_bytes()),
+        )?;
+        let types = String::from_utf8_lossy(&types).into_owned();
+        for (line, kind) in listed.lines().zip(types.lines()) {
             let (oid, path) = line.split_once(' ').unwrap_or((line, ""));
-            if object_type(git, oid)? != "blob" {
+            if kind != "blob" {
                 continue;
             }
             let data = git.output(&["cat-file", "blob", oid], None)?;
             let p = if path.is_empty() { None } else { Some(path) };
             for f in scanner.scan(&data, p) {
                 let mut rf = report_finding(&f, None, None);
-                rf.display = format!("object {}{}", short(tip), rf.display);
+                // Not in a commit: name the object the ref points at.
+                let mut display = format!("object {} ({})", short(tip), object_type(git, tip)?);
+                if let Some(p) = p {
+                    display.push_str(&format!("  file {p}"));
+                }
+                if let Some(l) = f.location.line {
+                    display.push_str(&format!("  line {l}"));
+                }
+                display.push_str(&format!("  rule {}  secret {}", f.rule_id, f.redacted));
+                rf.display = display;
                 report.findings.push(rf);
             }
         }

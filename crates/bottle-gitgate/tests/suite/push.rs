@@ -444,3 +444,37 @@ fn large_push_is_forwarded_and_logged_once() {
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     assert_eq!(pushes[0].decision, "allow");
 }
+
+#[test]
+fn ref_pointing_straight_at_a_secret_blob_is_rejected() {
+    let s = setup();
+    let before = s.up.refs();
+    let secret = fake_github_token();
+    s.wt.write("loose.txt", &format!("{secret}\n"));
+    let blob = s.wt.git(&["hash-object", "-w", "loose.txt"]);
+    std::fs::remove_file(s.wt.path().join("loose.txt")).unwrap();
+    s.wt.git(&["tag", "blobtag", &blob]);
+    let out = s.wt.try_git(&["push", "origin", "refs/tags/blobtag"]);
+    assert_refused_for_secret(&s, &out, &secret, &before);
+    assert_contains(
+        &out.stderr,
+        &format!("object {} (blob)  line 1  rule github-pat", &blob[..12]),
+    );
+}
+
+#[test]
+fn ref_pointing_straight_at_a_tree_is_scanned_whole() {
+    let s = setup();
+    let before = s.up.refs();
+    let secret = fake_github_token();
+    s.wt.write("dir/inner.txt", &format!("x\n{secret}\n"));
+    s.wt.git(&["add", "dir/inner.txt"]);
+    let tree = s.wt.git(&["write-tree"]);
+    s.wt.git(&["tag", "treetag", &tree]);
+    let out = s.wt.try_git(&["push", "origin", "refs/tags/treetag"]);
+    assert_refused_for_secret(&s, &out, &secret, &before);
+    assert_contains(
+        &out.stderr,
+        &format!("object {} (tree)  file dir/inner.txt  line 2", &tree[..12]),
+    );
+}
