@@ -858,7 +858,7 @@ pub(crate) fn builtin_def() -> ConfigDef {
                 target: RegexTarget::Secret,
                 regexes: vec![
                     // Documentation placeholders and template variables.
-                    r"(?i)^(?:pass(?:word)?|passwd|pwd|secret|changeme|x{3,}|\*+|<[^>]+>|\$\{?\w+\}?|%[\w()]+|\{\{[^}]+\}\}|user(?:name)?|test|example|foo|bar|baz|admin|root|guest|anonymous|dummy|p@ssw0rd|123456)$".into(),
+                    r"(?i)^(?:pass(?:word)?|passwd|pwd|secret|changeme|x{3,}|\*+|<[^>]+>|\$\{[^}]+\}|\$[A-Z_][A-Z0-9_]*|%\([^)]*\)s|%[A-Z_]+%|\{\{[^}]+\}\}|user(?:name)?|test|example|foo|bar|baz|admin|root|guest|anonymous|dummy|p@ssw0rd|123456)$".into(),
                 ],
                 stopwords: vec![],
                 target_rules: vec![],

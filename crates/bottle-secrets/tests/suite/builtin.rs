@@ -77,3 +77,48 @@ fn no_rule_matches_its_near_miss() {
     }
     assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
 }
+
+/// Lines from real code that look a little like secrets and are not; each
+/// one was a false positive of an earlier rule version.
+#[test]
+fn benign_code_is_not_flagged() {
+    let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let lines = [
+        "pub ikeCredentials: IKEEXT_CREDENTIALS1,".to_string(),
+        "pub const X509AuthAnonymous: X509EnrollmentAuthFlags = 1i32;".to_string(),
+        "pub type EXTENDED_KEY_USAGE = stack_st_ASN1_OBJECT;".to_string(),
+        "pub const NL80211_KEY_MAX: nl80211_key_attributes = nl80211_key_attributes::MAX;"
+            .to_string(),
+        "/// abc://username:password@example.com:123/path/data".to_string(),
+        "DATABASE_URL=postgres://app:${DB_PASSWORD}@db:5432/app".to_string(),
+        "let token = lexer.next_token();".to_string(),
+        "secret_name = \"db-credentials\"".to_string(),
+        "api_key = settings.API_KEY_V2".to_string(),
+        "request_id: 123e4567-e89b-12d3-a456-426614174000".to_string(),
+        "cache_key = \"0a1b2c3d-0a1b-4c3d-8e9f-0a1b2c3d4e5f\"".to_string(),
+        "version_key = \"1.2.3-beta.4\"".to_string(),
+        format!("checksum = \"{sha}\""),
+        format!(
+            "\"integrity\": \"sha512-{}\"",
+            "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODkwYWJjZGVm"
+        ),
+        "github.com/acme/widget v1.2.3 h1:0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1=".to_string(),
+        "password: ${{ secrets.DB_PASSWORD }}".to_string(),
+        "TOKEN=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".to_string(),
+        "public_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1234567890abcdefghij\"".to_string(),
+    ];
+    let scanner = Scanner::builtin();
+    let flagged: Vec<_> = lines
+        .iter()
+        .filter_map(|l| {
+            let f = scanner.scan(l.as_bytes(), Some("src/lib.rs"));
+            (!f.is_empty()).then(|| {
+                format!(
+                    "{l:?} -> {:?}",
+                    f.iter().map(|f| &f.rule_id).collect::<Vec<_>>()
+                )
+            })
+        })
+        .collect();
+    assert!(flagged.is_empty(), "\n{}\n", flagged.join("\n"));
+}

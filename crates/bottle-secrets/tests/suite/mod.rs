@@ -3,4 +3,5 @@ mod dlp;
 mod fixture_inputs;
 mod gitleaks_compat;
 mod history;
+mod report;
 mod stream;
