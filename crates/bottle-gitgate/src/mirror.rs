@@ -44,6 +44,17 @@ pub(crate) struct RefreshError {
 pub(crate) struct RemoteState {
     last: Option<(u64, Result<Vec<RefUpdate>, RefreshError>)>,
     head_probed: bool,
+    /// The mirror's refs after the last refresh. Every ref change happens
+    /// under this state's lock (refreshes and pushes), so it is exact until
+    /// a push, which clears it.
+    refs: Option<BTreeMap<String, String>>,
+}
+
+impl RemoteState {
+    /// Forget the cached refs (a push may have moved them).
+    pub(crate) fn refs_changed(&mut self) {
+        self.refs = None;
+    }
 }
 
 /// One upstream and its mirror.
@@ -165,7 +176,10 @@ impl Mirror {
                 self.name, self.access.url
             ),
         };
-        let before = self.refs(git).await.map_err(|e| fail(e.to_string()))?;
+        let before = match st.refs.take() {
+            Some(r) => r,
+            None => self.refs(git).await.map_err(|e| fail(e.to_string()))?,
+        };
         let mut cmd = git.tokio_command();
         cmd.args(self.access.config_flags())
             .arg("--git-dir")
@@ -211,6 +225,7 @@ impl Mirror {
             self.fix_head(git, timeout, &after).await;
             st.head_probed = true;
         }
+        st.refs = Some(after);
         Ok(updates)
     }
 
@@ -252,6 +267,34 @@ impl Mirror {
         });
         if let Some(t) = target {
             let _ = git.run_sync(Some(&self.dir), &["symbolic-ref", "HEAD", &t]);
+        }
+    }
+
+    /// Whether any of `ids` is missing from the mirror (or the check
+    /// failed, which counts as missing).
+    pub(crate) async fn missing(&self, git: &GitEnv, ids: &[String]) -> bool {
+        use tokio::io::AsyncWriteExt;
+        let mut cmd = git.tokio_command();
+        cmd.arg("--git-dir")
+            .arg(&self.dir)
+            .args(["cat-file", "--batch-check=%(objectname)"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let Ok(mut child) = cmd.spawn() else {
+            return true;
+        };
+        let input: String = ids.iter().map(|i| format!("{i}\n")).collect();
+        if let Some(mut stdin) = child.stdin.take() {
+            tokio::spawn(async move {
+                let _ = stdin.write_all(input.as_bytes()).await;
+            });
+        }
+        match child.wait_with_output().await {
+            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.ends_with(" missing")),
+            _ => true,
         }
     }
 

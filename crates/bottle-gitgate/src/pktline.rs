@@ -39,6 +39,42 @@ pub(crate) fn v2_command(body: &[u8]) -> Option<String> {
     line.strip_prefix("command=").map(str::to_string)
 }
 
+/// The payloads of the data pkt-lines in `body` (flush, delimiter and
+/// response-end packets skipped); stops at the first malformed length.
+pub(crate) fn payloads(body: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    while rest.len() >= 4 {
+        let Some(len) = std::str::from_utf8(&rest[..4])
+            .ok()
+            .and_then(|h| usize::from_str_radix(h, 16).ok())
+        else {
+            break;
+        };
+        if len < 4 {
+            rest = &rest[4..];
+            continue;
+        }
+        let Some(payload) = rest.get(4..len) else {
+            break;
+        };
+        out.push(payload);
+        rest = &rest[len..];
+    }
+    out
+}
+
+/// The object ids of the `want` lines of a protocol v2 `fetch` request.
+pub(crate) fn v2_wants(body: &[u8]) -> Vec<String> {
+    payloads(body)
+        .into_iter()
+        .filter_map(|p| std::str::from_utf8(p).ok())
+        .filter_map(|l| l.trim_end_matches('\n').strip_prefix("want "))
+        .filter(|id| matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Decode a gzip request body, reading at most `limit` output bytes.
 pub(crate) fn gunzip(data: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -67,5 +103,14 @@ mod tests {
         assert_eq!(v2_command(b"zzzz"), None);
         assert_eq!(v2_command(&pkt(b"want abc\n")), None);
         assert_eq!(err_pkt("upstream\ndown"), b"0015ERR upstreamdown\n");
+        let id = "ab".repeat(20);
+        let mut fetch = pkt(b"command=fetch\n");
+        fetch.extend_from_slice(b"0001");
+        fetch.extend(pkt(format!("want {id}\n").as_bytes()));
+        fetch.extend(pkt(b"want not-an-id\n"));
+        fetch.extend(pkt(format!("have {}\n", "cd".repeat(20)).as_bytes()));
+        fetch.extend_from_slice(b"0000");
+        assert_eq!(v2_wants(&fetch), vec![id]);
+        assert_eq!(payloads(b"0006a\n0000zz").len(), 1);
     }
 }

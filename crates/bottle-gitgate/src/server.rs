@@ -362,6 +362,13 @@ async fn advertise(
     );
     rec.client = Some(peer.to_string());
     rec.protocol = version;
+    let query = format!("service={}", service.name());
+    if service == Service::UploadPack && version == 2 {
+        // A v2 `GET info/refs` only lists capabilities; the refs come with
+        // `ls-refs`, which refreshes (see upload_pack).
+        let cgi = cgi(&shared, peer, &mirror, "GET", "info/refs", &query, &req);
+        return backend::run(&shared.git, cgi, ReqBody::Empty, Box::new(|_| {})).await;
+    }
     match mirror.refresh(&shared.git, shared.timeout).await {
         Err(e) => {
             rec.deny(reasons::UPSTREAM_UNREACHABLE, e.message.clone());
@@ -376,7 +383,6 @@ async fn advertise(
                 rec.duration_ms = started.elapsed().as_millis() as u64;
                 shared.audit.write(rec);
             }
-            let query = format!("service={}", service.name());
             let cgi = cgi(&shared, peer, &mirror, "GET", "info/refs", &query, &req);
             backend::run(&shared.git, cgi, ReqBody::Empty, Box::new(|_| {})).await
         }
@@ -425,13 +431,26 @@ async fn upload_pack(
         },
         _ => body.to_vec(),
     };
-    if pktline::v2_command(&plain).as_deref() == Some("ls-refs") {
+    // `ls-refs` is the v2 ref advertisement: always from a fresh mirror. A
+    // `fetch` only names objects; it refreshes when it wants one the mirror
+    // does not have (a client fetching an id it learned elsewhere).
+    let command = pktline::v2_command(&plain);
+    let must_refresh = match command.as_deref() {
+        Some("ls-refs") => true,
+        Some("fetch") => {
+            let wants = pktline::v2_wants(&plain);
+            !wants.is_empty() && mirror.missing(&shared.git, &wants).await
+        }
+        _ => false,
+    };
+    if must_refresh {
+        let request = command.as_deref().unwrap_or("upload-pack");
         let mut rec = AuditRecord::new(
             &shared.config.bottle,
             "fetch",
             &mirror.name,
             &mirror.access.url,
-            "ls-refs",
+            request,
         );
         rec.client = Some(peer.to_string());
         rec.protocol = version;
@@ -495,7 +514,8 @@ async fn receive_pack(
     rec.protocol = protocol_version(protocol.as_deref());
     let shared2 = shared.clone();
     let on_done = Box::new(move |done: backend::Done| {
-        let _guard = guard;
+        let mut guard = guard;
+        guard.refs_changed();
         match std::fs::read(&result_path)
             .ok()
             .and_then(|b| serde_json::from_slice::<HookResult>(&b).ok())

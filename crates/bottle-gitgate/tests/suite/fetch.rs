@@ -275,3 +275,34 @@ fn shallow_and_partial_clones_fetch_and_push() {
         "3\n"
     );
 }
+
+/// A v2 `fetch` naming an object the mirror does not have yet (the client
+/// learned the id elsewhere, no `ls-refs` first) refreshes before answering.
+#[test]
+fn v2_fetch_of_an_unknown_id_refreshes_first() {
+    let up = BareRepo::with_files(&[("a.txt", "1\n")]);
+    let gate = TestGate::start(vec![file_remote("origin", &up)]);
+    let agent = gate.agent();
+    let wt = agent.clone_repo(&up.file_url());
+    let newer = up.commit_files("side", &[("s.txt", "s\n")], "side");
+    assert!(!gate.mirror_refs("origin").values().any(|v| *v == newer));
+
+    let want = format!("want {newer}\n");
+    let mut body = b"0012command=fetch\n0001".to_vec();
+    body.extend(format!("{:04x}{want}", want.len() + 4).into_bytes());
+    body.extend(b"0009done\n0000");
+    let resp = http_request(
+        gate.addr,
+        "POST",
+        "/origin.git/git-upload-pack",
+        &[
+            ("Content-Type", "application/x-git-upload-pack-request"),
+            ("Git-Protocol", "version=2"),
+        ],
+        &body,
+    );
+    assert_contains(&resp, "packfile");
+    // And through a real client: fetch by id.
+    wt.git(&["fetch", "--quiet", "origin", &newer]);
+    assert_eq!(wt.git(&["rev-parse", "FETCH_HEAD"]), newer);
+}
