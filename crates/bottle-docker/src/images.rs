@@ -536,7 +536,11 @@ pub async fn stale_sidecar_images(engine: &Engine, current_tag: &str) -> Result<
 pub async fn remove(engine: &Engine, reference: &str) -> Result<()> {
     engine
         .docker()
-        .remove_image(reference, None::<bollard::query_parameters::RemoveImageOptions>, None)
+        .remove_image(
+            reference,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
         .await
         .ctx(|| format!("removing image {reference}"))?;
     Ok(())

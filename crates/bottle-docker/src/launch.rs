@@ -141,6 +141,8 @@ pub struct AgentSpec {
     pub workdir: Option<String>,
     /// `TERM` for a TTY session.
     pub term: Option<String>,
+    /// Initial terminal size (rows, columns) for a TTY session.
+    pub tty_size: Option<(u16, u16)>,
 }
 
 impl fmt::Debug for AgentSpec {
@@ -399,7 +401,9 @@ impl Bottle {
             let ip = container_ip(&engine, &c.name, &int).await?;
             ips.push((c.name.clone(), c.role.clone(), ip));
         }
-        progress(Progress::Phase("waiting for the sidecars to be healthy; creating the agent"));
+        progress(Progress::Phase(
+            "waiting for the sidecars to be healthy; creating the agent",
+        ));
         let checks = sidecars.iter().map(|(c, _, _, health)| {
             wait_healthy(&engine, &c.name, &c.role, health, spec.health_timeout)
         });
@@ -582,7 +586,11 @@ impl Bottle {
             dns_search: Some(vec![".".into()]),
             // The embedded resolver drops what it cannot forward; fail
             // fast instead of making every outside lookup hang for seconds.
-            dns_options: Some(vec!["ndots:0".into(), "timeout:1".into(), "attempts:1".into()]),
+            dns_options: Some(vec![
+                "ndots:0".into(),
+                "timeout:1".into(),
+                "attempts:1".into(),
+            ]),
             extra_hosts: Some(extra_hosts),
             sysctls: Some(HashMap::from([
                 (
@@ -598,6 +606,11 @@ impl Bottle {
             security_opt: Some(vec!["no-new-privileges".into()]),
             init: Some(true),
             runtime: plan.runtime.clone(),
+            // Honoured from API 1.42; older engines get a resize after start.
+            console_size: a
+                .tty_size
+                .filter(|_| a.tty)
+                .map(|(h, w)| vec![usize::from(h), usize::from(w)]),
             mounts: if mounts.is_empty() {
                 None
             } else {
@@ -701,7 +714,11 @@ impl Bottle {
                 }
                 _ => None,
             });
-            if futures_util::future::join_all(saves).await.iter().any(|r| r.is_ok()) {
+            if futures_util::future::join_all(saves)
+                .await
+                .iter()
+                .any(|r| r.is_ok())
+            {
                 report.logs_saved = Some(dir.clone());
             }
         }
@@ -716,8 +733,13 @@ impl Bottle {
                 Res::Network(_) => None,
             })
             .collect();
-        let removals = containers.iter().map(|name| remove_container(&docker, name));
-        for (name, r) in containers.iter().zip(futures_util::future::join_all(removals).await) {
+        let removals = containers
+            .iter()
+            .map(|name| remove_container(&docker, name));
+        for (name, r) in containers
+            .iter()
+            .zip(futures_util::future::join_all(removals).await)
+        {
             match r {
                 Ok(true) => report.containers.push(name.clone()),
                 Ok(false) => {}

@@ -174,7 +174,8 @@ impl Drop for RawMode {
     }
 }
 
-fn window_size() -> Option<(u16, u16)> {
+/// The terminal's size (rows, columns), if stdout or stdin is one.
+pub fn window_size() -> Option<(u16, u16)> {
     let ws = rustix::termios::tcgetwinsize(std::io::stdout())
         .or_else(|_| rustix::termios::tcgetwinsize(std::io::stdin()))
         .ok()?;

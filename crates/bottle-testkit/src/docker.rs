@@ -119,7 +119,11 @@ class H(http.server.BaseHTTPRequestHandler):
                "body": body.decode("utf-8", "replace")}
         with lock, open("/srv/requests.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
-        out = json.dumps(rec).encode()
+        # The reply names the headers but never echoes their values: an
+        # injected credential must not come back to the agent through us.
+        reply = {"method": rec["method"], "path": rec["path"],
+                 "header_names": sorted(rec["headers"]), "body": rec["body"]}
+        out = json.dumps(reply).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(out)))
@@ -203,16 +207,21 @@ pub struct Upstreams {
     pub identity_file: Option<PathBuf>,
     containers: Vec<String>,
     networks: Vec<String>,
+    trap_guard: Option<std::sync::MutexGuard<'static, ()>>,
 }
+
+/// The trap's subnet is fixed, so one trap at a time (per process).
+static TRAP_LOCK: Mutex<()> = Mutex::new(());
 
 fn labels(id: &str) -> HashMap<String, String> {
     HashMap::from([(TEST_LABEL.to_string(), id.to_string())])
 }
 
 impl Upstreams {
-    /// Start the HTTPS upstream and the trap, and with `git` the sshd git
-    /// upstream; wait until they serve.
-    pub fn start(git: bool) -> Self {
+    /// Start the HTTPS upstream; with `git` the sshd git upstream, with
+    /// `trap` the metadata trap (one at a time on an engine: its subnet is
+    /// fixed); wait until they serve.
+    pub fn start_with(git: bool, trap: bool) -> Self {
         let rt = runtime();
         let engine = rt.block_on(Engine::connect()).expect("engine");
         let id = random_id();
@@ -231,8 +240,10 @@ impl Upstreams {
             identity_file: None,
             containers: Vec::new(),
             networks: Vec::new(),
+            // The trap's subnet is fixed: hold the lock until drop.
+            trap_guard: trap.then(|| TRAP_LOCK.lock().unwrap_or_else(|p| p.into_inner())),
         };
-        rt.block_on(me.setup(git));
+        rt.block_on(me.setup(git, trap));
         me
     }
 
@@ -350,11 +361,13 @@ impl Upstreams {
         }
     }
 
-    async fn setup(&mut self, git: bool) {
+    async fn setup(&mut self, git: bool, trap: bool) {
         let net = self.network.clone();
         self.subnet = self.network(&net, None).await;
         let trap_net = self.trap_network.clone();
-        self.network(&trap_net, Some("169.254.169.0/24")).await;
+        if trap {
+            self.network(&trap_net, Some("169.254.169.0/24")).await;
+        }
 
         // The upstream's TLS: a throwaway CA made here, a leaf for its name.
         let (ca_pem, cert_pem, key_pem) = test_tls(HTTPS_HOST);
@@ -373,16 +386,21 @@ impl Upstreams {
                 ],
             )
             .await;
-        let trap = self
-            .container(
-                "trap",
-                &trap_net,
-                None,
-                Some(METADATA_IP),
-                ("python3", "/srv/trap.py"),
-                vec![FileSpec::new("/srv/trap.py", TRAP, 0o644, 0)],
+        let trap = if trap {
+            Some(
+                self.container(
+                    "trap",
+                    &trap_net,
+                    None,
+                    Some(METADATA_IP),
+                    ("python3", "/srv/trap.py"),
+                    vec![FileSpec::new("/srv/trap.py", TRAP, 0o644, 0)],
+                )
+                .await,
             )
-            .await;
+        } else {
+            None
+        };
         let sshd = if git {
             Some(
                 self.container(
@@ -399,7 +417,9 @@ impl Upstreams {
             None
         };
         self.wait_ready(&https).await;
-        self.wait_ready(&trap).await;
+        if let Some(trap) = &trap {
+            self.wait_ready(trap).await;
+        }
         self.https_ip = container_ip(&self.engine, &https, &net)
             .await
             .expect("https ip");
@@ -438,7 +458,11 @@ impl Upstreams {
 
     /// Value for `BOTTLE_TEST_SIDECAR_NETWORKS`.
     pub fn sidecar_networks(&self) -> String {
-        format!("{},{}", self.network, self.trap_network)
+        if self.trap_guard.is_some() {
+            format!("{},{}", self.network, self.trap_network)
+        } else {
+            self.network.clone()
+        }
     }
 
     fn name(&self, role: &str) -> String {
@@ -493,6 +517,8 @@ impl Upstreams {
     pub fn upstream_head(&self) -> String {
         let (ok, out) = self.git_exec(&[
             "git",
+            "-c",
+            "safe.directory=*",
             "-C",
             "/srv/git/app.git",
             "rev-parse",
@@ -529,6 +555,8 @@ impl Drop for Upstreams {
                 }
             }
         });
+        // Only now may another test make the trap's subnet.
+        self.trap_guard.take();
     }
 }
 

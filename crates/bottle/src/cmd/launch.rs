@@ -300,6 +300,11 @@ pub fn build_spec(i: SpecInput<'_>) -> anyhow::Result<LaunchSpec> {
             stdin: i.stdin,
             workdir: i.plan.mounts.first().map(|m| m.target.clone()),
             term: std::env::var("TERM").ok().filter(|t| !t.is_empty()),
+            tty_size: if i.tty {
+                bottle_docker::session::window_size()
+            } else {
+                None
+            },
         },
         test_sidecar_networks,
         log_dir: bottle_docker::paths::instance_log_dir(&i.plan.instance),
@@ -397,6 +402,21 @@ pub fn report_teardown(r: &bottle_docker::TeardownReport) {
     }
     if !r.errors.is_empty() {
         eprintln!("warning: some resources were left behind; `bottle cleanup` removes them");
+    }
+}
+
+/// The exit status of a session: the agent's code, or for a launch that a
+/// signal interrupted (everything created was removed), the signal's.
+pub fn exit_status(r: anyhow::Result<u8>) -> anyhow::Result<std::process::ExitCode> {
+    match r {
+        Ok(c) => Ok(std::process::ExitCode::from(c)),
+        Err(e) => match e.downcast_ref::<bottle_docker::Error>() {
+            Some(bottle_docker::Error::Interrupted(sig)) => {
+                eprintln!("bottle: interrupted by {sig}; everything it created was removed");
+                Ok(std::process::ExitCode::from(signal_exit(sig)))
+            }
+            _ => Err(e),
+        },
     }
 }
 

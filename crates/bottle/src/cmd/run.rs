@@ -79,5 +79,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     // Do not wait for the stdin reader thread.
     rt.shutdown_background();
-    Ok(ExitCode::from(code?))
+    l::exit_status(code)
 }

@@ -86,5 +86,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
     });
     rt.shutdown_background();
-    Ok(ExitCode::from(code?))
+    l::exit_status(code)
 }

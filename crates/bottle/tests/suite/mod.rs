@@ -1,2 +1,3 @@
 pub mod cli;
 mod foundation;
+mod e2e;

@@ -1,0 +1,152 @@
+//! Through the egress proxy: what is allowed answers, what is not is
+//! blocked with a reason in the response and in the audit log, secrets do
+//! not leave, credentials are injected on the way out.
+
+use super::{Opts, TestBottle, random_alnum, setup, show};
+use bottle_testkit::docker::HTTPS_HOST;
+
+#[test]
+fn allowlisted_https_host_answers_and_every_stack_trusts_the_bottle_ca() {
+    let Some(()) = setup() else { return };
+    let b = TestBottle::new("allow", Opts::default());
+    // curl (OpenSSL via the system bundle) and Python (ssl's default
+    // context, the same bundle), both through the proxy variables.
+    let out = b.run_ok(&format!(
+        r#"set -e
+curl -sS --fail https://{HTTPS_HOST}/hello-curl
+echo
+python3 -c 'import urllib.request; print(urllib.request.urlopen("https://{HTTPS_HOST}/hello-python").read().decode())'
+"#
+    ));
+    assert!(out.contains(r#""path": "/hello-curl""#), "{out}");
+    assert!(out.contains(r#""path": "/hello-python""#), "{out}");
+    let paths: Vec<String> =
+        b.up.https_requests()
+            .iter()
+            .map(|r| r["path"].as_str().unwrap_or_default().to_string())
+            .collect();
+    assert_eq!(paths, ["/hello-curl", "/hello-python"]);
+    let audit = b.audit();
+    let allowed: Vec<&serde_json::Value> = audit
+        .iter()
+        .filter(|l| l["host"] == HTTPS_HOST && l["decision"] == "allow")
+        .collect();
+    assert!(allowed.len() >= 2, "audit: {audit:#?}");
+    b.assert_clean();
+}
+
+#[test]
+fn non_allowlisted_host_is_blocked_with_403_and_the_audit_log_says_why() {
+    let Some(()) = setup() else { return };
+    let b = TestBottle::new("block", Opts::default());
+    let out = b.run(
+        r#"curl -sS -o /dev/null -D - http://blocked.upstream.test/x; echo "http-exit=$?"
+curl -sS https://blocked.upstream.test/y; echo "https-exit=$?""#,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("403 Forbidden"), "{}", show(&out));
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("x-bottle-block: allowlist:"),
+        "{}",
+        show(&out)
+    );
+    // CONNECT refused: curl fails.
+    assert!(!text.contains("https-exit=0"), "{}", show(&out));
+    let audit = b.audit();
+    let blocked: Vec<&serde_json::Value> = audit
+        .iter()
+        .filter(|l| l["host"] == "blocked.upstream.test")
+        .collect();
+    assert_eq!(blocked.len(), 2, "audit: {audit:#?}");
+    for l in blocked {
+        assert_eq!(l["decision"], "block", "{l}");
+        assert_eq!(l["check"], "allowlist", "{l}");
+        assert_eq!(l["status"], 403, "{l}");
+        assert!(!l["rule"].as_str().unwrap_or_default().is_empty(), "{l}");
+    }
+    assert!(
+        b.up.https_requests().is_empty(),
+        "the upstream saw a request"
+    );
+    b.assert_clean();
+}
+
+#[test]
+fn a_post_carrying_a_planted_github_token_is_blocked_and_without_it_succeeds() {
+    let Some(()) = setup() else { return };
+    let mut b = TestBottle::new(
+        "dlp",
+        Opts {
+            extra: r#"env = { PLANTED = "${E2E_PLANTED}" }"#.into(),
+            ..Opts::default()
+        },
+    );
+    let token = format!("{}_{}", "ghp", random_alnum(36));
+    b.env.push(("E2E_PLANTED".into(), token.clone()));
+    let out = b.run(&format!(
+        r#"curl -sS -o /dev/null -w 'with-token=%{{http_code}}\n' -X POST --data "note=$PLANTED" https://{HTTPS_HOST}/upload
+curl -sS -o /dev/null -w 'without-token=%{{http_code}}\n' -X POST --data "note=hello" https://{HTTPS_HOST}/upload"#
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("with-token=403"), "{}", show(&out));
+    assert!(text.contains("without-token=200"), "{}", show(&out));
+    let reqs = b.up.https_requests();
+    assert_eq!(reqs.len(), 1, "{reqs:#?}");
+    assert_eq!(reqs[0]["body"], "note=hello");
+    for r in &reqs {
+        assert!(
+            !r.to_string().contains(&token),
+            "the token reached the upstream"
+        );
+    }
+    let audit = b.audit();
+    let block = audit
+        .iter()
+        .find(|l| l["decision"] == "block" && l["path"] == "/upload")
+        .unwrap_or_else(|| panic!("no block in {audit:#?}"));
+    assert_eq!(block["check"], "dlp-body", "{block}");
+    let all = serde_json::to_string(&audit).unwrap();
+    assert!(!all.contains(&token), "the audit log holds the token");
+    b.assert_clean();
+}
+
+#[test]
+fn a_credential_is_injected_on_the_way_out_and_the_agent_holds_only_a_placeholder() {
+    let Some(()) = setup() else { return };
+    let mut b = TestBottle::new(
+        "cred",
+        Opts {
+            extra: format!(
+                r#"
+[[bottles.b.credentials]]
+host = "{HTTPS_HOST}"
+header = "x-api-key"
+value = "${{E2E_SECRET}}"
+agent_env = "E2E_API_KEY"
+"#
+            ),
+            ..Opts::default()
+        },
+    );
+    let secret = format!("e2e-{}", random_alnum(32));
+    b.env.push(("E2E_SECRET".into(), secret.clone()));
+    let out = b.run_ok(&format!(
+        r#"set -e
+echo "agent-sees=$E2E_API_KEY"
+env | sort
+curl -sS --fail -H "x-api-key: $E2E_API_KEY" https://{HTTPS_HOST}/with-placeholder
+curl -sS --fail https://{HTTPS_HOST}/without-header"#
+    ));
+    assert!(
+        !out.contains(&secret),
+        "the agent saw the real credential:\n{out}"
+    );
+    assert!(out.contains("agent-sees=bottle-placeholder-"), "{out}");
+    let reqs = b.up.https_requests();
+    assert_eq!(reqs.len(), 2, "{reqs:#?}");
+    for r in &reqs {
+        assert_eq!(r["headers"]["x-api-key"], secret.as_str(), "{r}");
+    }
+    b.assert_clean();
+}
