@@ -254,29 +254,27 @@ fn load_def(text: &str, name: &str, base: &Path, depth: usize) -> Result<ConfigD
     if let Some(ext) = raw.extend
         && depth < MAX_EXTEND_DEPTH
     {
-        {
-            let base_cfg = match (&ext.path, ext.use_default) {
-                (Some(p), true) if !p.is_empty() => {
-                    return Err(file_err(
-                        name,
-                        "[extend] cannot set both path and useDefault",
-                    ));
-                }
-                (Some(p), false) if !p.is_empty() => {
-                    // gitleaks resolves a relative path against the working
-                    // directory; the config's own directory is tried first.
-                    let mut target = PathBuf::from(p);
-                    if target.is_relative() && base.join(&target).is_file() {
-                        target = base.join(target);
-                    }
-                    Some(load_def_file(&target, depth + 1)?)
-                }
-                (_, true) => Some(crate::builtin::builtin_def()),
-                _ => None,
-            };
-            if let Some(b) = base_cfg {
-                extend(&mut cfg, b, &ext.disabled_rules);
+        let base_cfg = match (&ext.path, ext.use_default) {
+            (Some(p), true) if !p.is_empty() => {
+                return Err(file_err(
+                    name,
+                    "[extend] cannot set both path and useDefault",
+                ));
             }
+            (Some(p), false) if !p.is_empty() => {
+                // gitleaks resolves a relative path against the working
+                // directory; the config's own directory is tried first.
+                let mut target = PathBuf::from(p);
+                if target.is_relative() && base.join(&target).is_file() {
+                    target = base.join(target);
+                }
+                Some(load_def_file(&target, depth + 1)?)
+            }
+            (_, true) => Some(crate::builtin::builtin_def()),
+            _ => None,
+        };
+        if let Some(b) = base_cfg {
+            extend(&mut cfg, b, &ext.disabled_rules);
         }
     }
     Ok(cfg)
