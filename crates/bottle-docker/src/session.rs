@@ -196,6 +196,13 @@ async fn resize(b: &Bottle) {
     }
 }
 
+/// The engine's detach sequence for interactive sessions. Docker's default,
+/// Ctrl-P Ctrl-Q, would swallow Ctrl-P (history in shells and agents); this
+/// pair is rarely typed. Detaching ends the session and tears the bottle
+/// down.
+pub const DETACH_KEYS: &str = "ctrl-^,ctrl-^";
+const DETACH_KEYS_QUERY: &str = "ctrl-%5E%2Cctrl-%5E";
+
 trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
 
@@ -206,7 +213,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
 async fn raw_attach(container: &str, api_version: &str) -> Result<Box<dyn Duplex>> {
     let host = crate::engine::engine_host();
     let request = format!(
-        "POST /v{api_version}/containers/{container}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n\
+        "POST /v{api_version}/containers/{container}/attach?stream=1&stdin=1&stdout=1&stderr=1&detachKeys={DETACH_KEYS_QUERY} HTTP/1.1\r\n\
          Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
     );
     let io_err = |e| Error::io(format!("attaching to {container} at {host}"), e);

@@ -171,6 +171,26 @@ fn ls_shows_a_running_bottle_and_stop_removes_it() {
         assert!(Instant::now() < deadline, "never running: {all:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // While it runs, a new plan for the same agent picks the next name
+    // (read-only: plan creates nothing).
+    let plan = b.cmd(&["plan", &b.agent, "--json"]).output().unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["instance"], format!("{}-2", b.agent).as_str());
+    // `logs --follow` streams from the live proxy (its start-up line is on
+    // stderr) and ends when the bottle stops.
+    let mut follow = b
+        .cmd(&["logs", &b.agent, "--follow"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let follow_err = follow.stderr.take().unwrap();
+    let follower = std::thread::spawn(move || {
+        BufReader::new(follow_err)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
     let out = b.cmd(&["stop", &b.agent, "--time", "2"]).output().unwrap();
     assert!(out.status.success(), "{}", show(&out));
     let status = child.wait().unwrap();
@@ -180,6 +200,13 @@ fn ls_shows_a_running_bottle_and_stop_removes_it() {
     );
     let (c, n) = dk::leftovers(&b.agent);
     assert!(c.is_empty() && n.is_empty(), "stop left {c:?} {n:?}");
+    let status = follow.wait().unwrap();
+    assert!(status.success(), "logs --follow: {status:?}");
+    let lines = follower.join().unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("listening on")),
+        "logs --follow: {lines:?}"
+    );
     let again = b.cmd(&["stop", &b.agent]).output().unwrap();
     assert_eq!(
         again.status.code(),
