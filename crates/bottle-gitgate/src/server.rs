@@ -141,6 +141,9 @@ impl Gate {
                     }
                 },
             };
+            // git's requests and our streamed answers are small writes;
+            // without this, Nagle plus delayed ACKs add ~40 ms per exchange.
+            let _ = stream.set_nodelay(true);
             let shared = self.shared.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| handle(shared.clone(), peer, req));
