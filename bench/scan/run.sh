@@ -43,6 +43,9 @@ b_dir="$(best "$BOTTLE_BIN" scan dir --format json -o b-dir.json)"
 g_dir="$(best "$gitleaks" dir --no-banner --log-level error -f json -r g-dir.json --exit-code 0 dir)"
 b_git="$(best "$BOTTLE_BIN" scan repo --git --format json -o b-git.json)"
 g_git="$(best "$gitleaks" git --no-banner --log-level error -f json -r g-git.json --exit-code 0 repo)"
+# Reference: git producing the patch text alone (one process), the floor
+# under any history scanner built on `git log -p`.
+r_git="$(best git -C repo log -p -U0 --no-color --full-history HEAD)"
 
 score() { python3 "$here/evaluate.py" "$@"; }
 python3 - "$dir_bytes" "$git_bytes" "$b_dir" "$g_dir" "$b_git" "$g_git" \
@@ -50,13 +53,13 @@ python3 - "$dir_bytes" "$git_bytes" "$b_dir" "$g_dir" "$b_git" "$g_git" \
   "$(score dir planted-dir.json g-dir.json gitleaks dir/)" \
   "$(score git planted-git.json b-git.json bottle repo/)" \
   "$(score git planted-git.json g-git.json gitleaks repo/)" \
-  "$(nproc)" "$("$gitleaks" version)" "$meta" <<'PY'
+  "$(nproc)" "$("$gitleaks" version)" "$meta" "$r_git" <<'PY'
 import json, sys
 a = sys.argv[1:]
 dir_bytes, git_bytes = int(a[0]), int(a[1])
 t = [json.loads(x) for x in a[2:6]]
 s = [json.loads(x) for x in a[6:10]]
-cpus, glv, meta = a[10], a[11], json.loads(a[12])
+cpus, glv, meta, ref = a[10], a[11], json.loads(a[12]), json.loads(a[13])
 mib = 1024 * 1024
 print(f"corpus: {dir_bytes / mib:.1f} MiB of files ({meta['planted_dir']} planted secrets), "
       f"{meta['commits']} commits with {git_bytes / mib:.1f} MiB of added lines ({meta['planted_git']} planted); "
@@ -67,6 +70,7 @@ rows = [("dir", "bottle", t[0], s[0], dir_bytes), ("dir", "gitleaks", t[1], s[1]
 for mode, tool, tm, sc, by in rows:
     rec = f"{sc['found']}/{sc['planted']} {sc['recall']:.3f}"
     print(f"{mode:<5} {tool:<9} {tm['wall']:>8.2f} {by / mib / tm['wall']:>8.1f} {tm['max_rss_kib'] / 1024:>7.0f}Mi {rec:>14} {sc['false_positives']:>9}")
+print(f"(reference: `git log -p -U0` alone, one process: {ref['wall']:.2f} s, {git_bytes / mib / ref['wall']:.1f} MiB/s)")
 for mode, i in (("dir", 0), ("git", 2)):
     print(f"{mode}: bottle is {t[i+1]['wall'] / t[i]['wall']:.1f}x gitleaks' throughput")
 for mode, tool, _, sc, _ in rows:
