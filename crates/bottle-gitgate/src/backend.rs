@@ -181,16 +181,23 @@ pub(crate) async fn run(
     let (data_tx, data_rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let mut buf = Vec::new();
-        let mut chunk = vec![0u8; 64 * 1024];
+        // Read straight into reference-counted buffers: each read becomes a
+        // body frame without another copy.
+        const READ_SIZE: usize = 256 * 1024;
+        let mut chunk = bytes::BytesMut::with_capacity(READ_SIZE);
         let mut head_tx = Some(head_tx);
         let mut client_gone = false;
         loop {
-            let n = match stdout.read(&mut chunk).await {
+            if chunk.capacity() - chunk.len() < READ_SIZE / 4 {
+                chunk.reserve(READ_SIZE);
+            }
+            match stdout.read_buf(&mut chunk).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
+                Ok(_) => {}
+            }
+            let data = chunk.split().freeze();
             if let Some(tx) = head_tx.take() {
-                buf.extend_from_slice(&chunk[..n]);
+                buf.extend_from_slice(&data);
                 match split_cgi_head(&buf) {
                     Some((headers, rest)) => {
                         let rest = rest.to_vec();
@@ -205,12 +212,7 @@ pub(crate) async fn run(
                 }
                 continue;
             }
-            if !client_gone
-                && data_tx
-                    .send(Bytes::copy_from_slice(&chunk[..n]))
-                    .await
-                    .is_err()
-            {
+            if !client_gone && data_tx.send(data).await.is_err() {
                 // Keep draining so the process runs to completion.
                 client_gone = true;
             }

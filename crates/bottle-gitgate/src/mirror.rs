@@ -19,7 +19,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -65,6 +65,7 @@ pub(crate) struct Mirror {
     pub(crate) access: UpstreamAccess,
     seq: AtomicU64,
     state: Arc<Mutex<RemoteState>>,
+    repacking: Arc<AtomicBool>,
 }
 
 impl Mirror {
@@ -90,7 +91,7 @@ impl Mirror {
         std::fs::write(info.join("attributes"), "* diff\n")
             .map_err(|e| Error::io(format!("writing {}/attributes", info.display()), e))?;
         let hooks = paths.hooks();
-        let settings: [(&str, &str); 13] = [
+        let settings: [(&str, &str); 15] = [
             ("core.hooksPath", &hooks.to_string_lossy()),
             ("core.logAllRefUpdates", "false"),
             ("http.receivepack", "true"),
@@ -102,8 +103,12 @@ impl Mirror {
             ("receive.denyDeletes", "false"),
             ("receive.advertisePushOptions", "false"),
             ("receive.updateServerInfo", "false"),
-            ("gc.autoDetach", "false"),
-            ("maintenance.autoDetach", "false"),
+            // The gate repacks in the background itself (maybe_repack);
+            // git's automatic gc would run inline and stall a request.
+            ("gc.auto", "0"),
+            ("gc.autoPackLimit", "0"),
+            ("receive.autogc", "false"),
+            ("maintenance.auto", "false"),
         ];
         for (k, v) in settings {
             git.run_sync(Some(&dir), &["config", k, v])?;
@@ -133,6 +138,7 @@ impl Mirror {
             access: UpstreamAccess::new(config, remote)?,
             seq: AtomicU64::new(0),
             state: Arc::new(Mutex::new(RemoteState::default())),
+            repacking: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -270,6 +276,42 @@ impl Mirror {
         }
     }
 
+    /// Repack in the background when the mirror has no reachability bitmap
+    /// (a mirror built by fetches has none, and serving a clone without one
+    /// means counting every object), too many packs, or many loose objects.
+    /// One repack at a time per mirror; it runs alongside requests, as git
+    /// servers do (packs written meanwhile are not in its set and stay, and
+    /// nothing unreachable is deleted).
+    pub(crate) fn maybe_repack(&self, git: &GitEnv) {
+        if !needs_repack(&self.dir) || self.repacking.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let flag = self.repacking.clone();
+        let dir = self.dir.clone();
+        let mut cmd = git.tokio_command();
+        cmd.arg("--git-dir")
+            .arg(&dir)
+            // -k: unreachable objects are kept (appended), never deleted. A
+            // push's objects are unreachable for the moment between
+            // receive-pack moving them in and updating the ref; a repack
+            // starting then must not drop them.
+            .args(["repack", "-a", "-d", "-k", "-q", "--write-bitmap-index"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        tokio::spawn(async move {
+            match cmd.output().await {
+                Ok(out) if !out.status.success() => eprintln!(
+                    "bottle git gate: repack of {} failed: {}",
+                    dir.display(),
+                    summarize_stderr(&out.stderr)
+                ),
+                Err(e) => eprintln!("bottle git gate: cannot run git repack: {e}"),
+                Ok(_) => {}
+            }
+            flag.store(false, Ordering::SeqCst);
+        });
+    }
+
     /// Whether any of `ids` is missing from the mirror (or the check
     /// failed, which counts as missing).
     pub(crate) async fn missing(&self, git: &GitEnv, ids: &[String]) -> bool {
@@ -319,6 +361,42 @@ impl Mirror {
         }
         Ok(parse_ref_list(&out.stdout))
     }
+}
+
+/// Most packs before the mirror is repacked into one.
+const MAX_PACKS: usize = 32;
+/// Loose objects in `objects/17` (about 1/256 of all loose objects) before
+/// the mirror is repacked: git's own `gc.auto` default of 6700, scaled.
+const MAX_LOOSE_IN_17: usize = 27;
+
+fn needs_repack(dir: &Path) -> bool {
+    let objects = dir.join("objects");
+    let mut packs = 0;
+    let mut bitmap = false;
+    if let Ok(rd) = std::fs::read_dir(objects.join("pack")) {
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            packs += usize::from(name.ends_with(".pack"));
+            bitmap |= name.ends_with(".bitmap");
+        }
+    }
+    let loose = std::fs::read_dir(objects.join("17")).map_or(0, |rd| rd.count());
+    (!bitmap && (packs > 0 || any_loose(&objects))) || packs > MAX_PACKS || loose > MAX_LOOSE_IN_17
+}
+
+/// Whether `objects/` holds any loose object (`objects/xx/...`).
+fn any_loose(objects: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir(objects) else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        name.len() == 2
+            && name.bytes().all(|b| b.is_ascii_hexdigit())
+            && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some())
+    })
 }
 
 pub(crate) fn parse_ref_list(out: &[u8]) -> BTreeMap<String, String> {

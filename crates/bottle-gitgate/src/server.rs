@@ -403,13 +403,8 @@ async fn upload_pack(
     let cgi = cgi(&shared, peer, &mirror, "POST", "git-upload-pack", "", &req);
     if version < 2 {
         // v0/v1: this is negotiation after an advertisement that refreshed.
-        return backend::run(
-            &shared.git,
-            cgi,
-            ReqBody::Stream(req.into_body()),
-            Box::new(|_| {}),
-        )
-        .await;
+        let done = after_serving(&shared, &mirror);
+        return backend::run(&shared.git, cgi, ReqBody::Stream(req.into_body()), done).await;
     }
     // v2: `ls-refs` is the ref advertisement, so it must see a fresh mirror.
     let started = Instant::now();
@@ -473,7 +468,19 @@ async fn upload_pack(
     }
     let mut cgi = cgi;
     cgi.content_length = Some(body.len() as u64);
-    backend::run(&shared.git, cgi, ReqBody::Bytes(body), Box::new(|_| {})).await
+    let done = after_serving(&shared, &mirror);
+    backend::run(&shared.git, cgi, ReqBody::Bytes(body), done).await
+}
+
+/// Once a pack has been served: background maintenance of the mirror, if
+/// it needs any (after the answer, so it never slows the request down).
+fn after_serving(
+    shared: &Arc<Shared>,
+    mirror: &Arc<Mirror>,
+) -> Box<dyn FnOnce(backend::Done) + Send> {
+    let git = shared.git.clone();
+    let mirror = mirror.clone();
+    Box::new(move |_| mirror.maybe_repack(&git))
 }
 
 async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, String> {
@@ -516,6 +523,7 @@ async fn receive_pack(
     rec.client = Some(peer.to_string());
     rec.protocol = protocol_version(protocol.as_deref());
     let shared2 = shared.clone();
+    let mirror2 = mirror.clone();
     let on_done = Box::new(move |done: backend::Done| {
         let mut guard = guard;
         guard.refs_changed();
@@ -547,6 +555,8 @@ async fn receive_pack(
         let _ = std::fs::remove_file(&result_path);
         rec.duration_ms = started.elapsed().as_millis() as u64;
         shared2.audit.write(rec);
+        drop(guard);
+        mirror2.maybe_repack(&shared2.git);
     });
     backend::run(&shared.git, cgi, ReqBody::Stream(req.into_body()), on_done).await
 }

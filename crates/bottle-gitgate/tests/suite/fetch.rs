@@ -306,3 +306,32 @@ fn v2_fetch_of_an_unknown_id_refreshes_first() {
     wt.git(&["fetch", "--quiet", "origin", &newer]);
     assert_eq!(wt.git(&["rev-parse", "FETCH_HEAD"]), newer);
 }
+
+/// A mirror built by fetches has no reachability bitmap; after serving, the
+/// gate repacks it in the background so later clones need not count every
+/// object.
+#[test]
+fn mirror_gets_a_bitmap_after_serving() {
+    let up = BareRepo::with_files(&[("a.txt", "1\n")]);
+    up.commit_files("main", &[("b.txt", "2\n")], "second");
+    let gate = TestGate::start(vec![file_remote("origin", &up)]);
+    let has_bitmap = || {
+        std::fs::read_dir(gate.mirror_dir("origin").join("objects/pack"))
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".bitmap"))
+            })
+            .unwrap_or(false)
+    };
+    assert!(!has_bitmap());
+    let wt = gate.agent().clone_repo(&up.file_url());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !has_bitmap() {
+        assert!(std::time::Instant::now() < deadline, "no bitmap after 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Still serving correctly afterwards.
+    let third = up.commit_files("main", &[("c.txt", "3\n")], "third");
+    wt.git(&["pull", "--quiet", "--ff-only"]);
+    assert_eq!(wt.head(), third);
+}
