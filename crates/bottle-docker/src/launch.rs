@@ -377,15 +377,7 @@ impl Bottle {
         progress(Progress::Phase("starting sidecars"));
         let this = &*self;
         let starts = sidecars.iter().map(|(c, files, user, health)| {
-            this.start_sidecar(
-                plan,
-                c,
-                &int,
-                files,
-                *user,
-                health,
-                &spec.test_sidecar_networks,
-            )
+            this.start_sidecar(plan, c, &int, files, *user, health)
         });
         for r in futures_util::future::join_all(starts).await {
             r?;
@@ -413,9 +405,20 @@ impl Bottle {
             }
             Ok(())
         });
-        let (healthy, agent) = tokio::join!(healthy, self.create_agent(spec, &int, &ips));
+        let connects = sidecars
+            .iter()
+            .map(|(c, ..)| self.connect_rest(c, &int, &spec.test_sidecar_networks));
+        let connected = async {
+            for r in futures_util::future::join_all(connects).await {
+                r?;
+            }
+            Ok::<(), Error>(())
+        };
+        let (healthy, agent, connected) =
+            tokio::join!(healthy, self.create_agent(spec, &int, &ips), connected);
         healthy?;
         agent?;
+        connected?;
         cancel.check()?;
         Ok(())
     }
@@ -429,7 +432,6 @@ impl Bottle {
         files: &[FileSpec],
         uid: u32,
         health: &[String],
-        extra_networks: &[String],
     ) -> Result<()> {
         let docker = self.engine.docker();
         let mut test = vec!["CMD".to_string()];
@@ -474,8 +476,25 @@ impl Bottle {
             name: c.name.clone(),
             role: c.role.clone(),
         });
-        // Engines before API 1.44 take one network at creation; join the
-        // rest before the start.
+        upload(&self.engine, &c.name, files).await?;
+        docker
+            .start_container(&c.name, None)
+            .await
+            .ctx(|| format!("starting {}", c.name))?;
+        Ok(())
+    }
+
+    /// Join a started sidecar to its other networks (its way out, and the
+    /// test networks). Engines before API 1.44 take one network at creation,
+    /// and joining a running container overlaps with the health checks; the
+    /// agent starts only after this returns.
+    async fn connect_rest(
+        &self,
+        c: &bottle_plan::ContainerPlan,
+        int: &str,
+        extra_networks: &[String],
+    ) -> Result<()> {
+        let docker = self.engine.docker();
         for net in c
             .networks
             .iter()
@@ -493,11 +512,6 @@ impl Bottle {
                 .await
                 .ctx(|| format!("connecting {} to network {net}", c.name))?;
         }
-        upload(&self.engine, &c.name, files).await?;
-        docker
-            .start_container(&c.name, None)
-            .await
-            .ctx(|| format!("starting {}", c.name))?;
         Ok(())
     }
 

@@ -98,6 +98,9 @@ pub fn ensure_images(bottle: &Path) {
         ],
     );
     run_bottle(bottle, &["image", "build", "--preset", "shell"]);
+    // Each build of bottle makes new sidecar images; drop the old ones so
+    // repeated runs do not fill the disk.
+    run_bottle(bottle, &["cleanup", "--images"]);
     *ready = true;
 }
 
