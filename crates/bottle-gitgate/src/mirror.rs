@@ -73,6 +73,19 @@ impl Mirror {
     pub(crate) fn prepare(config: &Config, remote: &Remote, git: &GitEnv) -> Result<Self, Error> {
         let paths = Paths::new(&config.data_dir);
         let dir = paths.mirror(&remote.name);
+        // A data directory reused with another upstream under this name
+        // must not keep (and serve) the old upstream's objects.
+        if dir.join("HEAD").exists() {
+            let recorded = git
+                .run_sync(Some(&dir), &["config", "--get", "bottle.upstream"])
+                .map(|o| String::from_utf8_lossy(&o).trim().to_string())
+                .unwrap_or_default();
+            if recorded != remote.upstream {
+                std::fs::remove_dir_all(&dir).map_err(|e| {
+                    Error::io(format!("removing the stale mirror {}", dir.display()), e)
+                })?;
+            }
+        }
         if !dir.join("HEAD").exists() {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -113,6 +126,7 @@ impl Mirror {
         for (k, v) in settings {
             git.run_sync(Some(&dir), &["config", k, v])?;
         }
+        git.run_sync(Some(&dir), &["config", "bottle.upstream", &remote.upstream])?;
         if let Auth::Ssh {
             identity_file,
             known_host_key,

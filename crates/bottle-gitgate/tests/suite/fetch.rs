@@ -335,3 +335,32 @@ fn mirror_gets_a_bitmap_after_serving() {
     wt.git(&["pull", "--quiet", "--ff-only"]);
     assert_eq!(wt.head(), third);
 }
+
+/// A data directory reused with another upstream under the same name starts
+/// a fresh mirror: nothing of the old upstream is served.
+#[test]
+fn reused_data_dir_with_another_upstream_starts_fresh() {
+    let first = BareRepo::with_files(&[("first.txt", "1\n")]);
+    let second = BareRepo::with_files(&[("second.txt", "2\n")]);
+    let data = tempfile::tempdir().unwrap();
+    let gate = TestGate::start(vec![file_remote("origin", &first)]);
+    let mut config = gate.config.clone();
+    drop(gate);
+    let old_commit = first.rev("refs/heads/main").unwrap();
+    // Prime a mirror in `data` with the first upstream.
+    config.data_dir = data.path().join("d");
+    config.audit = bottle_gitgate::AuditTarget::Off;
+    let primed = TestGate::start_with(config.clone(), tempfile::tempdir().unwrap());
+    primed.agent().clone_repo(&first.file_url());
+    drop(primed);
+    config.remotes = vec![file_remote("origin", &second)];
+    let gate = TestGate::start_with(config, tempfile::tempdir().unwrap());
+    let admin = bottle_testkit::gitremote::GitClient::new();
+    let present = admin.try_run(&gate.mirror_dir("origin"), &["cat-file", "-e", &old_commit]);
+    assert!(
+        !present.success,
+        "the old upstream's objects are still in the mirror"
+    );
+    let wt = gate.agent().clone_repo(&second.file_url());
+    assert_eq!(wt.read("second.txt"), "2\n");
+}
