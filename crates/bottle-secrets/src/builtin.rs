@@ -749,7 +749,7 @@ static RULES: &[BuiltinRule] = &[
 
     // ------------------------------------------------ keys, tokens, passwords
     r("private-key", "Private key (PEM / OpenSSH / PGP)", &["private key"],
-      r"(-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----[\s\x22',\\n]*(?:[A-Za-z0-9-]+:[^\n]*\n)*[\s\x22',\\n]*[A-Za-z0-9+/=]{40,}[A-Za-z0-9+/=\s\x22',\\n]*?-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)",
+      r"(-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----[\s\x22',\\/#*!;rnt]*(?:[A-Za-z0-9-]+:[^\n]*\n[\s\x22',\\/#*!;rnt]*)*[A-Za-z0-9+/=]{40,}[A-Za-z0-9+/=\s\x22',\\#*!;:.-]*?-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----)",
       "«-----BEGIN RSA PRIVATE KEY-----\n{b:64}\n{b:64}\n{b:20}==\n-----END RSA PRIVATE KEY-----»",
       "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----").multiline(),
     r("putty-private-key", "PuTTY private key", &["putty-user-key-file-"],

@@ -122,3 +122,39 @@ fn benign_code_is_not_flagged() {
         .collect();
     assert!(flagged.is_empty(), "\n{}\n", flagged.join("\n"));
 }
+
+#[test]
+fn private_keys_in_comments_and_escaped_strings_are_found() {
+    let mut rng = SampleRng::new(99);
+    let body: Vec<String> = (0..4)
+        .map(|_| render_template("{b:64}", &mut rng).text)
+        .collect();
+    let commented = format!(
+        "// -----BEGIN RSA PRIVATE KEY-----\n// {}\n// {}\n//! {}\n// {}==\n// -----END RSA PRIVATE KEY-----\n",
+        body[0], body[1], body[2], body[3]
+    );
+    let escaped = format!(
+        "const K: &str = \"-----BEGIN RSA PRIVATE KEY-----\\r\\n{}\\r\\n{}\\r\\n-----END RSA PRIVATE KEY-----\\r\\n\";\n",
+        body[0], body[1]
+    );
+    let encrypted = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,{}\n\n{}\n{}\n-----END RSA PRIVATE KEY-----\n",
+        render_template("{H:32}", &mut rng).text,
+        body[2],
+        body[3]
+    );
+    let scanner = Scanner::builtin();
+    for (name, text) in [
+        ("commented", commented),
+        ("escaped", escaped),
+        ("encrypted", encrypted),
+    ] {
+        let found = scanner.scan(text.as_bytes(), Some("k.rs"));
+        assert!(
+            found
+                .iter()
+                .any(|f| f.rule_id == "private-key" && f.location.line == Some(1)),
+            "{name}: {found:?}"
+        );
+    }
+}
