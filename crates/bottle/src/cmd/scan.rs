@@ -121,7 +121,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     match &args.output {
         Some(p) => {
-            let mut file = std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+            let mut file =
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
             render(&findings, format, &mut file)?;
             file.flush()?;
         }
@@ -166,7 +167,8 @@ fn load_scanner(args: &Args, target: &Path) -> anyhow::Result<Scanner> {
     if let Some(dir) = dir {
         let local = dir.join(".gitleaks.toml");
         if local.is_file() {
-            return Scanner::from_gitleaks_file(&local).with_context(|| format!("loading {}", local.display()));
+            return Scanner::from_gitleaks_file(&local)
+                .with_context(|| format!("loading {}", local.display()));
         }
     }
     Ok(Scanner::builtin())
