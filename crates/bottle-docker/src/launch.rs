@@ -833,7 +833,14 @@ impl Drop for Bottle {
                 .enable_all()
                 .build()
             {
-                rt.block_on(b.teardown(None));
+                rt.block_on(async {
+                    // A client of its own: pooled connections of the old
+                    // one are driven by the runtime this thread blocks.
+                    if let Ok(e) = Engine::connect_any(Duration::from_secs(30)).await {
+                        b.engine = e;
+                    }
+                    b.teardown(None).await
+                });
             }
         });
         let _ = t.join();

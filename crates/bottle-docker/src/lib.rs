@@ -12,7 +12,7 @@
 //! dead owner. There is no state file to get out of sync.
 //!
 //! Modules: [`engine`] (connect, version check), [`images`] and
-//! [`bootstrap`] (base, preset and sidecar images), [`launch`] (networks →
+//! [`bootstrap`] (base, preset and sidecar images), [`launch`](mod@launch) (networks →
 //! sidecars → agent; teardown), [`session`] (run / interactive), [`ops`]
 //! (ls, stop, cleanup, logs, doctor), [`tar`] (archives for build contexts
 //! and the archive API).

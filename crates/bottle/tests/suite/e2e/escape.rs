@@ -28,19 +28,29 @@ fn must_fail(
 #[test]
 fn direct_tcp_to_the_upstreams_ip_fails() {
     let Some(()) = setup() else { return };
+    // Also the internal network's gateway: the host has no address there,
+    // so the agent cannot reach the host's own services through it.
     let (b, text) = must_fail("direct", Opts::default(), |b| {
         format!(
             r#"python3 - <<'PY'
-import socket
-try:
-    socket.create_connection(("{ip}", 443), timeout=10)
-    print("ESCAPED")
-except OSError as e:
-    print("BLOCKED", e.errno, e)
+import socket, struct
+gw = None
+for line in open("/proc/net/route").read().splitlines()[1:]:
+    f = line.split()
+    if f[1] == "00000000":
+        gw = socket.inet_ntoa(struct.pack("<L", int(f[2], 16)))
+for target in ("{ip}", gw):
+    for port in (443, 2375):
+        try:
+            socket.create_connection((target, port), timeout=10)
+            print("ESCAPED", target, port)
+        except OSError as e:
+            print("BLOCKED", target, port, e.errno, e)
 PY"#,
             ip = b.up.https_ip
         )
     });
+    assert_eq!(text.matches("BLOCKED").count(), 4, "{text}");
     // Refused by the network, not by a slow timeout that could mean a
     // filtered path: there is no route.
     assert!(!text.contains("timed out"), "{text}");

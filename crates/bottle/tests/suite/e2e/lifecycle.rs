@@ -284,3 +284,60 @@ fn start_gives_the_agent_a_terminal_of_the_callers_size() {
     assert_eq!(out.status.code(), Some(5), "{}", show(&out));
     b.assert_clean();
 }
+
+#[test]
+fn start_asks_for_question_values_without_echoing_the_answer() {
+    let Some(()) = setup() else { return };
+    let b = TestBottle::new(
+        "ask",
+        Opts {
+            extra: r#"env = { ANSWER = "?What is the answer" }"#.into(),
+            ..Opts::default()
+        },
+    );
+    let answer = format!("ans-{}", super::random_alnum(12));
+    let inner = format!(
+        "exec {} start --yes {} -- sh -c 'echo \"agent-got=$ANSWER\"'",
+        super::bottle_bin().display(),
+        b.agent
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qefc", &inner, "/dev/null"])
+        .current_dir(b.scratch.path())
+        .env("BOTTLE_CONFIG_DIR", b.scratch.user.path())
+        .env("BOTTLE_STATE_DIR", b.state.path())
+        .env("BOTTLE_TEST_SIDECAR_NETWORKS", b.up.sidecar_networks())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) is needed for this test");
+    let mut stdout = child.stdout.take().unwrap();
+    // Answer only once the question is on the terminal (typed-ahead input
+    // would be echoed before bottle turns echo off).
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !String::from_utf8_lossy(&seen).contains("What is the answer") {
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        assert!(
+            n > 0 && Instant::now() < deadline,
+            "no question: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
+    std::io::Read::read_to_end(&mut stdout, &mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(status.success(), "{status:?}\n{text}");
+    assert!(text.contains(&format!("agent-got={answer}")), "{text}");
+    assert_eq!(
+        text.matches(answer.as_str()).count(),
+        1,
+        "the answer was echoed:\n{text}"
+    );
+    b.assert_clean();
+}
