@@ -375,3 +375,19 @@ fn findings_are_redacted_and_located() {
     assert!(!format!("{f:?}").contains(&token[4..]));
     assert_eq!(f.fingerprint, fingerprint("github-pat", token.as_bytes()));
 }
+
+#[test]
+fn scanner_is_send_sync_and_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Scanner>();
+    let scanner = std::sync::Arc::new(Scanner::builtin());
+    let handles: Vec<_> = (0..4u64)
+        .map(|i| {
+            let s = scanner.clone();
+            std::thread::spawn(move || s.scan(gh_token(500 + i).as_bytes(), None).len())
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 1);
+    }
+}
