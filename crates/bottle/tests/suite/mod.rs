@@ -1,3 +1,4 @@
 pub mod cli;
-mod foundation;
 mod e2e;
+mod foundation;
+mod scan;
