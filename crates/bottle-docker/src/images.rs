@@ -487,6 +487,11 @@ fn sidecar_tag_cached(cache: Option<&Path>) -> String {
     tag
 }
 
+/// The sidecar tag a given `bottle` binary would use.
+pub fn tag_of(binary: &Path) -> std::io::Result<String> {
+    hash_file(binary)
+}
+
 fn hash_file(path: &Path) -> std::io::Result<String> {
     use sha2::Digest;
     use std::io::Read;
@@ -503,9 +508,13 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(&h.finalize()[..6]))
 }
 
-/// Image references bottle built that no container uses and that belong to
-/// another build of bottle (sidecar images with a different tag).
-pub async fn stale_sidecar_images(engine: &Engine, current_tag: &str) -> Result<Vec<String>> {
+/// Sidecar images of other builds of bottle (a tag other than
+/// `current_tag`) created more than `older_than` ago.
+pub async fn stale_sidecar_images(
+    engine: &Engine,
+    current_tag: &str,
+    older_than: Duration,
+) -> Result<Vec<String>> {
     use bollard::query_parameters::ListImagesOptionsBuilder;
     let filters = HashMap::from([("label".to_string(), vec![labels::IMAGE.to_string()])]);
     let images = engine
@@ -517,8 +526,15 @@ pub async fn stale_sidecar_images(engine: &Engine, current_tag: &str) -> Result<
         ))
         .await
         .ctx(|| "listing images".into())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let mut out = Vec::new();
     for img in images {
+        if now - img.created < older_than.as_secs() as i64 {
+            continue;
+        }
         for t in img.repo_tags {
             let Some((repo, tag)) = t.rsplit_once(':') else {
                 continue;

@@ -390,7 +390,11 @@ impl Bottle {
         // so nothing is created behind the teardown's back.
         let mut ips = Vec::new();
         for (c, ..) in &sidecars {
-            let ip = container_ip(&engine, &c.name, &int).await?;
+            let ip = match container_ip(&engine, &c.name, &int).await {
+                Ok(ip) => ip,
+                // No address: it already exited; say why.
+                Err(e) => return Err(exited(&engine, &c.name, &c.role).await.unwrap_or(e)),
+            };
             ips.push((c.name.clone(), c.role.clone(), ip));
         }
         progress(Progress::Phase(
@@ -1080,6 +1084,24 @@ pub async fn exec_ok(engine: &Engine, container: &str, cmd: &[String]) -> Result
         .await
         .ctx(|| format!("reading a health check's result in {container}"))?;
     Ok((info.exit_code == Some(0), out))
+}
+
+/// The error for a sidecar that is not running, with the end of its log;
+/// `None` if it runs.
+async fn exited(engine: &Engine, name: &str, role: &str) -> Option<Error> {
+    let info = engine.docker().inspect_container(name, None).await.ok()?;
+    if info.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+        return None;
+    }
+    let code = info.state.and_then(|s| s.exit_code).unwrap_or(-1);
+    Some(Error::Unhealthy {
+        role: role.into(),
+        container: name.into(),
+        why: format!(
+            "it exited with code {code}; its log ends:\n{}",
+            log_tail(engine, name, 20).await
+        ),
+    })
 }
 
 async fn wait_healthy(

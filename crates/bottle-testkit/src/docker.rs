@@ -98,9 +98,21 @@ pub fn ensure_images(bottle: &Path) {
         ],
     );
     run_bottle(bottle, &["image", "build", "--preset", "shell"]);
-    // Each build of bottle makes new sidecar images; drop the old ones so
-    // repeated runs do not fill the disk.
-    run_bottle(bottle, &["cleanup", "--images"]);
+    // Each build of bottle makes new sidecar images; drop those of other
+    // builds so repeated runs do not fill the disk — only old ones, so a
+    // run of another build going on at the same time keeps its images.
+    let tag = bottle_docker::images::tag_of(bottle).expect("hash the bottle binary");
+    runtime().block_on(async {
+        let engine = Engine::connect().await.expect("engine");
+        let stale =
+            bottle_docker::images::stale_sidecar_images(&engine, &tag, Duration::from_secs(3600))
+                .await
+                .expect("list images");
+        for img in stale {
+            // In use by a container, or removed meanwhile: keep going.
+            let _ = bottle_docker::images::remove(&engine, &img).await;
+        }
+    });
     *ready = true;
 }
 
@@ -210,11 +222,22 @@ pub struct Upstreams {
     pub identity_file: Option<PathBuf>,
     containers: Vec<String>,
     networks: Vec<String>,
-    trap_guard: Option<std::sync::MutexGuard<'static, ()>>,
+    trap_guard: Option<std::fs::File>,
 }
 
-/// The trap's subnet is fixed, so one trap at a time (per process).
-static TRAP_LOCK: Mutex<()> = Mutex::new(());
+/// The trap's subnet is fixed, so one trap at a time on the machine: an
+/// exclusive lock on a file, held until the trap's network is gone.
+fn trap_lock() -> std::fs::File {
+    let path = std::env::temp_dir().join("bottle-e2e-trap.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .expect("open the trap lock");
+    f.lock().expect("lock the trap lock");
+    f
+}
 
 fn labels(id: &str) -> HashMap<String, String> {
     HashMap::from([(TEST_LABEL.to_string(), id.to_string())])
@@ -244,7 +267,7 @@ impl Upstreams {
             containers: Vec::new(),
             networks: Vec::new(),
             // The trap's subnet is fixed: hold the lock until drop.
-            trap_guard: trap.then(|| TRAP_LOCK.lock().unwrap_or_else(|p| p.into_inner())),
+            trap_guard: trap.then(trap_lock),
         };
         rt.block_on(me.setup(git, trap));
         me

@@ -22,7 +22,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut images = Vec::new();
         if args.images {
             let tag = bottle_docker::images::sidecar_tag();
-            for img in bottle_docker::images::stale_sidecar_images(&engine, &tag).await? {
+            for img in bottle_docker::images::stale_sidecar_images(
+                &engine,
+                &tag,
+                std::time::Duration::ZERO,
+            )
+            .await?
+            {
                 match bottle_docker::images::remove(&engine, &img).await {
                     Ok(_) => images.push(img),
                     Err(e) => eprintln!("warning: removing {img}: {e}"),

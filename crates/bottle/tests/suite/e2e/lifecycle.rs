@@ -341,3 +341,22 @@ fn start_asks_for_question_values_without_echoing_the_answer() {
     );
     b.assert_clean();
 }
+
+#[test]
+fn a_failed_launch_says_why_and_leaves_nothing_behind() {
+    let Some(()) = setup() else { return };
+    let b = TestBottle::new("fail", Opts::default());
+    // The proxy refuses to start with an unreadable upstream CA: the launch
+    // fails at the health check, after networks and a sidecar exist.
+    std::fs::write(&b.up.ca_path, "not a certificate\n").unwrap();
+    let out = b.run("echo never");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("egress sidecar"), "{}", show(&out));
+    assert!(stderr.contains("did not become healthy"), "{}", show(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("never"));
+    // Torn down by bottle itself, before any cleanup.
+    let (c, n) = dk::leftovers(&b.agent);
+    assert!(c.is_empty() && n.is_empty(), "left {c:?} {n:?}");
+    b.assert_clean();
+}
