@@ -360,3 +360,76 @@ fn a_failed_launch_says_why_and_leaves_nothing_behind() {
     assert!(c.is_empty() && n.is_empty(), "left {c:?} {n:?}");
     b.assert_clean();
 }
+
+#[test]
+fn start_refuses_without_a_terminal_unless_yes() {
+    let Some(()) = setup() else { return };
+    let b = TestBottle::new("refuse", Opts::default());
+    let out = b.cmd(&["start", &b.agent]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--yes"),
+        "{}",
+        show(&out)
+    );
+    // The preflight was shown; nothing was created.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&b.agent),
+        "{}",
+        show(&out)
+    );
+    let (c, n) = dk::leftovers(&b.agent);
+    assert!(c.is_empty() && n.is_empty(), "{c:?} {n:?}");
+}
+
+#[test]
+fn sigterm_to_start_is_passed_to_the_agent() {
+    let Some(()) = setup() else { return };
+    let b = TestBottle::new("fwd", Opts::default());
+    let pidfile = b.state.path().join("bottle.pid");
+    let inner = format!(
+        "echo $$ > {pid}; exec {bin} start --yes {agent} -- sh -c \
+         'trap \"echo agent-got-term; exit 3\" TERM; echo agent-ready; while :; do sleep 0.2; done'",
+        pid = pidfile.display(),
+        bin = super::bottle_bin().display(),
+        agent = b.agent
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qefc", &inner, "/dev/null"])
+        .current_dir(b.scratch.path())
+        .env("BOTTLE_CONFIG_DIR", b.scratch.user.path())
+        .env("BOTTLE_STATE_DIR", b.state.path())
+        .env("BOTTLE_TEST_SIDECAR_NETWORKS", b.up.sidecar_networks())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) is needed for this test");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !String::from_utf8_lossy(&seen).contains("agent-ready") {
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        assert!(
+            n > 0 && Instant::now() < deadline,
+            "{}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    std::io::Read::read_to_end(&mut stdout, &mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.contains("agent-got-term"), "{text}");
+    assert_eq!(status.code(), Some(143), "{text}");
+    let (c, n) = dk::leftovers(&b.agent);
+    assert!(c.is_empty() && n.is_empty(), "{c:?} {n:?}");
+    b.assert_clean();
+}
