@@ -72,13 +72,27 @@ pub enum Outcome {
     Built(String),
 }
 
-/// The host's apt source files: `/etc/apt/sources.list` when it has an
-/// entry, and every `*.list` and `*.sources` file in `sources.list.d`.
+/// The host's apt source files for its own distribution: the
+/// distribution's deb822 file (`sources.list.d/<ID>.sources`, as Debian 12
+/// and Ubuntu 24.04 install it) and `sources.list` when it has entries;
+/// only when neither exists, every `*.list` and `*.sources` file in
+/// `sources.list.d`. Third-party repositories (an engine's, a cloud SDK's)
+/// usually live in their own files there, and their keys and reachability
+/// are no business of the base image.
 pub fn host_apt_sources() -> Vec<PathBuf> {
-    apt_sources_in(Path::new("/etc/apt"))
+    apt_sources_in(Path::new("/etc/apt"), host_os_id().as_deref())
 }
 
-fn apt_sources_in(etc_apt: &Path) -> Vec<PathBuf> {
+fn host_os_id() -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release").ok()?;
+    text.lines().find_map(|l| {
+        l.strip_prefix("ID=")
+            .map(|v| v.trim().trim_matches('"').to_string())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+fn apt_sources_in(etc_apt: &Path, os_id: Option<&str>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let main = etc_apt.join("sources.list");
     if let Ok(text) = std::fs::read_to_string(&main)
@@ -89,7 +103,17 @@ fn apt_sources_in(etc_apt: &Path) -> Vec<PathBuf> {
     {
         out.push(main);
     }
-    if let Ok(rd) = std::fs::read_dir(etc_apt.join("sources.list.d")) {
+    let dir = etc_apt.join("sources.list.d");
+    if let Some(id) = os_id {
+        let own = dir.join(format!("{id}.sources"));
+        if own.is_file() {
+            out.push(own);
+        }
+    }
+    if !out.is_empty() {
+        return out;
+    }
+    if let Ok(rd) = std::fs::read_dir(&dir) {
         let mut more: Vec<PathBuf> = rd
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "list" || e == "sources"))
@@ -356,25 +380,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn apt_sources_are_found_and_disabled_files_skipped() {
+    fn apt_sources_prefer_the_distributions_own_files() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir(d.path().join("sources.list.d")).unwrap();
+        let list_d = d.path().join("sources.list.d");
+        std::fs::create_dir(&list_d).unwrap();
         std::fs::write(d.path().join("sources.list"), "# nothing here\n").unwrap();
-        std::fs::write(d.path().join("sources.list.d/b.sources"), "Types: deb\n").unwrap();
-        std::fs::write(d.path().join("sources.list.d/a.list"), "deb x y z\n").unwrap();
-        std::fs::write(
-            d.path().join("sources.list.d/c.list.disabled"),
-            "deb x y z\n",
-        )
-        .unwrap();
-        let found = apt_sources_in(d.path());
-        let names: Vec<String> = found
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names, ["a.list", "b.sources"]);
+        std::fs::write(list_d.join("b.sources"), "Types: deb\n").unwrap();
+        std::fs::write(list_d.join("a.list"), "deb x y z\n").unwrap();
+        std::fs::write(list_d.join("c.list.disabled"), "deb x y z\n").unwrap();
+        let names = |v: Vec<PathBuf>| -> Vec<String> {
+            v.iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        // No file of the distribution's own: everything enabled.
+        assert_eq!(
+            names(apt_sources_in(d.path(), Some("debian"))),
+            ["a.list", "b.sources"]
+        );
+        // The distribution's deb822 file: only it (third parties left out).
+        std::fs::write(list_d.join("debian.sources"), "Types: deb\n").unwrap();
+        assert_eq!(
+            names(apt_sources_in(d.path(), Some("debian"))),
+            ["debian.sources"]
+        );
+        // A classic sources.list with entries counts as its own too.
         std::fs::write(d.path().join("sources.list"), "deb x y z\n").unwrap();
-        assert_eq!(apt_sources_in(d.path()).len(), 3);
+        assert_eq!(
+            names(apt_sources_in(d.path(), Some("debian"))),
+            ["sources.list", "debian.sources"]
+        );
     }
 
     #[test]
