@@ -108,7 +108,7 @@ fn killing_bottle_at_each_launch_step_leaves_nothing_after_cleanup() {
         child.wait().unwrap();
         // A killed bottle cannot tear down; its resources are orphans now
         // (a few may still be appearing: in-flight calls finish).
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(1500));
         let ls = b.cmd(&["ls", "--json"]).output().unwrap();
         let all: Vec<serde_json::Value> = serde_json::from_slice(&ls.stdout).unwrap();
         for i in all
