@@ -139,7 +139,7 @@ enum Protocols {
     Http2,
 }
 
-/// Builds an upstream. See [`http`] and [`https`].
+/// Builds an upstream. See [`http()`] and [`https()`].
 pub struct Builder {
     tls: Option<(TestCa, Vec<String>)>,
     protocols: Protocols,
