@@ -31,6 +31,7 @@ mod health;
 pub mod net;
 mod proxy;
 pub mod reasons;
+mod relay;
 mod ssrf;
 mod target;
 mod tunnel;

@@ -5,6 +5,7 @@ use crate::audit::Event;
 use crate::body::ProxyBody;
 use crate::proxy::{Block, Shared};
 use crate::reasons::{check, rule, tls_mode};
+use crate::relay;
 use crate::target::{Host, split_authority};
 use crate::upstream::Dest;
 use crate::websocket;
@@ -164,10 +165,30 @@ async fn read_client_hello<S: AsyncRead + Unpin>(
     }
 }
 
-async fn run_tunnel<S>(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, mut ev: Event, io: S)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+/// The agent's side of a tunnel: normally the bare socket (with any bytes
+/// hyper had already read), which the passthrough relay can splice.
+trait TunnelIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The socket and the bytes read from it but not yet consumed, or
+    /// `Err(self)` when there is no bare socket.
+    fn into_tcp(self) -> Result<(TcpStream, Vec<u8>), Self>
+    where
+        Self: Sized;
+}
+
+impl TunnelIo for Prefixed<TcpStream> {
+    fn into_tcp(self) -> Result<(TcpStream, Vec<u8>), Self> {
+        let rest = self.prefix.get(self.pos..).unwrap_or_default().to_vec();
+        Ok((self.inner, rest))
+    }
+}
+
+impl TunnelIo for TokioIo<hyper::upgrade::Upgraded> {
+    fn into_tcp(self) -> Result<(TcpStream, Vec<u8>), Self> {
+        Err(self)
+    }
+}
+
+async fn run_tunnel<S: TunnelIo>(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, mut ev: Event, io: S) {
     let counters = Arc::new(Counters::default());
     let mut io = Counting {
         inner: io,
@@ -303,11 +324,11 @@ where
     );
 }
 
-async fn passthrough<S: AsyncRead + AsyncWrite + Unpin>(
+async fn passthrough<S: TunnelIo>(
     shared: &Shared,
     ctx: &TunnelCtx,
     mut ev: Event,
-    mut io: S,
+    io: Counting<S>,
     hello: &[u8],
     rule_text: &str,
     counters: &Counters,
@@ -334,8 +355,36 @@ async fn passthrough<S: AsyncRead + AsyncWrite + Unpin>(
             .log(&ev, false, check::UPSTREAM, rule::CONNECT_FAILED, 0, 0);
         return;
     }
-    // 64 KiB buffers: four TLS records per syscall instead of half of one.
-    let _ = tokio::io::copy_bidirectional_with_sizes(&mut io, &mut up, 64 * 1024, 64 * 1024).await;
+    match io.inner.into_tcp() {
+        Ok((mut agent, rest)) => {
+            // Bytes hyper read past the CONNECT that the ClientHello reader
+            // did not consume: counted (they came from the agent) and sent
+            // on before the relay takes over.
+            counters
+                .read
+                .fetch_add(rest.len() as u64, Ordering::Relaxed);
+            if rest.is_empty() || up.write_all(&rest).await.is_ok() {
+                let _ = relay::relay(
+                    &mut agent,
+                    &mut up,
+                    &counters.read,
+                    &counters.written,
+                    relay::Mode::configured(),
+                )
+                .await;
+            }
+        }
+        Err(inner) => {
+            let mut io = Counting {
+                inner,
+                counters: io.counters,
+            };
+            // 64 KiB buffers: four TLS records per syscall instead of half of one.
+            let _ =
+                tokio::io::copy_bidirectional_with_sizes(&mut io, &mut up, 64 * 1024, 64 * 1024)
+                    .await;
+        }
+    }
     ev.bytes_up = counters.read.load(Ordering::Relaxed);
     shared.audit.log(
         &ev,
