@@ -20,6 +20,6 @@ fi
 
 cargo build --release -p bottle-egress --example egress_bench
 bin=$(find target -path '*/release/examples/egress_bench' -type f | head -n1)
-echo "# egress proxy benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m)"
+echo "# egress proxy benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m), $(uname -r), load average $(cut -d" " -f1-3 /proc/loadavg)"
 echo "# mitmproxy: $("$MITMDUMP" --version 2>/dev/null | head -n1)"
 exec "$bin"

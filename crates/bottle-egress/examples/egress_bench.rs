@@ -7,8 +7,9 @@
 //!
 //! Measures: intercepted HTTPS requests/s and p50/p99 latency at 1 and 64
 //! concurrent keep-alive clients (direct TLS, through bottle, through
-//! mitmproxy); CONNECT passthrough download throughput vs direct; proxy RSS
-//! with 1,000 idle tunnels. Loops are bounded in time and count.
+//! mitmproxy); CONNECT passthrough download throughput vs direct (the
+//! upstream in its own process, CPU time per process; `EGRESS_BENCH_ONLY=
+//! passthrough` runs only this part); proxy RSS with 1,000 idle tunnels. Loops are bounded in time and count.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bottle_testkit::upstream::{self, TestCa, client};
@@ -34,6 +35,27 @@ fn main() {
         bottle_egress::run_blocking(cfg, |addr| println!("{addr}")).expect("proxy");
         return;
     }
+    if args.get(1).map(String::as_str) == Some("upstream") {
+        // The passthrough upstream in a process of its own, so that its CPU
+        // time is measured apart from the client's: `upstream DIR` writes
+        // DIR/big-ca.pem and prints the address.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let ca = TestCa::new("bench passthrough upstream CA");
+            ca.write_pem(Path::new(&args[2]), "big-ca.pem");
+            let big = upstream::https(&ca)
+                .http1_only()
+                .route("/big", vec![b'y'; BIG])
+                .run()
+                .await;
+            println!("{}", big.addr());
+            std::future::pending::<()>().await;
+        });
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -48,9 +70,21 @@ struct ProxyProc {
 
 impl ProxyProc {
     fn start(cfg_path: &Path) -> Self {
+        Self::start_env(cfg_path, &[])
+    }
+
+    /// The proxy with extra environment (`BOTTLE_EGRESS_SPLICE=1` for the
+    /// splice relay).
+    fn start_env(cfg_path: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_role("proxy", cfg_path, env)
+    }
+
+    /// This binary re-executed as `ROLE PATH`; it prints its address.
+    fn start_role(role: &str, path: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .arg("proxy")
-            .arg(cfg_path)
+            .arg(role)
+            .arg(path)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -67,6 +101,29 @@ impl ProxyProc {
     fn rss_kib(&self) -> u64 {
         rss_kib(self.child.id())
     }
+
+    fn cpu_secs(&self) -> f64 {
+        cpu_secs(&self.child.id().to_string())
+    }
+}
+
+/// User + system CPU seconds a process (`self` or a pid) has used.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Drop for ProxyProc {
@@ -162,11 +219,11 @@ async fn requests(
     }
 }
 
-async fn download(via: Via, up: SocketAddr, tls: Arc<rustls::ClientConfig>) -> f64 {
+async fn download(via: Via, up: SocketAddr, tls: Arc<rustls::ClientConfig>, rounds: usize) -> f64 {
     let mut s = open(via, up, tls).await;
     let t0 = Instant::now();
     let mut total = 0usize;
-    for _ in 0..BIG_ROUNDS {
+    for _ in 0..rounds {
         let req = http::Request::get("/big")
             .header("host", up.to_string())
             .body(Full::new(Bytes::new()))
@@ -179,7 +236,7 @@ async fn download(via: Via, up: SocketAddr, tls: Arc<rustls::ClientConfig>) -> f
             }
         }
     }
-    assert_eq!(total, BIG * BIG_ROUNDS);
+    assert_eq!(total, BIG * rounds);
     total as f64 / t0.elapsed().as_secs_f64() / (1024.0 * 1024.0)
 }
 
@@ -220,6 +277,10 @@ async fn bench() {
     let direct_tls = up_ca.client_config(&[b"http/1.1"]);
     let bottle_tls = client::client_config_pem(&ca.cert_pem, &[b"http/1.1"]);
 
+    if std::env::var("EGRESS_BENCH_ONLY").as_deref() == Ok("passthrough") {
+        passthrough(&cfg, dir.path()).await;
+        return;
+    }
     let mitm = start_mitmproxy(dir.path()).await;
 
     println!(
@@ -268,18 +329,9 @@ async fn bench() {
             ms(b.p99.saturating_sub(d.p99)),
         );
     }
-    println!();
-    let d = download(Via::Direct, big.addr(), direct_tls.clone()).await;
-    let p = download(Via::Proxy(proxy.addr), big.addr(), direct_tls.clone()).await;
-    println!(
-        "| CONNECT passthrough download ({} x {} MiB over TLS) | direct MiB/s | bottle MiB/s | ratio |",
-        BIG_ROUNDS,
-        BIG >> 20
-    );
-    println!("| --- | --- | --- | --- |");
-    println!("| 1 client | {d:.0} | {p:.0} | {:.2}x |", p / d);
     drop(proxy);
     drop(mitm);
+    passthrough(&cfg, dir.path()).await;
 
     // RSS with idle tunnels, in a fresh proxy process.
     println!();
@@ -316,6 +368,123 @@ async fn bench() {
         proxy2.rss_kib() as f64 / 1024.0
     );
     drop(held);
+}
+
+/// CONNECT passthrough download throughput: direct TLS, through the proxy
+/// (its default copy relay), and through the proxy with
+/// `BOTTLE_EGRESS_SPLICE=1` (the splice relay), in the same run. Same
+/// client, same upstream process, same TLS config, one kept-alive
+/// connection per measurement. One warm-up
+/// download per path, then `PASSTHROUGH_ROUNDS` rounds of `BIG_ROUNDS` x
+/// 64 MiB each, the three paths in a rotating order within each round so
+/// that none always runs first; medians of the rounds, and of the ratios
+/// within each round. CPU time is counted per process: the client (this
+/// process), the upstream and the proxy.
+async fn passthrough(base: &bottle_egress::Config, dir: &Path) {
+    let rounds: usize = std::env::var("PASSTHROUGH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let server = ProxyProc::start_role("upstream", dir, &[]);
+    let up = server.addr;
+    let pem = std::fs::read_to_string(dir.join("big-ca.pem")).unwrap();
+    let tls = client::client_config_pem(&pem, &[b"http/1.1"]);
+    let mut cfg = base.clone();
+    cfg.passthrough = vec![format!("127.0.0.1:{}", up.port())];
+    let cfg_path = dir.join("egress-passthrough.toml");
+    std::fs::write(&cfg_path, cfg.to_toml().unwrap()).unwrap();
+    let copy = ProxyProc::start(&cfg_path);
+    let splice = ProxyProc::start_env(&cfg_path, &[("BOTTLE_EGRESS_SPLICE", "1")]);
+    let load_before = loadavg();
+    let paths = [Via::Direct, Via::Proxy(copy.addr), Via::Proxy(splice.addr)];
+    for via in paths {
+        download(via, up, tls.clone(), 1).await;
+    }
+    // PASSTHROUGH_ONLY=direct|splice|copy measures one path (for profiling).
+    let only = match std::env::var("PASSTHROUGH_ONLY").as_deref() {
+        Ok("direct") => Some(0),
+        Ok("copy") => Some(1),
+        Ok("splice") => Some(2),
+        _ => None,
+    };
+    if let Some(i) = only {
+        let t0 = Instant::now();
+        for _ in 0..rounds {
+            download(paths[i], up, tls.clone(), BIG_ROUNDS).await;
+        }
+        println!("path {i}: {:.3} s", t0.elapsed().as_secs_f64());
+        return;
+    }
+    let mut mibs: [Vec<f64>; 3] = Default::default();
+    // CPU seconds per path: [client, upstream, proxy].
+    let mut cpu = [[0.0f64; 3]; 3];
+    let procs = [None, Some(&copy), Some(&splice)];
+    let sample = |i: usize| {
+        [
+            cpu_secs("self"),
+            server.cpu_secs(),
+            procs[i].map_or(0.0, |p| p.cpu_secs()),
+        ]
+    };
+    for r in 0..rounds {
+        for k in 0..3 {
+            let i = (r + k) % 3;
+            let before = sample(i);
+            mibs[i].push(download(paths[i], up, tls.clone(), BIG_ROUNDS).await);
+            let after = sample(i);
+            for c in 0..3 {
+                cpu[i][c] += after[c] - before[c];
+            }
+        }
+    }
+    let load_after = loadavg();
+    let gib = (rounds * BIG_ROUNDS * BIG) as f64 / (1u64 << 30) as f64;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let mut r_copy: Vec<f64> = (0..rounds).map(|r| mibs[1][r] / mibs[0][r]).collect();
+    let mut r_splice: Vec<f64> = (0..rounds).map(|r| mibs[2][r] / mibs[0][r]).collect();
+    let range = |v: &[f64]| {
+        let lo = v.iter().cloned().fold(f64::MAX, f64::min);
+        let hi = v.iter().cloned().fold(f64::MIN, f64::max);
+        format!("{lo:.2}-{hi:.2}")
+    };
+    let (rs_range, rc_range) = (range(&r_splice), range(&r_copy));
+    let [d, c, s] = &mut mibs;
+    let (d, c, s) = (median(d), median(c), median(s));
+    println!();
+    println!(
+        "CONNECT passthrough download: {} rounds x {} x {} MiB over TLS per path, one client; load average before {load_before}, after {load_after}",
+        rounds,
+        BIG_ROUNDS,
+        BIG >> 20
+    );
+    println!();
+    println!(
+        "| path | median MiB/s | ratio to direct (median of rounds, range) | CPU s per GiB: client / upstream / proxy / total |"
+    );
+    println!("| --- | --- | --- | --- |");
+    let cpu_cell = |c: [f64; 3]| {
+        format!(
+            "{:.2} / {:.2} / {:.2} / {:.2}",
+            c[0] / gib,
+            c[1] / gib,
+            c[2] / gib,
+            c.iter().sum::<f64>() / gib
+        )
+    };
+    println!("| direct TLS | {d:.0} | 1 | {} |", cpu_cell(cpu[0]));
+    println!(
+        "| bottle, copy relay (default) | {c:.0} | {:.2}x ({rc_range}) | {} |",
+        median(&mut r_copy),
+        cpu_cell(cpu[1])
+    );
+    println!(
+        "| bottle, splice relay (BOTTLE_EGRESS_SPLICE=1) | {s:.0} | {:.2}x ({rs_range}) | {} |",
+        median(&mut r_splice),
+        cpu_cell(cpu[2])
+    );
 }
 
 /// Start mitmdump if `MITMDUMP` names it; returns the child, its address and
