@@ -360,9 +360,12 @@ pub fn read_hidden(prompt: &str) -> std::io::Result<String> {
     let mut quiet = saved.clone();
     quiet.local_modes.remove(LocalModes::ECHO);
     quiet.local_modes.insert(LocalModes::ECHONL);
+    // Echo goes off before the prompt appears (and typed-ahead input is
+    // discarded, as getpass does), so nothing typed after the question is
+    // ever shown.
+    tcsetattr(&stdin, OptionalActions::Flush, &quiet)?;
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();
-    tcsetattr(&stdin, OptionalActions::Now, &quiet)?;
     let mut line = String::new();
     let r = stdin.lock().read_line(&mut line);
     let _ = tcsetattr(&stdin, OptionalActions::Now, &saved);

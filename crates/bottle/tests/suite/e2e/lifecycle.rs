@@ -318,7 +318,8 @@ fn start_asks_for_question_values_without_echoing_the_answer() {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !String::from_utf8_lossy(&seen).contains("What is the answer") {
+    // The preflight names the question too; wait for the prompt itself.
+    while !String::from_utf8_lossy(&seen).contains("ANSWER: What is the answer") {
         let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
         assert!(
             n > 0 && Instant::now() < deadline,
