@@ -386,6 +386,67 @@ pub async fn ensure_images(engine: &Engine, plan: &LaunchPlan, yes: bool) -> any
     Ok(())
 }
 
+/// How a session's launch behaves.
+pub struct SessionOpts {
+    /// `--yes`: also accepts offers such as bootstrapping a missing base image.
+    pub yes: bool,
+    /// `--verbose`: show each launch step.
+    pub verbose: bool,
+    /// Grace period for the agent when the session did not end by itself.
+    pub grace: Duration,
+}
+
+/// What `run` and `start` share once the spec is built: connect, check the
+/// runtime, make the images, launch, run `session`, tear down whatever
+/// happened, and turn the outcome into the exit status (the agent's code, or
+/// 128 + the signal that interrupted it).
+pub fn launch_session(
+    plan: &LaunchPlan,
+    spec: &LaunchSpec,
+    opts: SessionOpts,
+    session: impl AsyncFnOnce(
+        &bottle_docker::Bottle,
+        &bottle_docker::cancel::Cancel,
+    ) -> bottle_docker::Result<bottle_docker::session::Ended>,
+) -> anyhow::Result<std::process::ExitCode> {
+    use bottle_docker::session::Ended;
+    let rt = runtime()?;
+    let code = rt.block_on(async {
+        let cancel = bottle_docker::cancel::on_signals()?;
+        let engine = Engine::connect().await?;
+        if let Some(r) = &plan.runtime {
+            engine.check_runtime(r).await?;
+        }
+        cancel
+            .race(async { Ok(ensure_images(&engine, plan, opts.yes).await) })
+            .await??;
+        let progress = launch_progress(opts.verbose);
+        let mut bottle = bottle_docker::launch(&engine, spec, &cancel, &progress).await?;
+        progress(Progress::Phase("starting the agent"));
+        let ended = session(&bottle, &cancel).await;
+        progress(Progress::Phase("tearing down"));
+        let grace = match ended {
+            Ok(Ended::Exited(_)) => None,
+            _ => Some(opts.grace),
+        };
+        let report = bottle.teardown(grace).await;
+        progress(Progress::Phase("torn down"));
+        report_teardown(&report);
+        Ok::<u8, anyhow::Error>(match ended? {
+            Ended::Exited(c) => {
+                u8::try_from(c).unwrap_or(if c < 0 { 255 } else { (c % 256) as u8 })
+            }
+            Ended::Interrupted(sig) => {
+                eprintln!("bottle: interrupted by {sig}; the bottle was torn down");
+                signal_exit(sig)
+            }
+        })
+    });
+    // Do not wait for a stdin reader thread.
+    rt.shutdown_background();
+    exit_status(code)
+}
+
 /// A runtime for the Docker work.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

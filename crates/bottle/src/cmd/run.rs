@@ -4,7 +4,7 @@
 
 use super::common::{ManifestArgs, make_plan};
 use super::launch::{self as l, SpecInput};
-use bottle_docker::session::{self, Ended};
+use bottle_docker::session;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -45,39 +45,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tty: false,
         stdin: forward_stdin,
     })?;
-    let rt = l::runtime()?;
-    let code = rt.block_on(async {
-        let cancel = bottle_docker::cancel::on_signals()?;
-        let engine = bottle_docker::Engine::connect().await?;
-        if let Some(r) = &plan.runtime {
-            engine.check_runtime(r).await?;
-        }
-        cancel
-            .race(async { Ok(l::ensure_images(&engine, &plan, args.yes).await) })
-            .await??;
-        let progress = l::launch_progress(args.verbose);
-        let mut bottle = bottle_docker::launch(&engine, &spec, &cancel, &progress).await?;
-        progress(bottle_docker::Progress::Phase("starting the agent"));
-        let ended = session::run_command(&bottle, forward_stdin, &cancel).await;
-        progress(bottle_docker::Progress::Phase("tearing down"));
-        let grace = match ended {
-            Ok(Ended::Exited(_)) => None,
-            _ => Some(Duration::from_secs(3)),
-        };
-        let report = bottle.teardown(grace).await;
-        progress(bottle_docker::Progress::Phase("torn down"));
-        l::report_teardown(&report);
-        Ok::<u8, anyhow::Error>(match ended? {
-            Ended::Exited(c) => {
-                u8::try_from(c).unwrap_or(if c < 0 { 255 } else { (c % 256) as u8 })
-            }
-            Ended::Interrupted(sig) => {
-                eprintln!("bottle: interrupted by {sig}; the bottle was torn down");
-                l::signal_exit(sig)
-            }
-        })
-    });
-    // Do not wait for the stdin reader thread.
-    rt.shutdown_background();
-    l::exit_status(code)
+    l::launch_session(
+        &plan,
+        &spec,
+        l::SessionOpts {
+            yes: args.yes,
+            verbose: args.verbose,
+            grace: Duration::from_secs(3),
+        },
+        async |bottle, cancel| session::run_command(bottle, forward_stdin, cancel).await,
+    )
 }

@@ -2,7 +2,7 @@
 
 use super::common::{ManifestArgs, make_plan};
 use super::launch::{self as l, SpecInput};
-use bottle_docker::session::{self, Ended};
+use bottle_docker::session;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -51,40 +51,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tty,
         stdin: true,
     })?;
-    let rt = l::runtime()?;
-    let code = rt.block_on(async {
-        let cancel = bottle_docker::cancel::on_signals()?;
-        let engine = bottle_docker::Engine::connect().await?;
-        if let Some(r) = &plan.runtime {
-            engine.check_runtime(r).await?;
-        }
-        cancel
-            .race(async { Ok(l::ensure_images(&engine, &plan, args.yes).await) })
-            .await??;
-        let progress = l::launch_progress(args.verbose);
-        let mut bottle = bottle_docker::launch(&engine, &spec, &cancel, &progress).await?;
-        let ended = if tty {
-            session::run_interactive(&bottle, Duration::from_secs(10)).await
-        } else {
-            // No terminal (`--yes` from a script): a plain session.
-            session::run_command(&bottle, true, &cancel).await
-        };
-        let grace = match ended {
-            Ok(Ended::Exited(_)) => None,
-            _ => Some(Duration::from_secs(10)),
-        };
-        let report = bottle.teardown(grace).await;
-        l::report_teardown(&report);
-        Ok::<u8, anyhow::Error>(match ended? {
-            Ended::Exited(c) => {
-                u8::try_from(c).unwrap_or(if c < 0 { 255 } else { (c % 256) as u8 })
+    l::launch_session(
+        &plan,
+        &spec,
+        l::SessionOpts {
+            yes: args.yes,
+            verbose: args.verbose,
+            grace: Duration::from_secs(10),
+        },
+        async |bottle, cancel| {
+            if tty {
+                session::run_interactive(bottle, Duration::from_secs(10)).await
+            } else {
+                // No terminal (`--yes` from a script): a plain session.
+                session::run_command(bottle, true, cancel).await
             }
-            Ended::Interrupted(sig) => {
-                eprintln!("bottle: interrupted by {sig}; the bottle was torn down");
-                l::signal_exit(sig)
-            }
-        })
-    });
-    rt.shutdown_background();
-    l::exit_status(code)
+        },
+    )
 }
