@@ -19,7 +19,7 @@ fn embedded_default_when_no_files() {
     assert_eq!(set.sources[0].name, EMBEDDED_NAME);
     assert_eq!(set.agent_names(), "claude, codex, shell");
     assert!(set.bottles.contains_key("default"));
-    assert_eq!(set.default_agent.as_ref().unwrap().value, "claude");
+    assert_eq!(set.default_agent.as_ref().unwrap().value, "shell");
 }
 
 #[test]

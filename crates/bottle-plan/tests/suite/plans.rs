@@ -400,7 +400,7 @@ fn embedded_default_as_toml_and_json_plan_identically() {
     let toml = set("/proj/bottle.toml", bottle_manifest::source::EMBEDDED_TOML);
     let json = set(
         "/proj/bottle.json",
-        r#"{"default_agent": "claude",
+        r#"{"default_agent": "shell",
             "bottles": {"default": {}, "codex": {"egress": {"allowlist": ["api.openai.com", "auth.openai.com", "chatgpt.com"]}}},
             "agents": {"claude": {"bottle": "default", "preset": "claude"},
                        "codex": {"bottle": "codex", "preset": "codex"},

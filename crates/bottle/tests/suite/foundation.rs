@@ -4,7 +4,7 @@
 use super::cli::{Scratch, bottle_bin};
 
 const DEFAULT_AS_JSON: &str = r#"{
-  "default_agent": "claude",
+  "default_agent": "shell",
   "bottles": {
     "default": {},
     "codex": { "egress": { "allowlist": ["api.openai.com", "auth.openai.com", "chatgpt.com"] } }
@@ -97,7 +97,7 @@ fn plan_json_matches_the_documented_shape() {
     }
     assert_eq!(v["egress"]["allowlist"].as_array().unwrap().len(), 7);
     assert_eq!(v["containers"][1]["role"], "agent");
-    assert_eq!(v["agent"]["preset"], "claude");
+    assert_eq!(v["agent"]["preset"], "shell");
     assert_eq!(v["image"]["kind"], "preset");
 }
 
