@@ -1,10 +1,14 @@
-//! Running `git http-backend` (CGI) for one request and streaming its answer.
+//! Running git for one request and streaming its answer.
 //!
-//! http-backend owns the protocol: it runs upload-pack / receive-pack with
-//! `--stateless-rpc`, handles gzip request bodies, protocol v2 (through
-//! `GIT_PROTOCOL`) and content types. The gate only sets the CGI variables,
-//! pipes the body in and the answer out, and learns when the process ended
-//! (for the audit line and to release the push lock).
+//! `git http-backend` (CGI) owns the protocol: it runs upload-pack /
+//! receive-pack with `--stateless-rpc`, handles gzip request bodies,
+//! protocol v2 (through `GIT_PROTOCOL`) and content types. The gate only
+//! sets the CGI variables, pipes the body in and the answer out, and learns
+//! when the process ended (for the audit line and to release the push
+//! lock). Protocol v2 upload-pack requests, which the gate reads whole
+//! anyway, skip http-backend and run `git upload-pack --stateless-rpc`
+//! directly ([`upload_pack_v2`]): a fetch is three such requests, and each
+//! saves two process starts.
 
 use crate::gitenv::{GitEnv, summarize_stderr};
 use bytes::Bytes;
@@ -97,11 +101,7 @@ pub(crate) async fn run(
         .env("REMOTE_USER", "agent")
         .env("GIT_PROJECT_ROOT", &req.project_root)
         .env("GIT_HTTP_EXPORT_ALL", "1")
-        .envs(req.extra_env.iter().cloned())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(false);
+        .envs(req.extra_env.iter().cloned());
     if let Some(ct) = &req.content_type {
         cmd.env("CONTENT_TYPE", ct);
     }
@@ -114,16 +114,70 @@ pub(crate) async fn run(
     if let Some(p) = &req.git_protocol {
         cmd.env("HTTP_GIT_PROTOCOL", p).env("GIT_PROTOCOL", p);
     }
+    serve(cmd, "git http-backend", None, body, on_done).await
+}
+
+/// A protocol v2 upload-pack request, answered by `git upload-pack
+/// --stateless-rpc` itself rather than through http-backend: one process
+/// instead of three (`git`, `git-http-backend`, `git upload-pack`) per
+/// request, and a fetch over HTTP makes three such requests. What
+/// http-backend would add for these requests is done here: the request
+/// body is already decoded (`plain`), `GIT_PROTOCOL` is set, and the
+/// content type and no-cache headers are those http-backend sends.
+/// `advertise`: the `GET info/refs` capability advertisement
+/// (`--http-backend-info-refs`), else a POST command (`ls-refs`, `fetch`).
+pub(crate) async fn upload_pack_v2(
+    git: &GitEnv,
+    mirror: &std::path::Path,
+    git_protocol: &str,
+    advertise: bool,
+    body: Bytes,
+    on_done: OnDone,
+) -> Response<GateBody> {
+    let mut cmd = git.tokio_command();
+    cmd.args(["upload-pack", "--stateless-rpc"]);
+    if advertise {
+        cmd.arg("--http-backend-info-refs");
+    }
+    cmd.arg(mirror).env("GIT_PROTOCOL", git_protocol);
+    let content_type = if advertise {
+        "application/x-git-upload-pack-advertisement"
+    } else {
+        "application/x-git-upload-pack-result"
+    };
+    serve(
+        cmd,
+        "git upload-pack",
+        Some(content_type),
+        ReqBody::Bytes(body),
+        on_done,
+    )
+    .await
+}
+
+/// Run `cmd`, feed it `body`, stream its stdout back. With `content_type`
+/// the whole output is the body; without, it is CGI output (headers first).
+async fn serve(
+    mut cmd: tokio::process::Command,
+    what: &'static str,
+    content_type: Option<&'static str>,
+    body: ReqBody,
+    on_done: OnDone,
+) -> Response<GateBody> {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(false);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             on_done(Done {
                 status: None,
-                stderr: format!("cannot run git http-backend: {e}").into_bytes(),
+                stderr: format!("cannot run {what}: {e}").into_bytes(),
             });
             return text(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("bottle git gate: cannot run git http-backend: {e}"),
+                &format!("bottle git gate: cannot run {what}: {e}"),
             );
         }
     };
@@ -132,7 +186,7 @@ pub(crate) async fn run(
     else {
         on_done(Done {
             status: None,
-            stderr: b"git http-backend has no pipes".to_vec(),
+            stderr: format!("{what} has no pipes").into_bytes(),
         });
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -178,6 +232,28 @@ pub(crate) async fn run(
     });
 
     let (head_tx, head_rx) = oneshot::channel::<Result<(Vec<(String, String)>, Vec<u8>), String>>();
+    // Without CGI headers to wait for, the head is known now.
+    let head_tx = match content_type {
+        Some(ct) => {
+            let _ = head_tx.send(Ok((
+                vec![
+                    ("Content-Type".to_string(), ct.to_string()),
+                    (
+                        "Cache-Control".to_string(),
+                        "no-cache, max-age=0, must-revalidate".to_string(),
+                    ),
+                    ("Pragma".to_string(), "no-cache".to_string()),
+                    (
+                        "Expires".to_string(),
+                        "Fri, 01 Jan 1980 00:00:00 GMT".to_string(),
+                    ),
+                ],
+                Vec::new(),
+            )));
+            None
+        }
+        None => Some(head_tx),
+    };
     let (data_tx, data_rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let mut buf = Vec::new();
@@ -185,7 +261,7 @@ pub(crate) async fn run(
         // body frame without another copy.
         const READ_SIZE: usize = 256 * 1024;
         let mut chunk = bytes::BytesMut::with_capacity(READ_SIZE);
-        let mut head_tx = Some(head_tx);
+        let mut head_tx = head_tx;
         let mut client_gone = false;
         loop {
             if chunk.capacity() - chunk.len() < READ_SIZE / 4 {
@@ -205,7 +281,7 @@ pub(crate) async fn run(
                         let _ = tx.send(Ok((headers, rest)));
                     }
                     None if buf.len() > MAX_HEADER_BYTES => {
-                        let _ = tx.send(Err("git http-backend sent an oversized header".into()));
+                        let _ = tx.send(Err(format!("{what} sent an oversized header")));
                         client_gone = true;
                     }
                     None => head_tx = Some(tx),
@@ -224,10 +300,7 @@ pub(crate) async fn run(
             let _ = tx.send(Err(summarize_stderr(&stderr)));
         }
         if !stderr.is_empty() {
-            eprintln!(
-                "bottle git gate: git http-backend: {}",
-                summarize_stderr(&stderr)
-            );
+            eprintln!("bottle git gate: {what}: {}", summarize_stderr(&stderr));
         }
         on_done(Done { status, stderr });
     });
@@ -274,11 +347,11 @@ pub(crate) async fn run(
         }
         Ok(Err(why)) => text(
             StatusCode::BAD_GATEWAY,
-            &format!("bottle git gate: git http-backend failed: {why}"),
+            &format!("bottle git gate: {what} failed: {why}"),
         ),
         Err(_) => text(
             StatusCode::BAD_GATEWAY,
-            "bottle git gate: git http-backend ended unexpectedly",
+            &format!("bottle git gate: {what} ended unexpectedly"),
         ),
     }
 }

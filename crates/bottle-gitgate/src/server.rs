@@ -369,8 +369,15 @@ async fn advertise(
     if service == Service::UploadPack && version == 2 {
         // A v2 `GET info/refs` only lists capabilities; the refs come with
         // `ls-refs`, which refreshes (see upload_pack).
-        let cgi = cgi(&shared, peer, &mirror, "GET", "info/refs", &query, &req);
-        return backend::run(&shared.git, cgi, ReqBody::Empty, Box::new(|_| {})).await;
+        return backend::upload_pack_v2(
+            &shared.git,
+            &mirror.dir,
+            protocol.as_deref().unwrap_or("version=2"),
+            true,
+            Bytes::new(),
+            Box::new(|_| {}),
+        )
+        .await;
     }
     match mirror.refresh(&shared.git, shared.timeout).await {
         Err(e) => {
@@ -466,10 +473,16 @@ async fn upload_pack(
             }
         }
     }
-    let mut cgi = cgi;
-    cgi.content_length = Some(body.len() as u64);
     let done = after_serving(&shared, &mirror);
-    backend::run(&shared.git, cgi, ReqBody::Bytes(body), done).await
+    backend::upload_pack_v2(
+        &shared.git,
+        &mirror.dir,
+        protocol.as_deref().unwrap_or("version=2"),
+        false,
+        Bytes::from(plain),
+        done,
+    )
+    .await
 }
 
 /// Once a pack has been served: background maintenance of the mirror, if

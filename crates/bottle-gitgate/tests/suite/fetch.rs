@@ -364,3 +364,66 @@ fn reused_data_dir_with_another_upstream_starts_fresh() {
     let wt = gate.agent().clone_repo(&second.file_url());
     assert_eq!(wt.read("second.txt"), "2\n");
 }
+
+/// Protocol v2 requests are answered by `git upload-pack --stateless-rpc`
+/// directly, not through http-backend: the capability advertisement and
+/// the command answers carry http-backend's content types and no-cache
+/// headers, and a gzip request body (git compresses requests over 1 KiB,
+/// e.g. a fetch with many haves) is decoded before upload-pack reads it.
+#[test]
+fn v2_requests_are_answered_by_upload_pack_directly() {
+    use std::io::Write;
+    let up = BareRepo::with_files(&[("a.txt", "1\n")]);
+    let gate = TestGate::start(vec![file_remote("origin", &up)]);
+    let agent = gate.agent();
+    let wt = agent.clone_repo(&up.file_url());
+
+    let caps = http_request(
+        gate.addr,
+        "GET",
+        "/origin.git/info/refs?service=git-upload-pack",
+        &[("Git-Protocol", "version=2")],
+        b"",
+    );
+    assert!(caps.starts_with("HTTP/1.1 200"), "{caps}");
+    let lower = caps.to_ascii_lowercase();
+    assert_contains(
+        &lower,
+        "content-type: application/x-git-upload-pack-advertisement",
+    );
+    assert_contains(&lower, "cache-control: no-cache");
+    assert_contains(&caps, "version 2");
+    assert_contains(&caps, "ls-refs");
+    assert_contains(&caps, "fetch=");
+
+    let newer = up.commit_files("main", &[("a.txt", "2\n")], "newer");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"0014command=ls-refs\n0001000csymrefs\n0000")
+        .unwrap();
+    let resp = http_request(
+        gate.addr,
+        "POST",
+        "/origin.git/git-upload-pack",
+        &[
+            ("Content-Type", "application/x-git-upload-pack-request"),
+            ("Content-Encoding", "gzip"),
+            ("Git-Protocol", "version=2"),
+        ],
+        &gz.finish().unwrap(),
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert_contains(
+        &resp.to_ascii_lowercase(),
+        "content-type: application/x-git-upload-pack-result",
+    );
+    assert_contains(&resp, &format!("{newer} refs/heads/main"));
+
+    // A real client with many local commits (many haves, so a compressed
+    // request) fetches the upstream's next commit.
+    for i in 0..60 {
+        wt.commit_files(&[("local.txt", &format!("{i}\n"))], &format!("local {i}"));
+    }
+    let newest = up.commit_files("main", &[("a.txt", "3\n")], "newest");
+    wt.git(&["fetch", "--quiet"]);
+    assert_eq!(wt.git(&["rev-parse", "origin/main"]), newest);
+}
