@@ -253,6 +253,16 @@ impl Mirror {
     /// (first fetch, or the upstream changed its default branch), so clones
     /// check out the upstream's default branch.
     async fn fix_head(&self, git: &GitEnv, timeout: Duration, refs: &BTreeMap<String, String>) {
+        // The mirror is a files-backend repository: `HEAD` is the file
+        // `ref: <name>`. Reading it spares a git process on every refresh
+        // that changes refs; anything else asks git.
+        let from_file = std::fs::read_to_string(self.dir.join("HEAD"))
+            .ok()
+            .and_then(|t| t.strip_prefix("ref: ").map(|r| r.trim().to_string()))
+            .filter(|c| refs.contains_key(c));
+        if from_file.is_some() {
+            return;
+        }
         let current = git
             .run_sync(Some(&self.dir), &["symbolic-ref", "-q", "HEAD"])
             .ok()
@@ -330,6 +340,9 @@ impl Mirror {
     /// failed, which counts as missing).
     pub(crate) async fn missing(&self, git: &GitEnv, ids: &[String]) -> bool {
         use tokio::io::AsyncWriteExt;
+        if self.all_ref_tips(ids) {
+            return false;
+        }
         let mut cmd = git.tokio_command();
         cmd.arg("--git-dir")
             .arg(&self.dir)
@@ -352,6 +365,23 @@ impl Mirror {
                 .any(|l| l.ends_with(" missing")),
             _ => true,
         }
+    }
+
+    /// Whether every id is the tip of a mirrored ref as the last refresh
+    /// left them (the usual `fetch`: it wants what `ls-refs` just listed),
+    /// known without starting `git cat-file`. Such an object is in the
+    /// mirror: a refresh only moves a ref to an object it brought, whole,
+    /// and the gate never deletes objects. `false` when unknown (a refresh
+    /// or push holds the state, or a push changed the refs since).
+    fn all_ref_tips(&self, ids: &[String]) -> bool {
+        let Ok(st) = self.state.try_lock() else {
+            return false;
+        };
+        let Some(refs) = &st.refs else {
+            return false;
+        };
+        let tips: std::collections::HashSet<&str> = refs.values().map(String::as_str).collect();
+        !ids.is_empty() && ids.iter().all(|id| tips.contains(id.as_str()))
     }
 
     /// The mirrored refs: name → object id.

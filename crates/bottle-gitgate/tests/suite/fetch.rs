@@ -427,3 +427,80 @@ fn v2_requests_are_answered_by_upload_pack_directly() {
     wt.git(&["fetch", "--quiet"]);
     assert_eq!(wt.git(&["rev-parse", "origin/main"]), newest);
 }
+
+/// The git processes one v2 fetch of a new upstream commit costs the gate,
+/// seen through a logging wrapper configured as the gate's `git`: one
+/// `upload-pack` per request (no http-backend), one `fetch` (the refresh),
+/// one `for-each-ref`; no `cat-file` (the wanted tip is known from the
+/// refresh) and no `symbolic-ref` (HEAD is read from its file).
+#[test]
+fn a_v2_fetch_starts_only_the_git_processes_it_needs() {
+    use std::os::unix::fs::PermissionsExt;
+    let up = BareRepo::with_files(&[("a.txt", "1\n")]);
+    let data = tempfile::Builder::new()
+        .prefix("bottle-gate-")
+        .tempdir()
+        .unwrap();
+    let real_git = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let log = data.path().join("git.log");
+    let wrapper_dir = data.path().join("bin");
+    std::fs::create_dir_all(&wrapper_dir).unwrap();
+    let wrapper = wrapper_dir.join("git");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real_git
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = TestGate::config(vec![file_remote("origin", &up)], data.path());
+    config.git = wrapper;
+    let gate = TestGate::start_with(config, data);
+    let wt = gate.agent().clone_repo(&up.file_url());
+    wt.git(&["config", "protocol.version", "2"]);
+    // Let the background repack after the clone finish.
+    for _ in 0..300 {
+        if !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("repack")
+            || std::fs::read_dir(gate.mirror_dir("origin").join("objects/pack"))
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".bitmap"))
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let before = std::fs::read_to_string(&log).unwrap().lines().count();
+
+    let newer = up.commit_files("main", &[("a.txt", "2\n")], "newer");
+    wt.git(&["fetch", "--quiet"]);
+    assert_eq!(wt.git(&["rev-parse", "origin/main"]), newer);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let ran: Vec<&str> = text.lines().skip(before).collect();
+    let count = |needle: &str| {
+        ran.iter()
+            .filter(|l| l.split_whitespace().any(|w| w == needle))
+            .count()
+    };
+    assert_eq!(count("http-backend"), 0, "{ran:#?}");
+    assert_eq!(count("upload-pack"), 3, "caps, ls-refs, fetch: {ran:#?}");
+    assert_eq!(count("fetch"), 1, "one refresh: {ran:#?}");
+    assert_eq!(count("for-each-ref"), 1, "{ran:#?}");
+    assert_eq!(count("cat-file"), 0, "{ran:#?}");
+    assert_eq!(count("symbolic-ref"), 0, "{ran:#?}");
+}

@@ -19,20 +19,25 @@ impl TestGate {
             .prefix("bottle-gate-")
             .tempdir()
             .unwrap();
-        let config = Config {
+        let config = Self::config(remotes, data.path());
+        Self::start_with(config, data)
+    }
+
+    /// The config [`TestGate::start`] uses, with its files under `dir`.
+    pub fn config(remotes: Vec<Remote>, dir: &Path) -> Config {
+        Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             bottle: "test".into(),
-            data_dir: data.path().join("data"),
+            data_dir: dir.join("data"),
             git: std::env::var_os("BOTTLE_TEST_GIT")
                 .map_or_else(|| PathBuf::from("git"), PathBuf::from),
             ssh: PathBuf::from("ssh"),
-            audit: AuditTarget::File(data.path().join("audit.jsonl")),
+            audit: AuditTarget::File(dir.join("audit.jsonl")),
             scan: ScanConfig::default(),
             upstream_timeout_secs: 60,
             hook_command: vec![env!("CARGO_BIN_EXE_bottle-gitgate-hook").to_string()],
             remotes,
-        };
-        Self::start_with(config, data)
+        }
     }
 
     pub fn start_with(config: Config, data: tempfile::TempDir) -> Self {
