@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Write a git fast-import stream to stdout.
 
-Usage: gen.py history COMMITS BYTES_PER_COMMIT [BRANCH] [PARENT_SHA]
-       gen.py push COMMITS BYTES_PER_COMMIT BRANCH PARENT_SHA
+Usage: gen.py history COMMITS BYTES_PER_COMMIT [BRANCH] [PARENT_SHA [PARENT_TIME]]
+       gen.py push COMMITS BYTES_PER_COMMIT BRANCH PARENT_SHA [PARENT_TIME]
 
 history: COMMITS commits, each adding one new file of BYTES_PER_COMMIT bytes
 of random hex text (so the repository does not compress away) and editing
 a shared file. push: COMMITS commits of code-like text (what an agent
 writes), on top of PARENT_SHA, for the push benchmark. Deterministic.
+Commit times go up by a minute per commit from PARENT_TIME (the parent's
+committer time, epoch seconds): new commits must not look older than their
+parents, or git's negotiation cannot stop early (upload-pack's "ready"
+walks down to the oldest "have" by date) and every fetch pays an extra
+round.
 """
 import random
 import sys
@@ -54,7 +59,7 @@ def main():
     rng = random.Random(f"{mode}-{commits}-{size}-{parent}")
     out = sys.stdout.buffer
     w = out.write
-    t = 1700000000
+    t = int(sys.argv[6]) if len(sys.argv) > 6 else 1700000000
     for c in range(commits):
         t += 60
         w(b"commit refs/heads/%s\n" % branch.encode())
