@@ -186,9 +186,11 @@ if [[ "$SSH" == 1 ]]; then
 fi
 rm -rf "$WORK/direct-clone" "$WORK/gate-clone" "$WORK/cold" "$WORK/cold-ssh"
 
-# Fetch: the upstream gains 100 commits (about 2 MiB) before each round;
-# every client (direct and gated, file:// and ssh) fetches them in that
-# round, direct first in odd rounds and the gate first in even ones.
+# Fetch: the upstream gains 100 commits (about 2 MiB) before each round,
+# and one direct and one gated client fetch them, direct first in odd
+# rounds and the gate first in even ones. The file:// rounds run first, then
+# the ssh rounds (interleaving them made the later file:// rounds slower for
+# both clients, from the ssh side's leftover work, and flattered the ratio).
 rm -rf "$WORK/df" "$WORK/gf" "$WORK/sdf" "$WORK/sgf"
 direct clone -q --no-checkout "file://$UP" "$WORK/df"
 gated clone -q --no-checkout "file://$UP" "$WORK/gf"
@@ -202,28 +204,25 @@ fetch_time() { # fn dir
   elapsed "$t0" "$t1"
 }
 direct_fetches=(); gate_fetches=(); sd_fetches=(); sg_fetches=()
-for i in $(seq "$FETCH_RUNS"); do
-  log "fetch run $i"
-  tip=$(git -C "$UP" rev-parse main)
-  python3 "$HERE/gen.py" history 100 "$BYTES_PER_COMMIT" main "$tip" "$(git -C "$UP" log -1 --format=%ct main)" \
-    | git -C "$UP" fast-import --quiet --force
-  if (( i % 2 )); then
-    direct_fetches+=("$(fetch_time direct "$WORK/df")"); gate_fetches+=("$(fetch_time gated "$WORK/gf")")
-  else
-    gate_fetches+=("$(fetch_time gated "$WORK/gf")"); direct_fetches+=("$(fetch_time direct "$WORK/df")")
-  fi
-  if [[ "$SSH" == 1 ]]; then
+fetch_rounds() { # direct-dir gated-dir direct-array gate-array
+  local -n dts=$3 gts=$4
+  local i tip
+  for i in $(seq "$FETCH_RUNS"); do
+    log "fetch run $i ($1 / $2)"
+    tip=$(git -C "$UP" rev-parse main)
+    python3 "$HERE/gen.py" history 100 "$BYTES_PER_COMMIT" main "$tip" "$(git -C "$UP" log -1 --format=%ct main)" \
+      | git -C "$UP" fast-import --quiet --force
     if (( i % 2 )); then
-      sd_fetches+=("$(fetch_time direct "$WORK/sdf")"); sg_fetches+=("$(fetch_time gated "$WORK/sgf")")
+      dts+=("$(fetch_time direct "$WORK/$1")"); gts+=("$(fetch_time gated "$WORK/$2")")
     else
-      sg_fetches+=("$(fetch_time gated "$WORK/sgf")"); sd_fetches+=("$(fetch_time direct "$WORK/sdf")")
+      gts+=("$(fetch_time gated "$WORK/$2")"); dts+=("$(fetch_time direct "$WORK/$1")")
     fi
-  fi
-  for d in gf sgf; do
-    [[ ! -d "$WORK/$d" ]] || [[ "$(git -C "$WORK/$d" rev-parse origin/main)" == "$(git -C "$UP" rev-parse main)" ]] \
-      || { echo "gate fetch ($d) is stale" >&2; exit 1; }
+    [[ "$(git -C "$WORK/$2" rev-parse origin/main)" == "$(git -C "$UP" rev-parse main)" ]] \
+      || { echo "gate fetch ($2) is stale" >&2; exit 1; }
   done
-done
+}
+fetch_rounds df gf direct_fetches gate_fetches
+[[ "$SSH" != 1 ]] || fetch_rounds sdf sgf sd_fetches sg_fetches
 D_FETCH=$(median "${direct_fetches[@]}"); G_FETCH=$(median "${gate_fetches[@]}")
 # How much of a gate fetch was the refresh (upstream -> mirror), from the
 # audit log: the requests that brought new refs.
@@ -263,7 +262,7 @@ t0=$(now); direct -C "$WORK/pw" push -q "file://$WORK/up-direct.git" main; t1=$(
 t0=$(now); gated -C "$WORK/pw" push origin main 2>"$WORK/push.err"; t1=$(now); G_PUSH=$(elapsed "$t0" "$t1")
 [[ "$(git -C "$UP" rev-parse main)" == "$(git -C "$WORK/pw" rev-parse main)" ]] || { cat "$WORK/push.err" >&2; echo "push did not land" >&2; exit 1; }
 SCAN_S=$(sed -n 's/.*scanned .* in \([0-9.]*\)s: no secrets found.*/\1/p' "$WORK/push.err" | head -1)
-SCAN_RATE=$(python3 -c "print(f'{$ADDED_BYTES / 1048576 / $SCAN_S:.0f}')")
+SCAN_RATE=$(python3 -c "print(f'{$ADDED_BYTES / 1048576 / $SCAN_S:.0f}' if $SCAN_S > 0 else 'n/a (too fast to time)')")
 
 LOAD_END=$(loadavg)
 SSH_ROUNDS=""
