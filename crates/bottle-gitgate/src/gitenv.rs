@@ -54,6 +54,13 @@ impl Paths {
     pub(crate) fn known_hosts(&self, name: &str) -> PathBuf {
         self.ssh_dir().join(format!("{name}.known_hosts"))
     }
+    /// The control socket of the remote's shared ssh connection. One per
+    /// remote, never per host: two remotes on one host may hold different
+    /// keys, and a connection authenticated with one must not serve the
+    /// other.
+    pub(crate) fn ssh_control(&self, name: &str) -> PathBuf {
+        self.ssh_dir().join(format!("{name}.mux"))
+    }
     pub(crate) fn run_dir(&self) -> PathBuf {
         self.root.join("run")
     }
@@ -196,6 +203,7 @@ impl UpstreamAccess {
                         &config.ssh,
                         &paths.ssh_key(&remote.name),
                         &paths.known_hosts(&remote.name),
+                        Some(&paths.ssh_control(&remote.name)),
                     )
                     .into(),
                 ));
@@ -233,18 +241,77 @@ impl UpstreamAccess {
     }
 }
 
+/// How long an idle shared ssh connection to an upstream stays open.
+pub(crate) const SSH_CONTROL_PERSIST_SECS: u32 = 60;
+
+/// The longest control socket path the gate uses: a Unix socket path has
+/// 107 usable bytes, and ssh binds the master at the path plus a 17-byte
+/// random suffix before renaming it.
+const MAX_CONTROL_PATH: usize = 88;
+
+/// Whether `p` can serve as an ssh `ControlPath` as it is: short enough for
+/// a socket, and nothing ssh would expand (`%`, `~`) or split (spaces,
+/// quotes).
+pub(crate) fn control_path_usable(p: &Path) -> bool {
+    let Some(s) = p.to_str() else { return false };
+    s.len() <= MAX_CONTROL_PATH
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '%' | '~' | '"' | '\''))
+}
+
 /// The `GIT_SSH_COMMAND`: only the gate's key, only the pinned host key, no
 /// user or system ssh config, never a prompt.
-pub(crate) fn ssh_command(ssh: &Path, key: &Path, known_hosts: &Path) -> String {
+///
+/// With `control` (and a path short enough for a socket), connections to
+/// the upstream are shared: the first ssh becomes a master that stays up
+/// [`SSH_CONTROL_PERSIST_SECS`] after its last session, and the refreshes
+/// and pushes after it skip the TCP and ssh handshakes. The host key is
+/// checked when the master connects; sessions ride that verified
+/// connection. A stale socket (its master gone) is replaced by ssh itself.
+pub(crate) fn ssh_command(
+    ssh: &Path,
+    key: &Path,
+    known_hosts: &Path,
+    control: Option<&Path>,
+) -> String {
+    let mux = match control {
+        Some(p) if control_path_usable(p) => format!(
+            " -o ControlMaster=auto -o ControlPath={} -o ControlPersist={SSH_CONTROL_PERSIST_SECS}",
+            shell_quote(&p.to_string_lossy())
+        ),
+        _ => " -o ControlMaster=no -o ControlPath=none".to_string(),
+    };
     format!(
         "{} -F /dev/null -i {} -o IdentitiesOnly=yes -o IdentityAgent=none \
          -o StrictHostKeyChecking=yes -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null \
          -o BatchMode=yes -o UpdateHostKeys=no -o CheckHostIP=no -o ConnectTimeout=20 \
-         -o ServerAliveInterval=15 -o ServerAliveCountMax=4",
+         -o ServerAliveInterval=15 -o ServerAliveCountMax=4{mux}",
         shell_quote(&ssh.to_string_lossy()),
         shell_quote(&key.to_string_lossy()),
         shell_quote(&known_hosts.to_string_lossy()),
     )
+}
+
+/// Ask each ssh remote's shared connection (if one is up) to close, so no
+/// master outlives the gate. Best effort: a master that is gone is fine.
+pub(crate) fn close_shared_ssh(config: &Config) {
+    let paths = Paths::new(&config.data_dir);
+    for remote in &config.remotes {
+        let control = paths.ssh_control(&remote.name);
+        if !control.exists() || !control_path_usable(&control) {
+            continue;
+        }
+        let _ = std::process::Command::new(&config.ssh)
+            .args(["-F", "/dev/null", "-o"])
+            .arg(format!("ControlPath={}", control.display()))
+            .args(["-O", "exit", "upstream"])
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 /// The one line of the known_hosts file the gate's ssh uses.
@@ -285,4 +352,52 @@ pub(crate) fn summarize_stderr(stderr: &[u8]) -> String {
         s = "git exited with an error and printed nothing".into();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_command_shares_a_connection_per_remote_socket() {
+        let paths = Paths::new(Path::new("/var/lib/bottle-gate/mirrors"));
+        let cmd = ssh_command(
+            Path::new("ssh"),
+            &paths.ssh_key("origin"),
+            &paths.known_hosts("origin"),
+            Some(&paths.ssh_control("origin")),
+        );
+        assert!(cmd.contains(
+            "-o ControlMaster=auto -o ControlPath='/var/lib/bottle-gate/mirrors/ssh/origin.mux' -o ControlPersist=60"
+        ), "{cmd}");
+        assert!(cmd.contains("-o StrictHostKeyChecking=yes"), "{cmd}");
+        // Two remotes never share a socket, even on one host.
+        assert_ne!(paths.ssh_control("a"), paths.ssh_control("b"));
+    }
+
+    #[test]
+    fn unusable_control_paths_turn_sharing_off() {
+        let long = PathBuf::from(format!("/{}/origin.mux", "d".repeat(90)));
+        for p in [
+            long.as_path(),
+            Path::new("/tmp/100%/origin.mux"),
+            Path::new("/tmp/a b/origin.mux"),
+            Path::new("~/origin.mux"),
+        ] {
+            assert!(!control_path_usable(p), "{}", p.display());
+            let cmd = ssh_command(Path::new("ssh"), Path::new("/k"), Path::new("/kh"), Some(p));
+            assert!(
+                cmd.ends_with("-o ControlMaster=no -o ControlPath=none"),
+                "{cmd}"
+            );
+        }
+        let cmd = ssh_command(Path::new("ssh"), Path::new("/k"), Path::new("/kh"), None);
+        assert!(
+            cmd.ends_with("-o ControlMaster=no -o ControlPath=none"),
+            "{cmd}"
+        );
+        assert!(control_path_usable(Path::new(
+            "/tmp/bottle-gate-x/data/ssh/o.mux"
+        )));
+    }
 }

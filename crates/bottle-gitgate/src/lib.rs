@@ -111,11 +111,14 @@ pub fn run_blocking(config: Config) -> Result<(), Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::io("starting the async runtime", e))?;
-    rt.block_on(async move {
+    let closing = config.clone();
+    let served = rt.block_on(async move {
         let gate = Gate::bind(config).await?;
         eprintln!("bottle git gate: listening on {}", gate.local_addr());
         gate.serve_until(shutdown_signal()).await
-    })
+    });
+    gitenv::close_shared_ssh(&closing);
+    served
 }
 
 async fn shutdown_signal() {

@@ -196,14 +196,64 @@ impl Sshd {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
-    /// Stop the server now (it also stops on drop). The port then refuses
-    /// connections.
+    /// Stop the server now (it also stops on drop), as a host going down
+    /// would: the listener and every connection it forked (sshd's session
+    /// processes outlive a killed listener otherwise). The port then
+    /// refuses connections and open connections are cut.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            let sessions = descendants(c.id());
             let _ = c.kill();
             let _ = c.wait();
+            if !sessions.is_empty() {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .args(sessions.iter().map(u32::to_string))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
     }
+
+    /// How many logins the server has accepted so far (from its log).
+    pub fn accepted_logins(&self) -> usize {
+        self.log().matches("Accepted publickey for ").count()
+    }
+}
+
+/// Every live process below `root`, from `/proc` (empty where there is no
+/// `/proc`).
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces and parens.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 impl Drop for Sshd {

@@ -140,3 +140,62 @@ fn ssh_upstream_down_names_it() {
     );
     assert_contains(&out.stderr, "Connection refused");
 }
+
+#[test]
+fn one_shared_ssh_connection_per_remote() {
+    let sshd = Sshd::start();
+    // A second key that may log in too: remote "b" authenticates with it.
+    let other = keygen(&sshd.dir().join("other_ed25519"));
+    let authorized = sshd.dir().join("authorized_keys");
+    let keys = std::fs::read_to_string(&authorized).unwrap();
+    std::fs::write(&authorized, format!("{keys}{}\n", other.public)).unwrap();
+
+    let up_a = BareRepo::with_files(&[("a.txt", "a\n")]);
+    let up_b = BareRepo::with_files(&[("b.txt", "b\n")]);
+    let (url_a, url_b) = (sshd.url(up_a.path()), sshd.url(up_b.path()));
+    let a = ssh_remote("a", &url_a, &sshd, sshd.host_public_key());
+    let mut b = ssh_remote("b", &url_b, &sshd, sshd.host_public_key());
+    b.identity_file = Some(other.private.clone());
+    let gate = TestGate::start(vec![a, b]);
+    let agent = gate.agent();
+
+    let wa = agent.clone_repo(&url_a);
+    up_a.commit_files("main", &[("a.txt", "a2\n")], "upstream change");
+    wa.git(&["pull", "--quiet", "--ff-only"]);
+    assert_eq!(wa.read("a.txt"), "a2\n");
+    let mine = wa.commit_files(&[("c.txt", "c\n")], "agent change");
+    wa.git(&["push", "--quiet", "origin", "main"]);
+    assert_eq!(up_a.rev("refs/heads/main").unwrap(), mine);
+    agent.run(wa.path(), &["ls-remote", &url_a]);
+
+    let wb = agent.clone_repo(&url_b);
+    wb.git(&["fetch", "--quiet"]);
+    assert_eq!(wb.read("b.txt"), "b\n");
+
+    // Every refresh and the forwarded push rode one connection per remote;
+    // the two remotes (two keys) never shared one.
+    let logins = sshd.accepted_logins();
+    assert_eq!(logins, 2, "sshd log:\n{}", sshd.log());
+    assert!(
+        sshd.log().contains(&fingerprint_of(&other.public)),
+        "{}",
+        sshd.log()
+    );
+}
+
+/// The SHA256 fingerprint sshd logs for a public key line.
+fn fingerprint_of(public: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("k.pub");
+    std::fs::write(&f, format!("{public}\n")).unwrap();
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&f)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.split_whitespace()
+        .find(|w| w.starts_with("SHA256:"))
+        .unwrap_or_else(|| panic!("no fingerprint in {text:?}"))
+        .to_string()
+}
