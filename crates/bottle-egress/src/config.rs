@@ -379,28 +379,7 @@ pub struct CaFiles {
     pub key: PathBuf,
 }
 
-/// A string that must never be printed: `Debug` shows `[redacted]`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value itself. Call sites are few and deliberate.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use bottle_policy::Secret;
 
 /// A credential the proxy injects: requests to `host` get `header: value`,
 /// replacing whatever the agent sent. Everywhere else the value is a known

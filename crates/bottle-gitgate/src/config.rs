@@ -5,7 +5,6 @@ use crate::Error;
 use bottle_policy::{GitUrl, Transport};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -97,29 +96,7 @@ pub struct Remote {
     pub dangerously_allow_plain_http: bool,
 }
 
-/// A secret string: serialised as is (the config file must carry it), but
-/// its `Debug` output never shows it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret value. Callers must not log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use bottle_policy::Secret;
 
 /// Where audit lines (one JSON object per line) are written.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,7 +318,7 @@ impl Remote {
                         check_token(&t).map_err(|m| {
                             Error::Invalid(format!("remote {:?}: token_file {f:?}: {m}", self.name))
                         })?;
-                        Some(Secret(t))
+                        Some(Secret::new(t))
                     }
                     (None, None) => None,
                 };

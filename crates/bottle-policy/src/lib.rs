@@ -10,7 +10,9 @@
 pub mod allow;
 pub mod giturl;
 pub mod host;
+pub mod secret;
 
 pub use allow::{AllowRule, Allowlist, PathGlob};
 pub use giturl::{GitUrl, GitUrlError, Transport};
 pub use host::{HostError, HostPattern};
+pub use secret::Secret;
