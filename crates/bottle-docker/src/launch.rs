@@ -455,6 +455,10 @@ impl Bottle {
                 network_mode: Some(int.to_string()),
                 cap_drop: Some(vec!["ALL".into()]),
                 security_opt: Some(vec!["no-new-privileges".into()]),
+                // The git gate runs git and ssh, whose orphans (an ssh
+                // connection master, say) must be reaped by a real init,
+                // not by the gate as PID 1. The egress proxy spawns nothing.
+                init: Some(c.role == labels::role::GIT),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {

@@ -607,6 +607,18 @@ pub fn test_tls(host: &str) -> (String, String, String) {
     (ca_cert.pem(), leaf.pem(), leaf_key.serialize_pem())
 }
 
+/// Run a command in any running container (as its default user): its
+/// success and output.
+pub fn exec_in(container: &str, cmd: &[&str]) -> (bool, String) {
+    let rt = runtime();
+    let cmd: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+    rt.block_on(async {
+        let engine = Engine::connect().await.expect("engine");
+        exec_ok(&engine, container, &cmd).await
+    })
+    .unwrap_or_else(|e| panic!("exec in {container}: {e}"))
+}
+
 /// Bottle resources (labelled `bottle.instance`) whose instance name starts
 /// with `prefix`: (containers, networks).
 pub fn leftovers(prefix: &str) -> (Vec<String>, Vec<String>) {

@@ -77,6 +77,12 @@ echo "fetched=$(git rev-parse origin/main)""#
         "the push did not reach the upstream"
     );
     assert_ne!(before, pushed);
+    // The gate runs git and ssh (whose connection master outlives the
+    // push): an init is PID 1 in its container to reap their orphans.
+    let gate_container = format!("bottle-{}-git", b.agent);
+    let (ok, out) = bottle_testkit::docker::exec_in(&gate_container, &["cat", "/proc/1/comm"]);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "docker-init", "PID 1 of the git gate");
     // Someone else pushes upstream; the agent's next fetch must see it.
     let (ok, out) = b.up.git_exec(&[
         "bash",

@@ -260,8 +260,6 @@ fn start_gives_the_agent_a_terminal_of_the_callers_size() {
     let b = TestBottle::new("tty", Opts::default());
     // `script` runs bottle on a pseudo-terminal of a known size. (Engines
     // before API 1.42 take the size only after the start: the agent waits
-    // a moment before asking.) (Engines
-    // before API 1.42 take the size only after the start: the agent waits
     // a moment before asking.)
     let inner = format!(
         "stty rows 33 cols 101; exec {} start --yes {} -- sh -c 'sleep 1; tty; stty size; exit 5'",
@@ -281,6 +279,58 @@ fn start_gives_the_agent_a_terminal_of_the_callers_size() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("/dev/pts/"), "{}", show(&out));
     assert!(text.contains("33 101"), "{}", show(&out));
+    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
+    b.assert_clean();
+}
+
+#[test]
+fn start_passes_a_window_resize_on_to_the_agent() {
+    let Some(()) = setup() else { return };
+    let shared = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let b = TestBottle::new(
+        "resize",
+        Opts {
+            extra: format!(
+                "mounts = [{{ source = {:?}, target = \"/shared\" }}]",
+                shared.path().display().to_string()
+            ),
+            ..Opts::default()
+        },
+    );
+    // The agent reports its size, says it is ready, then watches its size
+    // change. Meanwhile the terminal bottle runs on is resized from outside
+    // (the kernel sends bottle SIGWINCH), mid-session. (A background job
+    // of a non-interactive shell has /dev/null as its stdin.)
+    let agent = "sleep 1; echo \"size=$(stty size)\"; touch /shared/ready; \
+                 for i in $(seq 1 150); do s=$(stty size); \
+                 if [ \"$s\" = \"40 120\" ]; then echo \"size=$s\"; exit 5; fi; sleep 0.2; done; exit 7";
+    let inner = format!(
+        "stty rows 33 cols 101; \
+         (for i in $(seq 1 1800); do [ -e {ready} ] && break; sleep 0.1; done; stty rows 40 cols 120 </dev/tty) & \
+         exec {bottle} start --yes {name} -- sh -c '{agent}'",
+        ready = shared.path().join("ready").display(),
+        bottle = super::bottle_bin().display(),
+        name = b.agent,
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qefc", &inner, "/dev/null"])
+        .current_dir(b.scratch.path())
+        .env("BOTTLE_CONFIG_DIR", b.scratch.user.path())
+        .env("BOTTLE_STATE_DIR", b.state.path())
+        .env("BOTTLE_TEST_SIDECAR_NETWORKS", b.up.sidecar_networks())
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) is needed for this test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let before = text.find("size=33 101");
+    let after = text.find("size=40 120");
+    assert!(
+        before.is_some() && after.is_some() && before < after,
+        "{}",
+        show(&out)
+    );
     assert_eq!(out.status.code(), Some(5), "{}", show(&out));
     b.assert_clean();
 }
