@@ -303,7 +303,10 @@ fn start_passes_a_window_resize_on_to_the_agent() {
     // change. Meanwhile the terminal bottle runs on is resized from outside
     // (the kernel sends bottle SIGWINCH), mid-session. (A background job
     // of a non-interactive shell has /dev/null as its stdin.)
-    let agent = "sleep 1; echo \"size=$(stty size)\"; touch /shared/ready; \
+    // (Engines before API 1.42 take the first size only after the start:
+    // the agent waits for it, at most 10 s.)
+    let agent = "for i in $(seq 1 50); do [ \"$(stty size)\" = \"33 101\" ] && break; sleep 0.2; done; \
+                 echo \"size=$(stty size)\"; touch /shared/ready; \
                  for i in $(seq 1 150); do s=$(stty size); \
                  if [ \"$s\" = \"40 120\" ]; then echo \"size=$s\"; exit 5; fi; sleep 0.2; done; exit 7";
     let inner = format!(
