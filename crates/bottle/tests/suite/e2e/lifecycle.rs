@@ -302,7 +302,8 @@ fn start_passes_a_window_resize_on_to_the_agent() {
     // The agent reports its size, says it is ready, then watches its size
     // change. Meanwhile the terminal bottle runs on is resized from outside
     // (the kernel sends bottle SIGWINCH), mid-session. (A background job
-    // of a non-interactive shell has /dev/null as its stdin.)
+    // of a non-interactive shell has /dev/null as its stdin; `$$` is the
+    // shell that became bottle, so the resizer ends with it.)
     // (Engines before API 1.42 take the first size only after the start:
     // the agent waits for it, at most 10 s.)
     let agent = "for i in $(seq 1 50); do [ \"$(stty size)\" = \"33 101\" ] && break; sleep 0.2; done; \
@@ -311,7 +312,7 @@ fn start_passes_a_window_resize_on_to_the_agent() {
                  if [ \"$s\" = \"40 120\" ]; then echo \"size=$s\"; exit 5; fi; sleep 0.2; done; exit 7";
     let inner = format!(
         "stty rows 33 cols 101; \
-         (for i in $(seq 1 1800); do [ -e {ready} ] && break; sleep 0.1; done; stty rows 40 cols 120 </dev/tty) & \
+         (while kill -0 $$ 2>/dev/null; do [ -e {ready} ] && break; sleep 0.1; done; stty rows 40 cols 120 </dev/tty) & \
          exec {bottle} start --yes {name} -- sh -c '{agent}'",
         ready = shared.path().join("ready").display(),
         bottle = super::bottle_bin().display(),
