@@ -1,7 +1,7 @@
 //! Git through the gate with the upstream's own URL: clone, fetch (which
 //! refreshes from upstream), push (scanned, forwarded when clean).
 
-use super::{Opts, TestBottle, random_alnum, setup, show};
+use super::{Opts, TestBottle, random_alnum, setup, shared_dir, show};
 use bottle_testkit::docker::GIT_HOST;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -14,17 +14,12 @@ fn upstream_url() -> String {
 #[test]
 fn clone_fetch_and_push_with_the_upstreams_own_url_go_through_the_gate() {
     let Some(()) = setup() else { return };
-    let shared = tempfile::tempdir().unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (shared, mount) = shared_dir();
     let b = TestBottle::new(
         "git",
         Opts {
             git: true,
-            extra: format!(
-                "mounts = [{{ source = {:?}, target = \"/shared\" }}]",
-                shared.path().display().to_string()
-            ),
+            extra: mount,
             ..Opts::default()
         },
     );

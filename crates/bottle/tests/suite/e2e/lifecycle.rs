@@ -2,7 +2,7 @@
 //! and after `bottle` is killed at each launch step, `ls`, `stop`, `logs`,
 //! `doctor`, and many cycles without leaks.
 
-use super::{Opts, TestBottle, setup, show};
+use super::{Opts, TestBottle, setup, shared_dir, show};
 use bottle_testkit::docker as dk;
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
@@ -266,14 +266,8 @@ fn start_gives_the_agent_a_terminal_of_the_callers_size() {
         super::bottle_bin().display(),
         b.agent
     );
-    let mut cmd = std::process::Command::new("script");
-    cmd.args(["-qefc", &inner, "/dev/null"])
-        .current_dir(b.scratch.path())
-        .env("BOTTLE_CONFIG_DIR", b.scratch.user.path())
-        .env("BOTTLE_STATE_DIR", b.state.path())
-        .env("BOTTLE_TEST_SIDECAR_NETWORKS", b.up.sidecar_networks())
-        .stdin(Stdio::null());
-    let out = cmd
+    let out = b
+        .on_terminal(&inner)
         .output()
         .expect("script (util-linux) is needed for this test");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -286,16 +280,11 @@ fn start_gives_the_agent_a_terminal_of_the_callers_size() {
 #[test]
 fn start_passes_a_window_resize_on_to_the_agent() {
     let Some(()) = setup() else { return };
-    let shared = tempfile::tempdir().unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (shared, mount) = shared_dir();
     let b = TestBottle::new(
         "resize",
         Opts {
-            extra: format!(
-                "mounts = [{{ source = {:?}, target = \"/shared\" }}]",
-                shared.path().display().to_string()
-            ),
+            extra: mount,
             ..Opts::default()
         },
     );
@@ -318,13 +307,8 @@ fn start_passes_a_window_resize_on_to_the_agent() {
         bottle = super::bottle_bin().display(),
         name = b.agent,
     );
-    let out = std::process::Command::new("script")
-        .args(["-qefc", &inner, "/dev/null"])
-        .current_dir(b.scratch.path())
-        .env("BOTTLE_CONFIG_DIR", b.scratch.user.path())
-        .env("BOTTLE_STATE_DIR", b.state.path())
-        .env("BOTTLE_TEST_SIDECAR_NETWORKS", b.up.sidecar_networks())
-        .stdin(Stdio::null())
+    let out = b
+        .on_terminal(&inner)
         .output()
         .expect("script (util-linux) is needed for this test");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -355,12 +339,8 @@ fn start_asks_for_question_values_without_echoing_the_answer() {
         super::bottle_bin().display(),
         b.agent
     );
-    let mut child = std::process::Command::new("script")
-        .args(["-qefc", &inner, "/dev/null"])
-        .current_dir(b.scratch.path())
-        .env("BOTTLE_CONFIG_DIR", b.scratch.user.path())
-        .env("BOTTLE_STATE_DIR", b.state.path())
-        .env("BOTTLE_TEST_SIDECAR_NETWORKS", b.up.sidecar_networks())
+    let mut child = b
+        .on_terminal(&inner)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -449,12 +429,8 @@ fn sigterm_to_start_is_passed_to_the_agent() {
         bin = super::bottle_bin().display(),
         agent = b.agent
     );
-    let mut child = std::process::Command::new("script")
-        .args(["-qefc", &inner, "/dev/null"])
-        .current_dir(b.scratch.path())
-        .env("BOTTLE_CONFIG_DIR", b.scratch.user.path())
-        .env("BOTTLE_STATE_DIR", b.state.path())
-        .env("BOTTLE_TEST_SIDECAR_NETWORKS", b.up.sidecar_networks())
+    let mut child = b
+        .on_terminal(&inner)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -39,6 +39,21 @@ pub fn random_alnum(n: usize) -> String {
     out
 }
 
+/// A directory the host and the agent share: world-writable (the agent is
+/// uid 1000), mounted at `/shared`. Returns it and the `mounts` line for
+/// [`Opts::extra`].
+pub fn shared_dir() -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("shared dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod the shared dir");
+    let mount = format!(
+        "mounts = [{{ source = {:?}, target = \"/shared\" }}]",
+        dir.path().display().to_string()
+    );
+    (dir, mount)
+}
+
 /// What a test's bottle looks like.
 #[derive(Default)]
 pub struct Opts {
@@ -128,6 +143,20 @@ preset = "shell"
         for (k, v) in &self.env {
             c.env(k, v);
         }
+        c
+    }
+
+    /// `sh -c INNER` on a pseudo-terminal (util-linux `script`), in the
+    /// project, with the test hooks set: for `bottle start`, which needs a
+    /// terminal. Stdin is null unless the caller sets it.
+    pub fn on_terminal(&self, inner: &str) -> Command {
+        let mut c = Command::new("script");
+        c.args(["-qefc", inner, "/dev/null"])
+            .current_dir(self.scratch.path())
+            .env("BOTTLE_CONFIG_DIR", self.scratch.user.path())
+            .env("BOTTLE_STATE_DIR", self.state.path())
+            .env("BOTTLE_TEST_SIDECAR_NETWORKS", self.up.sidecar_networks())
+            .stdin(std::process::Stdio::null());
         c
     }
 
