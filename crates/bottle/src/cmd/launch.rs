@@ -145,6 +145,7 @@ pub fn egress_files(
         .collect();
     cfg.passthrough = plan.egress.passthrough.clone();
     cfg.allow_cidrs = plan.egress.allow_cidrs.clone();
+    cfg.hosts = plan.egress.hosts.clone();
     cfg.credentials = values
         .credentials
         .iter()
