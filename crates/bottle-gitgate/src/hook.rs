@@ -13,7 +13,7 @@
 //! is only changed from the state the agent saw, and `--atomic` when more
 //! than one ref moves, so the upstream takes all of the push or none of it.
 
-use crate::audit::{AuditFinding, AuditRecord, RefUpdate};
+use crate::audit::Entry;
 use crate::config::{Auth, Config};
 use crate::gitenv::{
     ENV_HOOK_CONFIG, ENV_HOOK_REMOTE, ENV_HOOK_RESULT, GitEnv, Paths, UpstreamAccess,
@@ -21,6 +21,7 @@ use crate::gitenv::{
 };
 use crate::mirror::{NAMESPACES, parse_ref_list};
 use crate::reasons;
+use bottle_policy::audit::{AuditFinding, Decision, RefUpdate};
 use bottle_secrets::{Finding, Scanner};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,7 +43,7 @@ const MAX_LISTED_COMMITS: usize = 1000;
 /// What the hook decided; the gate turns it into the push's audit line.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct HookResult {
-    decision: String,
+    decision: Decision,
     reason: String,
     detail: Option<String>,
     refs: Vec<RefUpdate>,
@@ -52,18 +53,18 @@ pub(crate) struct HookResult {
 }
 
 impl HookResult {
-    pub(crate) fn fill(self, rec: &mut AuditRecord) {
+    pub(crate) fn fill(self, rec: &mut Entry) {
         rec.decision = self.decision;
-        rec.reason = self.reason;
-        rec.detail = self.detail;
-        rec.refs = self.refs;
-        rec.commits = self.commits;
-        rec.commits_total = self.commits_total;
-        rec.findings = self.findings;
+        rec.git.reason = self.reason;
+        rec.git.detail = self.detail;
+        rec.git.refs = self.refs;
+        rec.git.commits = self.commits;
+        rec.git.commits_total = self.commits_total;
+        rec.git.findings = self.findings;
     }
 
     fn deny(&mut self, reason: &str, detail: impl Into<String>) {
-        self.decision = "deny".into();
+        self.decision = Decision::Block;
         self.reason = reason.into();
         self.detail = Some(detail.into());
     }
@@ -85,7 +86,7 @@ pub fn hook_main() -> ExitCode {
     };
     let result_path = std::env::var_os(ENV_HOOK_RESULT).map(PathBuf::from);
     let mut result = HookResult {
-        decision: "deny".into(),
+        decision: Decision::Block,
         reason: reasons::GATE_ERROR.into(),
         ..HookResult::default()
     };
@@ -352,7 +353,7 @@ fn run(config: &Config, remote_name: &str, updates: &[RefUpdate], result: &mut H
                 eprintln!("upstream: {l}");
             }
             eprintln!("bottle git gate: pushed to {}", access.url);
-            result.decision = "allow".into();
+            result.decision = Decision::Allow;
             result.reason = reasons::OK.into();
             result.detail = None;
             true

@@ -34,7 +34,7 @@ pub mod reasons;
 mod server;
 
 pub use agent::{Rewrite, agent_gitconfig, agent_rewrites, render_gitconfig};
-pub use audit::{AuditFinding, AuditRecord, RefUpdate};
+pub use bottle_policy::audit::{AuditFinding, AuditRecord, Decision, GitAudit, RefUpdate};
 pub use config::{AuditTarget, Config, Remote, ScanConfig, Secret};
 pub use hook::hook_main;
 pub use server::Gate;

@@ -9,11 +9,11 @@
 //! than one upstream fetch in flight per remote.
 
 use crate::Error;
-use crate::audit::RefUpdate;
 use crate::config::{Auth, Config, Remote};
 use crate::gitenv::{
     GitEnv, Paths, UpstreamAccess, known_hosts_line, shell_quote, summarize_stderr,
 };
+use bottle_policy::audit::RefUpdate;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

@@ -1,6 +1,6 @@
 //! The HTTP side: routing, when to refresh, the push lock, audit lines.
 
-use crate::audit::{AuditLog, AuditRecord};
+use crate::audit::{AuditLog, Entry};
 use crate::backend::{self, CgiRequest, GateBody, ReqBody, text};
 use crate::config::Config;
 use crate::gitenv::{ENV_HOOK_CONFIG, ENV_HOOK_REMOTE, ENV_HOOK_RESULT, GitEnv, Paths};
@@ -356,15 +356,15 @@ async fn advertise(
         Service::UploadPack => ("fetch", "application/x-git-upload-pack-advertisement"),
         Service::ReceivePack => ("push", "application/x-git-receive-pack-advertisement"),
     };
-    let mut rec = AuditRecord::new(
+    let mut rec = Entry::new(
         &shared.config.bottle,
         event,
         &mirror.name,
         &mirror.access.url,
         "info/refs",
     );
-    rec.client = Some(peer.to_string());
-    rec.protocol = version;
+    rec.git.client = Some(peer.to_string());
+    rec.git.protocol = version;
     let query = format!("service={}", service.name());
     if service == Service::UploadPack && version == 2 {
         // A v2 `GET info/refs` only lists capabilities; the refs come with
@@ -382,15 +382,15 @@ async fn advertise(
     match mirror.refresh(&shared.git, shared.timeout).await {
         Err(e) => {
             rec.deny(reasons::UPSTREAM_UNREACHABLE, e.message.clone());
-            rec.duration_ms = started.elapsed().as_millis() as u64;
+            rec.duration = started.elapsed();
             shared.audit.write(rec);
             err_response(content_type, &e.message)
         }
         Ok(updates) => {
             // A push's advertisement is logged with the push itself.
             if service == Service::UploadPack {
-                rec.refs = updates;
-                rec.duration_ms = started.elapsed().as_millis() as u64;
+                rec.git.refs = updates;
+                rec.duration = started.elapsed();
                 shared.audit.write(rec);
             }
             let cgi = cgi(&shared, peer, &mirror, "GET", "info/refs", &query, &req);
@@ -450,25 +450,25 @@ async fn upload_pack(
     };
     if must_refresh {
         let request = command.as_deref().unwrap_or("upload-pack");
-        let mut rec = AuditRecord::new(
+        let mut rec = Entry::new(
             &shared.config.bottle,
             "fetch",
             &mirror.name,
             &mirror.access.url,
             request,
         );
-        rec.client = Some(peer.to_string());
-        rec.protocol = version;
+        rec.git.client = Some(peer.to_string());
+        rec.git.protocol = version;
         match mirror.refresh(&shared.git, shared.timeout).await {
             Err(e) => {
                 rec.deny(reasons::UPSTREAM_UNREACHABLE, e.message.clone());
-                rec.duration_ms = started.elapsed().as_millis() as u64;
+                rec.duration = started.elapsed();
                 shared.audit.write(rec);
                 return err_response("application/x-git-upload-pack-result", &e.message);
             }
             Ok(updates) => {
-                rec.refs = updates;
-                rec.duration_ms = started.elapsed().as_millis() as u64;
+                rec.git.refs = updates;
+                rec.duration = started.elapsed();
                 shared.audit.write(rec);
             }
         }
@@ -526,15 +526,15 @@ async fn receive_pack(
         (ENV_HOOK_REMOTE.into(), mirror.name.clone().into()),
         (ENV_HOOK_RESULT.into(), result_path.clone().into()),
     ];
-    let mut rec = AuditRecord::new(
+    let mut rec = Entry::new(
         &shared.config.bottle,
         "push",
         &mirror.name,
         &mirror.access.url,
         "receive-pack",
     );
-    rec.client = Some(peer.to_string());
-    rec.protocol = protocol_version(protocol.as_deref());
+    rec.git.client = Some(peer.to_string());
+    rec.git.protocol = protocol_version(protocol.as_deref());
     let shared2 = shared.clone();
     let mirror2 = mirror.clone();
     let on_done = Box::new(move |done: backend::Done| {
@@ -566,7 +566,7 @@ async fn receive_pack(
             }
         }
         let _ = std::fs::remove_file(&result_path);
-        rec.duration_ms = started.elapsed().as_millis() as u64;
+        rec.duration = started.elapsed();
         shared2.audit.write(rec);
         drop(guard);
         mirror2.maybe_repack(&shared2.git);

@@ -4,15 +4,19 @@
 //! agree on what a hostname is, what an allowlist entry means and how a git
 //! upstream URL can be spelled. Keeping those rules in one dependency-free
 //! crate means the preflight shown to the user and the proxy enforcing it can
-//! never drift apart.
+//! never drift apart. The one audit schema both sidecars write
+//! ([`audit::AuditRecord`]) lives here for the same reason: the proxy, the
+//! gate and `bottle logs` read one type.
 #![deny(missing_docs)]
 
 pub mod allow;
+pub mod audit;
 pub mod giturl;
 pub mod host;
 pub mod secret;
 
 pub use allow::{AllowRule, Allowlist, PathGlob};
+pub use audit::{AuditRecord, Decision, SidecarAudit};
 pub use giturl::{GitUrl, GitUrlError, Transport};
 pub use host::{HostError, HostPattern};
 pub use secret::Secret;

@@ -32,7 +32,8 @@ async fn allowed_plain_http_reaches_upstream_and_is_audited() {
     assert_eq!(line["bytes_down"], 8);
     assert_eq!(line["tls"], "none");
     assert_eq!(line["bottle"], "test");
-    for key in ["ts", "bytes_up", "duration_ms"] {
+    assert_eq!(line["sidecar"], "egress");
+    for key in ["time", "bytes_up", "duration_ms"] {
         assert!(line.get(key).is_some(), "audit line lacks {key}: {line}");
     }
 }

@@ -90,10 +90,17 @@ impl Harness {
         std::fs::read_to_string(self.dir.path().join("audit.jsonl")).unwrap_or_default()
     }
 
+    /// Every audit line, each checked to be the shared schema's egress
+    /// record.
     pub fn audit(&self) -> Vec<Value> {
         self.audit_text()
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
+            .map(|l| {
+                let rec: bottle_policy::AuditRecord = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not an audit record ({e}): {l}"));
+                assert!(rec.egress().is_some(), "not an egress line: {l}");
+                serde_json::from_str(l).unwrap()
+            })
             .collect()
     }
 

@@ -165,7 +165,7 @@ fn upstream_down_fails_with_message_naming_it() {
     let denied: Vec<_> = gate
         .audit()
         .into_iter()
-        .filter(|r| r.decision == "deny")
+        .filter(|r| r.decision == "block")
         .collect();
     assert!(!denied.is_empty());
     assert!(denied.iter().all(|r| r.reason == "upstream-unreachable"));

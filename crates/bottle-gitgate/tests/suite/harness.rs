@@ -1,6 +1,8 @@
 //! A gate running in the test process, clients that play the agent.
 
-use bottle_gitgate::{AuditRecord, AuditTarget, Config, Gate, Remote, ScanConfig};
+use bottle_gitgate::{
+    AuditRecord, AuditTarget, Config, Decision, Gate, GitAudit, Remote, ScanConfig,
+};
 use bottle_testkit::gitremote::{BareRepo, GitClient};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -98,7 +100,9 @@ impl TestGate {
             .collect()
     }
 
-    pub fn audit(&self) -> Vec<AuditRecord> {
+    /// Every audit line, read as the shared schema and checked to be the
+    /// gate's.
+    pub fn audit(&self) -> Vec<GateLine> {
         let AuditTarget::File(p) = &self.config.audit else {
             return Vec::new();
         };
@@ -106,9 +110,34 @@ impl TestGate {
             .unwrap_or_default()
             .lines()
             .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad audit line {l:?}: {e}"))
+                let rec: AuditRecord =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad audit line {l:?}: {e}"));
+                let git = rec
+                    .git()
+                    .unwrap_or_else(|| panic!("not a git gate line: {l}"))
+                    .clone();
+                GateLine {
+                    decision: rec.decision,
+                    git,
+                }
             })
             .collect()
+    }
+}
+
+/// A gate audit line: the decision and the gate's own fields (reached
+/// through `Deref`, so tests read `line.reason`).
+#[derive(Debug, serde::Serialize)]
+pub struct GateLine {
+    pub decision: Decision,
+    #[serde(flatten)]
+    pub git: GitAudit,
+}
+
+impl std::ops::Deref for GateLine {
+    type Target = GitAudit;
+    fn deref(&self) -> &GitAudit {
+        &self.git
     }
 }
 

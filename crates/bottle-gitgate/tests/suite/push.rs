@@ -49,7 +49,7 @@ fn assert_refused_for_secret(
     let last = audit.iter().rev().find(|r| r.event == "push").unwrap();
     assert_eq!(
         (last.decision.as_str(), last.reason.as_str()),
-        ("deny", "secret-found")
+        ("block", "secret-found")
     );
     assert!(!last.findings.is_empty());
     let raw = serde_json::to_string(&audit).unwrap();

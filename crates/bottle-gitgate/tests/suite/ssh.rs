@@ -111,7 +111,7 @@ fn wrong_host_key_fails_closed() {
     );
     assert!(!dir.path().join("x").join("a.txt").exists());
     let audit = gate.audit();
-    assert!(audit.iter().all(|r| r.decision == "deny"), "{audit:?}");
+    assert!(audit.iter().all(|r| r.decision == "block"), "{audit:?}");
     assert!(
         gate.mirror_refs("origin").is_empty(),
         "nothing may be fetched from a host that failed verification"

@@ -4,6 +4,7 @@
 
 use super::launch::runtime;
 use bottle_docker::ops::{LogChunk, LogSource};
+use bottle_policy::{AuditRecord, SidecarAudit};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -31,49 +32,38 @@ pub struct Args {
     pub json: bool,
 }
 
-/// One audit line as text (egress or git gate fields); other lines as is.
+/// One audit line as text. Lines are read as the one audit schema both
+/// sidecars write (`bottle_policy::AuditRecord`), whose `sidecar` field says
+/// which fields follow; anything else (a sidecar's own message, a line of an
+/// older version) is shown as is.
 fn render(line: &str) -> String {
-    let Ok(serde_json::Value::Object(v)) = serde_json::from_str::<serde_json::Value>(line) else {
+    let Ok(rec) = serde_json::from_str::<AuditRecord>(line) else {
         return line.to_string();
     };
-    let s = |k: &str| match v.get(k) {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    };
-    if v.contains_key("host") {
-        let rule = if s("check").is_empty() {
-            String::new()
-        } else {
-            format!("  {}:{}", s("check"), s("rule"))
-        };
-        format!(
-            "{} {:<7} {} {}://{}:{}{} -> {}{}",
-            s("ts"),
-            s("decision"),
-            s("method"),
-            s("scheme"),
-            s("host"),
-            s("port"),
-            s("path"),
-            s("status"),
-            rule
-        )
-    } else {
-        let reason = s("reason");
-        format!(
-            "{} {:<7} {} {} {}{}",
-            s("time"),
-            s("decision"),
-            s("event"),
-            s("remote"),
-            reason,
-            if s("detail").is_empty() {
+    match &rec.sidecar {
+        SidecarAudit::Egress(e) => {
+            let rule = if e.check.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", s("detail"))
-            }
-        )
+                format!("  {}:{}", e.check, e.rule)
+            };
+            format!(
+                "{} {:<7} {} {}://{}:{}{} -> {}{}",
+                rec.time, rec.decision, e.method, e.scheme, e.host, e.port, e.path, e.status, rule
+            )
+        }
+        SidecarAudit::Git(g) => format!(
+            "{} {:<7} {} {} {}{}",
+            rec.time,
+            rec.decision,
+            g.event,
+            g.remote,
+            g.reason,
+            g.detail
+                .as_ref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        ),
     }
 }
 
@@ -134,12 +124,15 @@ mod tests {
 
     #[test]
     fn audit_lines_render_with_their_reason() {
-        let line = r#"{"ts":"t","decision":"block","check":"allowlist","rule":"not-allowed","method":"GET","scheme":"https","host":"x.test","port":443,"path":"/","status":403}"#;
-        let r = render(line);
-        assert!(r.contains("block"), "{r}");
-        assert!(
-            r.contains("https://x.test:443/ -> 403  allowlist:not-allowed"),
-            "{r}"
+        let line = r#"{"time":"t","bottle":"b","decision":"block","duration_ms":1.0,"sidecar":"egress","check":"allowlist","rule":"host-not-allowed","method":"GET","scheme":"https","host":"x.test","port":443,"path":"/","status":403,"bytes_up":0,"bytes_down":0,"tls":"intercepted"}"#;
+        assert_eq!(
+            render(line),
+            "t block   GET https://x.test:443/ -> 403  allowlist:host-not-allowed"
+        );
+        let line = r#"{"time":"t","bottle":"b","decision":"block","duration_ms":1.0,"sidecar":"git","event":"push","remote":"origin","upstream":"u","reason":"secret-found","detail":"1 finding(s)","request":"receive-pack","protocol":0,"refs":[],"commits":[],"commits_total":0,"findings":[]}"#;
+        assert_eq!(
+            render(line),
+            "t block   push origin secret-found (1 finding(s))"
         );
         assert_eq!(render("plain"), "plain");
     }
