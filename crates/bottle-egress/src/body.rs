@@ -1,8 +1,7 @@
 //! Response bodies: streamed through unbuffered, counted, and audited when
 //! they end (or are dropped half way).
 
-use crate::audit::Event;
-use crate::proxy::Shared;
+use crate::audit::{Audit, Event};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
@@ -31,28 +30,28 @@ pub(crate) fn empty() -> ProxyBody {
 /// when the body is done.
 pub(crate) struct AuditedBody {
     inner: BoxBody<Bytes, BoxError>,
-    log: Option<(Arc<Shared>, Event, String, u16)>,
+    log: Option<(Arc<Audit>, Event, String, u16)>,
     bytes: u64,
 }
 
 impl AuditedBody {
     pub fn new(
         inner: hyper::body::Incoming,
-        shared: Arc<Shared>,
+        audit: Arc<Audit>,
         ev: Event,
         rule: String,
         status: u16,
     ) -> Self {
         Self {
             inner: inner.map_err(|e| -> BoxError { Box::new(e) }).boxed(),
-            log: Some((shared, ev, rule, status)),
+            log: Some((audit, ev, rule, status)),
             bytes: 0,
         }
     }
 
     fn finish(&mut self) {
-        if let Some((shared, ev, rule, status)) = self.log.take() {
-            shared.audit.log(
+        if let Some((audit, ev, rule, status)) = self.log.take() {
+            audit.log(
                 &ev,
                 true,
                 crate::reasons::check::ALLOWED,

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+mod block;
 mod body;
 pub mod ca;
 mod config;
@@ -29,6 +30,7 @@ mod error;
 mod exfil;
 mod health;
 pub mod net;
+mod pipeline;
 mod proxy;
 pub mod reasons;
 mod relay;

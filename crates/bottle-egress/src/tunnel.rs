@@ -2,8 +2,9 @@
 //! and TLS interception (check 6).
 
 use crate::audit::Event;
+use crate::block::Block;
 use crate::body::ProxyBody;
-use crate::proxy::{Block, Shared};
+use crate::pipeline::Shared;
 use crate::reasons::{check, rule, tls_mode};
 use crate::relay;
 use crate::target::{Host, split_authority};

@@ -8,8 +8,8 @@
 //! so no compressed frame can hide a secret; a frame with RSV bits set is
 //! refused.
 
-use crate::audit::Event;
-use crate::proxy::Shared;
+use crate::audit::{Audit, Event};
+use crate::dlp::Dlp;
 use crate::reasons::{check, rule};
 use http::Request;
 use hyper_util::rt::TokioIo;
@@ -108,7 +108,8 @@ fn close_frame(reason: &str) -> Vec<u8> {
 
 /// Relay until either side closes or a message is blocked.
 pub(crate) async fn relay(
-    shared: Arc<Shared>,
+    dlp: Arc<Dlp>,
+    audit: Arc<Audit>,
     ev: Event,
     client: hyper::upgrade::Upgraded,
     upstream: hyper::upgrade::Upgraded,
@@ -131,7 +132,7 @@ pub(crate) async fn relay(
         }
         let _ = down_w.lock().await.shutdown().await;
     });
-    let limit = shared.dlp.scan_limit();
+    let limit = dlp.scan_limit();
     let mut reader = BufReader::new(client_r);
     let mut held: Vec<u8> = Vec::new();
     let mut message: Vec<u8> = Vec::new();
@@ -150,7 +151,7 @@ pub(crate) async fn relay(
         if frame.opcode >= 8 {
             // Control frames may interleave with a fragmented message; their
             // payload (ping data, close reason) is scanned too.
-            if let Err(r) = shared.dlp.scan(&frame.payload) {
+            if let Err(r) = dlp.scan(&frame.payload) {
                 break Err((check::DLP_WEBSOCKET, r));
             }
             if up_w.write_all(&frame.raw).await.is_err() {
@@ -172,7 +173,7 @@ pub(crate) async fn relay(
         message.extend_from_slice(&frame.payload);
         held.extend_from_slice(&frame.raw);
         if frame.fin {
-            if let Err(r) = shared.dlp.scan(&message) {
+            if let Err(r) = dlp.scan(&message) {
                 break Err((check::DLP_WEBSOCKET, r));
             }
             if up_w.write_all(&held).await.is_err() {
@@ -190,7 +191,7 @@ pub(crate) async fn relay(
         Err((chk, r)) => {
             down.abort();
             drop(up_w);
-            shared.audit.log(&ev, false, chk, &r, 0, 0);
+            audit.log(&ev, false, chk, &r, 0, 0);
             let mut w = client_w.lock().await;
             let _ = w
                 .write_all(&close_frame(&format!("blocked by {chk}:{r}")))

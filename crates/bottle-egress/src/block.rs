@@ -1,0 +1,76 @@
+//! A refusal and the response that carries it.
+
+use crate::body::{self, ProxyBody};
+use crate::reasons::{BLOCK_HEADER, check, rule};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Response, StatusCode};
+
+/// A refusal: status, check, rule and a human detail (never secret content).
+#[derive(Debug, Clone)]
+pub(crate) struct Block {
+    pub status: StatusCode,
+    pub check: &'static str,
+    pub rule: String,
+    pub detail: String,
+}
+
+impl Block {
+    pub fn new(
+        status: StatusCode,
+        check: &'static str,
+        rule: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            check,
+            rule: rule.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn forbidden(
+        check: &'static str,
+        rule: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::new(StatusCode::FORBIDDEN, check, rule, detail)
+    }
+
+    /// The plain-text body: check, rule and the detail.
+    pub fn body_text(&self) -> String {
+        format!(
+            "bottle egress proxy: blocked by {}:{}\n{}\n",
+            self.check, self.rule, self.detail
+        )
+    }
+
+    pub fn header_value(&self) -> String {
+        format!("{}:{}", self.check, self.rule)
+    }
+
+    pub fn response(&self) -> Response<ProxyBody> {
+        let text = self.body_text();
+        let mut resp = Response::new(body::full(text));
+        *resp.status_mut() = self.status;
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&self.header_value()) {
+            h.insert(HeaderName::from_static(BLOCK_HEADER), v);
+        }
+        resp
+    }
+}
+
+/// The answer to a body over the scan limit.
+pub(crate) fn too_large(limit: usize) -> Block {
+    Block::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        check::DLP_BODY,
+        rule::TOO_LARGE,
+        format!("the request body exceeds the scan limit of {limit} bytes and cannot be checked"),
+    )
+}

@@ -1,0 +1,451 @@
+//! The state every connection shares and the checks both the outer
+//! listener ([`crate::proxy`]) and the tunnels ([`crate::tunnel`]) run on a
+//! request: allowlist, URL DLP, DNS-exfiltration shape, resolution and SSRF,
+//! header and body DLP, credential injection and forwarding.
+//!
+//! It sits below both callers and depends on neither, so the per-request
+//! pipeline has one definition and the modules form no loop.
+
+use crate::audit::{Audit, Event};
+use crate::block::{Block, too_large};
+use crate::body::{self, AuditedBody, ProxyBody};
+use crate::ca::CertAuthority;
+use crate::config::{Config, Limits, Rules};
+use crate::dlp::{Dlp, UrlPart};
+use crate::error::Error;
+use crate::net::Hooks;
+use crate::reasons::{check, rule};
+use crate::target::Host;
+use crate::upstream::{Dest, UpstreamError, Upstreams};
+use crate::{exfil, ssrf, websocket};
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A credential ready to inject.
+pub(crate) struct Cred {
+    pub host: String,
+    pub header: HeaderName,
+    pub value: HeaderValue,
+}
+
+/// Everything a connection task needs, shared.
+pub(crate) struct Shared {
+    pub rules: Rules,
+    pub ca: CertAuthority,
+    pub dlp: Arc<Dlp>,
+    pub audit: Arc<Audit>,
+    pub hooks: Hooks,
+    pub upstreams: Upstreams,
+    pub creds: Vec<Cred>,
+    pub limits: Limits,
+    pub allow_loopback: bool,
+}
+
+impl Shared {
+    pub(crate) fn build(config: &Config, hooks: Hooks) -> Result<Self, Error> {
+        let rules = config.compile_rules()?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let ca = CertAuthority::load(
+            &config.ca.cert,
+            &config.ca.key,
+            config.limits.leaf_cache_size,
+            provider.clone(),
+        )?;
+        let (tls_any, tls_h1) = crate::upstream::client_configs(provider, &config.upstream_ca)?;
+        let mut scanner = bottle_secrets::Scanner::builtin();
+        let mut creds = Vec::new();
+        for c in &config.credentials {
+            scanner.add_known_secret(
+                &format!("credential for {}", c.host),
+                c.value.expose().as_bytes(),
+            );
+            let header =
+                HeaderName::from_bytes(c.header.as_bytes()).map_err(|_| Error::Config {
+                    key: "credentials.header".into(),
+                    message: "invalid header name".into(),
+                })?;
+            let mut value = HeaderValue::from_str(c.value.expose()).map_err(|_| Error::Config {
+                key: "credentials.value".into(),
+                message: "not a valid header value".into(),
+            })?;
+            value.set_sensitive(true);
+            creds.push(Cred {
+                host: c.host.to_ascii_lowercase(),
+                header,
+                value,
+            });
+        }
+        for k in &config.known_secrets {
+            scanner.add_known_secret(&k.name, k.value.expose().as_bytes());
+        }
+        let audit = Arc::new(Audit::open(&config.bottle, &config.audit)?);
+        let limits = config.limits.clone();
+        let upstreams = Upstreams::new(
+            hooks.connector.clone(),
+            tls_any,
+            tls_h1,
+            Duration::from_millis(limits.connect_timeout_ms),
+            Duration::from_millis(limits.tls_timeout_ms),
+            limits.max_idle_per_upstream,
+        );
+        Ok(Self {
+            rules,
+            ca,
+            dlp: Arc::new(Dlp::new(scanner, limits.scan_limit)),
+            audit,
+            hooks,
+            upstreams,
+            creds,
+            limits,
+            allow_loopback: config.dangerously_allow_loopback_upstreams,
+        })
+    }
+
+    /// Log a block and build its response.
+    pub fn deny(&self, ev: &Event, b: &Block) -> Response<ProxyBody> {
+        let resp = b.response();
+        self.audit.log(
+            ev,
+            false,
+            b.check,
+            &b.rule,
+            b.status.as_u16(),
+            b.body_text().len() as u64,
+        );
+        resp
+    }
+
+    /// Check 2: the allowlist. Returns the allowing rule's text.
+    pub fn allow(&self, host: &str, port: u16, method: &str, path: &str) -> Result<String, Block> {
+        if let Some(r) = self.rules.allowlist.allowing_rule(host, port, method, path) {
+            return Ok(r.to_string());
+        }
+        let rules = self.rules.allowlist.rules();
+        let (rule, detail) = if !rules.iter().any(|r| r.host.matches(host)) {
+            (
+                rule::HOST_NOT_ALLOWED,
+                format!("{host} is not on this bottle's allowlist"),
+            )
+        } else if !self.rules.allowlist.allows_host_port(host, port) {
+            (
+                rule::PORT_NOT_ALLOWED,
+                format!("{host} is allowed, but not on port {port}"),
+            )
+        } else {
+            (
+                rule::METHOD_OR_PATH_NOT_ALLOWED,
+                format!("{host} is allowed, but not {method} on this path"),
+            )
+        };
+        Err(Block::forbidden(check::ALLOWLIST, rule, detail))
+    }
+
+    /// Check 3 for the path and query.
+    pub fn check_url_path(&self, pq: &str, ev: &mut Event) -> Result<(), Block> {
+        match self.dlp.url(None, pq) {
+            Ok(()) => Ok(()),
+            Err((_, r)) => {
+                ev.path = "[redacted]".into();
+                Err(Block::forbidden(
+                    check::DLP_URL,
+                    r,
+                    "the URL contains a secret",
+                ))
+            }
+        }
+    }
+
+    /// Checks 3 (host labels), 4 (DNS-exfiltration shape) and 5
+    /// (resolution and SSRF). Returns the checked addresses.
+    pub async fn check_host(
+        &self,
+        raw_host: &str,
+        host: &Host,
+        port: u16,
+        ev: &mut Event,
+    ) -> Result<Vec<SocketAddr>, Block> {
+        if let Err((UrlPart::Host | UrlPart::PathOrQuery, r)) = self.dlp.url(Some(raw_host), "") {
+            ev.host = redact_host(&ev.host);
+            return Err(Block::forbidden(
+                check::DLP_URL,
+                r,
+                "the host name contains a secret",
+            ));
+        }
+        if let Host::Name(name) = host
+            && let Some(r) = exfil::check(name)
+        {
+            ev.host = redact_host(&ev.host);
+            return Err(Block::forbidden(
+                check::DNS_EXFIL,
+                r,
+                "the host name looks like encoded data (DNS exfiltration)",
+            ));
+        }
+        self.resolve_checked(host, port).await
+    }
+
+    async fn resolve_checked(&self, host: &Host, port: u16) -> Result<Vec<SocketAddr>, Block> {
+        let ips = match host {
+            Host::Ip(ip) => vec![*ip],
+            Host::Name(name) => {
+                if let Some((ip, p)) = self.rules.hosts.get(name) {
+                    // Operator-trusted: no lookup, no address check.
+                    return Ok(vec![SocketAddr::new(*ip, p.unwrap_or(port))]);
+                }
+                let lookup = self.hooks.resolver.resolve(name);
+                let timeout = Duration::from_millis(self.limits.connect_timeout_ms);
+                match tokio::time::timeout(timeout, lookup).await {
+                    Ok(Ok(ips)) if !ips.is_empty() => ips,
+                    Ok(Ok(_)) | Ok(Err(_)) | Err(_) => {
+                        return Err(Block::new(
+                            StatusCode::BAD_GATEWAY,
+                            check::RESOLVE,
+                            rule::NO_ADDRESS,
+                            format!("{name} does not resolve"),
+                        ));
+                    }
+                }
+            }
+        };
+        // Every address must pass: a name that mixes public and private
+        // answers is refused whole.
+        for ip in &ips {
+            if let Err(r) = ssrf::check(*ip, &self.rules.cidrs, self.allow_loopback) {
+                return Err(Block::forbidden(
+                    check::SSRF,
+                    r,
+                    format!("{} resolves to a {r} address", host),
+                ));
+            }
+        }
+        Ok(ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect())
+    }
+
+    /// Checks 7-9 for a request whose target passed: header and body DLP,
+    /// credential injection, forwarding, streaming the response back.
+    pub async fn forward(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+        dest: Dest,
+        port: u16,
+        mut ev: Event,
+        allow_rule: String,
+    ) -> Response<ProxyBody> {
+        let client_upgrade = dest.upgrade.then(|| hyper::upgrade::on(&mut req));
+        let (mut parts, incoming) = req.into_parts();
+        let creds: Vec<&Cred> = self.creds.iter().filter(|c| c.host == dest.host).collect();
+        let skip: Vec<HeaderName> = creds.iter().map(|c| c.header.clone()).collect();
+        if let Err(r) = self.dlp.headers(&parts.headers, &skip) {
+            return self.deny(
+                &ev,
+                &Block::forbidden(check::DLP_HEADER, r, "a request header contains a secret"),
+            );
+        }
+        let limit = self.dlp.scan_limit();
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return self.deny(&ev, &too_large(limit));
+        }
+        let body_timeout = Duration::from_millis(self.limits.body_timeout_ms);
+        let collected =
+            tokio::time::timeout(body_timeout, Limited::new(incoming, limit).collect()).await;
+        let data: Bytes = match collected {
+            Ok(Ok(c)) => c.to_bytes(),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                return self.deny(&ev, &too_large(limit));
+            }
+            Ok(Err(_)) | Err(_) => {
+                return self.deny(
+                    &ev,
+                    &Block::new(
+                        StatusCode::BAD_REQUEST,
+                        check::DLP_BODY,
+                        rule::BODY_INCOMPLETE,
+                        "the request body did not arrive whole",
+                    ),
+                );
+            }
+        };
+        ev.bytes_up = data.len() as u64;
+        let encoding = parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok().map(str::to_string));
+        if parts.headers.get(header::CONTENT_ENCODING).is_some() && encoding.is_none() {
+            return self.deny(
+                &ev,
+                &Block::forbidden(
+                    check::DLP_BODY,
+                    rule::UNDECODABLE,
+                    "unreadable Content-Encoding",
+                ),
+            );
+        }
+        if let Err(r) = self.dlp.body(encoding.as_deref(), &data) {
+            let b = match r.as_str() {
+                rule::TOO_LARGE => too_large(limit),
+                rule::UNDECODABLE => Block::forbidden(
+                    check::DLP_BODY,
+                    r,
+                    "the request body cannot be decoded for scanning",
+                ),
+                _ => Block::forbidden(check::DLP_BODY, r, "the request body contains a secret"),
+            };
+            return self.deny(&ev, &b);
+        }
+
+        // The request is clean: build what goes upstream.
+        strip_hop_by_hop(&mut parts.headers, dest.upgrade);
+        parts
+            .headers
+            .remove(HeaderName::from_static("proxy-authorization"));
+        parts
+            .headers
+            .remove(HeaderName::from_static("proxy-connection"));
+        let default_port = if dest.tls { 443 } else { 80 };
+        let host_for_uri = match dest.host.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => format!("[{}]", dest.host),
+            Err(_) => dest.host.clone(),
+        };
+        let authority = if port == default_port {
+            host_for_uri
+        } else {
+            format!("{host_for_uri}:{port}")
+        };
+        let pq = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
+        let scheme = if dest.tls { "https" } else { "http" };
+        parts.uri = match Uri::builder()
+            .scheme(scheme)
+            .authority(authority.as_str())
+            .path_and_query(pq)
+            .build()
+        {
+            Ok(u) => u,
+            Err(_) => {
+                return self.deny(
+                    &ev,
+                    &Block::new(
+                        StatusCode::BAD_REQUEST,
+                        check::PARSE,
+                        rule::BAD_TARGET,
+                        "the request target does not parse",
+                    ),
+                );
+            }
+        };
+        if let Ok(v) = HeaderValue::from_str(&authority) {
+            parts.headers.insert(header::HOST, v);
+        }
+        for c in &creds {
+            parts.headers.insert(c.header.clone(), c.value.clone());
+        }
+        let out = Request::from_parts(parts, Full::new(data));
+        let resp = match self.upstreams.send(&dest, out).await {
+            Ok(r) => r,
+            Err(e) => {
+                let b = match e {
+                    UpstreamError::Connect(m) => Block::new(
+                        StatusCode::BAD_GATEWAY,
+                        check::UPSTREAM,
+                        rule::CONNECT_FAILED,
+                        m,
+                    ),
+                    UpstreamError::Tls(m) => {
+                        Block::new(StatusCode::BAD_GATEWAY, check::UPSTREAM, rule::TLS_ERROR, m)
+                    }
+                    UpstreamError::Protocol(m) => Block::new(
+                        StatusCode::BAD_GATEWAY,
+                        check::UPSTREAM,
+                        rule::PROTOCOL_ERROR,
+                        m,
+                    ),
+                };
+                return self.deny(&ev, &b);
+            }
+        };
+        let mut resp = resp;
+        let status = resp.status();
+        if let Some(client_upgrade) = client_upgrade
+            && status == StatusCode::SWITCHING_PROTOCOLS
+        {
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            let (rparts, _) = resp.into_parts();
+            self.audit
+                .log(&ev, true, check::ALLOWED, &allow_rule, status.as_u16(), 0);
+            let shared = self.clone();
+            tokio::spawn(async move {
+                if let (Ok(c), Ok(u)) = (client_upgrade.await, upstream_upgrade.await) {
+                    websocket::relay(shared.dlp.clone(), shared.audit.clone(), ev, c, u).await;
+                }
+            });
+            return Response::from_parts(rparts, body::empty());
+        }
+        let (mut rparts, rbody) = resp.into_parts();
+        strip_hop_by_hop(&mut rparts.headers, false);
+        let body = AuditedBody::new(rbody, self.audit.clone(), ev, allow_rule, status.as_u16());
+        Response::from_parts(rparts, BodyExt::boxed(body))
+    }
+}
+
+/// Hide the labels below the registrable domain (they are the payload of a
+/// DNS-exfiltration or URL-DLP hit).
+pub(crate) fn redact_host(host: &str) -> String {
+    let reg = exfil::registrable(host);
+    if reg.len() == host.len() {
+        host.to_string()
+    } else {
+        format!("[redacted].{reg}")
+    }
+}
+
+/// Connection-level headers never cross the proxy (RFC 9110 §7.6.1), except
+/// the upgrade handshake of an allowed WebSocket.
+fn strip_hop_by_hop(h: &mut http::HeaderMap, keep_upgrade: bool) {
+    let listed: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .filter(|n| !(keep_upgrade && n == header::UPGRADE))
+        .collect();
+    for n in listed {
+        h.remove(n);
+    }
+    for n in [
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        HeaderName::from_static("keep-alive"),
+    ] {
+        h.remove(n);
+    }
+    if keep_upgrade {
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        // No extensions: a compressed (permessage-deflate) message could not
+        // be scanned, so none is negotiated.
+        h.remove(header::SEC_WEBSOCKET_EXTENSIONS);
+    } else {
+        h.remove(header::CONNECTION);
+        h.remove(header::UPGRADE);
+    }
+}
