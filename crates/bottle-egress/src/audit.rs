@@ -111,6 +111,7 @@ impl Audit {
                 bytes_up: ev.bytes_up,
                 bytes_down,
                 tls: ev.tls.to_string(),
+                fingerprint: None,
             }),
         };
         let text = rec.to_line();

@@ -144,6 +144,10 @@ pub struct EgressAudit {
     pub bytes_down: u64,
     /// `intercepted`, `passthrough` or `none`.
     pub tls: String,
+    /// The scanner finding's fingerprint, on DLP blocks that have one (the
+    /// key a `dlp_allow` entry names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// What the git gate logs about a fetch or a push.
@@ -282,6 +286,7 @@ mod tests {
                 bytes_up: 0,
                 bytes_down: 97,
                 tls: "intercepted".into(),
+                fingerprint: None,
             }),
         }
     }
