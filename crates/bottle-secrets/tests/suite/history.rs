@@ -207,8 +207,14 @@ fn errors_fail_closed() {
     assert!(e.to_string().contains("no-such-rev"), "{e}");
     let e = scan_revs(dir, &["--output=/tmp/x"], &Scanner::builtin()).unwrap_err();
     assert!(e.to_string().contains("not allowed"), "{e}");
-    let e = scan_revs(&dir.join("missing"), &["HEAD"], &Scanner::builtin()).unwrap_err();
-    assert!(!e.to_string().is_empty());
+    let missing = dir.join("missing");
+    let e = scan_revs(&missing, &["HEAD"], &Scanner::builtin()).unwrap_err();
+    // Which run failed, and the directory it could not use.
+    assert!(e.args.contains("HEAD"), "{e}");
+    assert!(
+        e.message.contains(&missing.display().to_string()),
+        "the error does not name the missing repository: {e}"
+    );
 }
 
 #[test]
