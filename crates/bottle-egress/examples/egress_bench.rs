@@ -281,6 +281,23 @@ async fn bench() {
         passthrough(&cfg, dir.path()).await;
         return;
     }
+    if std::env::var("EGRESS_BENCH_ONLY").as_deref() == Ok("latency") {
+        let proxy = ProxyProc::start(&cfg_path);
+        for _ in 0..3 {
+            let d = requests(Via::Direct, small.addr(), direct_tls.clone(), 1).await;
+            let b = requests(Via::Proxy(proxy.addr), small.addr(), bottle_tls.clone(), 1).await;
+            println!(
+                "direct {:.0} req/s p50 {} | bottle {:.0} req/s p50 {} p99 {} | added p50 +{} ms",
+                d.rps,
+                ms(d.p50),
+                b.rps,
+                ms(b.p50),
+                ms(b.p99),
+                ms(b.p50.saturating_sub(d.p50))
+            );
+        }
+        return;
+    }
     let mitm = start_mitmproxy(dir.path()).await;
 
     println!(

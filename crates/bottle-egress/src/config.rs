@@ -60,6 +60,10 @@ pub struct Config {
     /// the proxy's own port) to the agent.
     #[serde(default)]
     pub dangerously_allow_loopback_upstreams: bool,
+    /// Accept `allowlist` and `passthrough` wildcards over a public suffix
+    /// (`*.github.io`): each reaches anyone's site. Off: a config error.
+    #[serde(default)]
+    pub dangerously_allow_public_suffix_wildcards: bool,
 }
 
 fn default_listen() -> SocketAddr {
@@ -91,6 +95,7 @@ impl Config {
             upstream_ca: Vec::new(),
             hosts: BTreeMap::new(),
             dangerously_allow_loopback_upstreams: false,
+            dangerously_allow_public_suffix_wildcards: false,
         }
     }
 
@@ -156,19 +161,31 @@ impl Config {
         if self.bottle.is_empty() {
             return Err(bad("bottle".into(), "must not be empty".into()));
         }
+        let suffix_check = |key: String, rule: &AllowRule| -> Result<(), Error> {
+            if self.dangerously_allow_public_suffix_wildcards {
+                return Ok(());
+            }
+            bottle_policy::check_wildcard_base(&rule.host).map_err(|e| {
+                bad(
+                    key,
+                    format!("{e} (or set dangerously_allow_public_suffix_wildcards)"),
+                )
+            })
+        };
         let mut allow = Vec::new();
         for (i, e) in self.allowlist.iter().enumerate() {
-            allow.push(
-                e.to_rule()
-                    .map_err(|(sub, m)| bad(format!("allowlist[{i}]{sub}"), m))?,
-            );
+            let rule = e
+                .to_rule()
+                .map_err(|(sub, m)| bad(format!("allowlist[{i}]{sub}"), m))?;
+            suffix_check(format!("allowlist[{i}]"), &rule)?;
+            allow.push(rule);
         }
         let mut passthrough = Vec::new();
         for (i, p) in self.passthrough.iter().enumerate() {
-            passthrough.push(
-                AllowRule::parse(p)
-                    .map_err(|e| bad(format!("passthrough[{i}]"), format!("{p:?}: {e}")))?,
-            );
+            let rule = AllowRule::parse(p)
+                .map_err(|e| bad(format!("passthrough[{i}]"), format!("{p:?}: {e}")))?;
+            suffix_check(format!("passthrough[{i}]"), &rule)?;
+            passthrough.push(rule);
         }
         let mut cidrs = Vec::new();
         for (i, c) in self.allow_cidrs.iter().enumerate() {
@@ -565,6 +582,20 @@ scan_limit = 1024
         ];
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("allowlist[1].paths[1]"), "{e}");
+        c.allowlist = vec![AllowEntry::Host("*.github.io".into())];
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("allowlist[0]") && e.contains("public suffix"),
+            "{e}"
+        );
+        c.dangerously_allow_public_suffix_wildcards = true;
+        c.validate().unwrap();
+        c.dangerously_allow_public_suffix_wildcards = false;
+        c.passthrough = vec!["*.workers.dev".into()];
+        c.allowlist.clear();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("passthrough[0]"), "{e}");
+        c.passthrough.clear();
         c.allowlist = vec![AllowEntry::Host("bad host".into())];
         assert!(
             c.validate()

@@ -85,6 +85,12 @@ pub struct Egress {
     /// offline or reaching internal mirrors.
     #[serde(default)]
     pub hosts: BTreeMap<String, String>,
+    /// Accept wildcards whose base is a public suffix (`*.github.io`,
+    /// `*.co.uk`, `*.workers.dev`): each lets the agent reach anyone's site
+    /// under it, and that site's owner reads what it sends. Off: such a
+    /// wildcard is an error.
+    #[serde(default)]
+    pub dangerously_allow_public_suffix_wildcards: bool,
 }
 
 fn yes() -> bool {
@@ -100,6 +106,7 @@ impl Default for Egress {
             upstream_ca: Vec::new(),
             allow_cidrs: Vec::new(),
             hosts: BTreeMap::new(),
+            dangerously_allow_public_suffix_wildcards: false,
         }
     }
 }

@@ -47,6 +47,23 @@ impl<'a> Checker<'a> {
 const HOST_HELP: &str =
     "use a hostname such as \"api.example.com\" or \"*.example.com\", optionally with \":port\"";
 
+const PUBLIC_SUFFIX_HELP: &str = "list the sites you need (\"me.github.io\", \"raw.githubusercontent.com\"); if you really mean every site under it, set `dangerously_allow_public_suffix_wildcards = true` in this bottle's egress table";
+
+/// A wildcard over a public suffix is an error unless the bottle opts in.
+fn check_public_suffix(
+    c: &mut Checker<'_>,
+    path: &KeyPath,
+    pat: &HostPattern,
+    egress: &crate::model::Egress,
+) {
+    if egress.dangerously_allow_public_suffix_wildcards {
+        return;
+    }
+    if let Err(e) = bottle_policy::check_wildcard_base(pat) {
+        c.err(path, e.to_string(), PUBLIC_SUFFIX_HELP);
+    }
+}
+
 /// Per-file checks.
 pub(crate) fn check_file(c: &mut Checker<'_>, m: &Manifest) {
     let root = KeyPath::root();
@@ -122,12 +139,13 @@ fn check_bottle(c: &mut Checker<'_>, bp: &KeyPath, b: &Bottle) {
             AllowEntry::Host(_) => p.clone(),
             AllowEntry::Rule(_) => p.key("host"),
         };
-        if let Err(e) = HostPattern::parse_with_port(entry.host()) {
-            c.err(
+        match HostPattern::parse_with_port(entry.host()) {
+            Err(e) => c.err(
                 &host_path,
                 format!("invalid hostname {:?}: {e}", entry.host()),
                 HOST_HELP,
-            );
+            ),
+            Ok((pat, _)) => check_public_suffix(c, &host_path, &pat, &b.egress),
         }
         if let AllowEntry::Rule(t) = entry {
             for (j, m) in t.methods.iter().enumerate() {
@@ -147,12 +165,10 @@ fn check_bottle(c: &mut Checker<'_>, bp: &KeyPath, b: &Bottle) {
         }
     }
     for (i, h) in b.egress.passthrough.iter().enumerate() {
-        if let Err(e) = HostPattern::parse_with_port(h) {
-            c.err(
-                &ep.key("passthrough").index(i),
-                format!("invalid hostname {h:?}: {e}"),
-                HOST_HELP,
-            );
+        let p = ep.key("passthrough").index(i);
+        match HostPattern::parse_with_port(h) {
+            Err(e) => c.err(&p, format!("invalid hostname {h:?}: {e}"), HOST_HELP),
+            Ok((pat, _)) => check_public_suffix(c, &p, &pat, &b.egress),
         }
     }
     for (i, ca) in b.egress.upstream_ca.iter().enumerate() {

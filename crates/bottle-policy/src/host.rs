@@ -25,6 +25,12 @@ pub enum HostError {
     /// `*.com`: a wildcard needs at least two labels after it.
     #[error("a wildcard needs at least two labels after '*.' (as in '*.example.com')")]
     WildcardTooBroad,
+    /// `*.github.io`: the wildcard's base is a public suffix, so it matches
+    /// sites of any owner.
+    #[error(
+        "'*.{0}' matches anyone's site: {0} is a public suffix (Public Suffix List), so the names below it belong to different owners; name the sites you need instead"
+    )]
+    PublicSuffixWildcard(String),
     /// A `:port` that is not a number in 1..=65535.
     #[error("port {0:?} is not a number between 1 and 65535")]
     BadPort(String),
@@ -102,6 +108,53 @@ impl fmt::Display for HostPattern {
             Self::Wildcard(n) => write!(f, "*.{n}"),
         }
     }
+}
+
+/// The public suffix (Public Suffix List, ICANN and private sections) that a
+/// wildcard pattern spans, or `None` when its base is a name someone owns.
+///
+/// `*.co.uk`, `*.github.io`, `*.herokuapp.com` and `*.workers.dev` each
+/// match anyone's site: a bottle allowing one could send data to a server
+/// (and server logs) the attacker controls. Exact names never span anything.
+pub fn public_suffix_wildcard(pattern: &HostPattern) -> Option<&str> {
+    let HostPattern::Wildcard(base) = pattern else {
+        return None;
+    };
+    is_public_suffix(base).then_some(base.as_str())
+}
+
+/// [`public_suffix_wildcard`] as a check: `Err(PublicSuffixWildcard)` for a
+/// wildcard over a public suffix. The manifest's validation and the egress
+/// proxy's config validation both call this, each with its escape hatch
+/// (`dangerously_allow_public_suffix_wildcards`).
+pub fn check_wildcard_base(pattern: &HostPattern) -> Result<(), HostError> {
+    match public_suffix_wildcard(pattern) {
+        Some(base) => Err(HostError::PublicSuffixWildcard(base.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Whether `name` (lower case, no trailing dot) is itself a public suffix:
+/// names directly below it belong to different owners.
+pub fn is_public_suffix(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    match psl::suffix(name.as_bytes()) {
+        // A name under an unlisted top-level domain gets the list's default
+        // rule (`*`): only its last label is a suffix.
+        Some(s) => s.as_bytes().len() == name.len(),
+        None => false,
+    }
+}
+
+/// The registrable domain of `host` by the Public Suffix List, both sections
+/// (`example.co.uk` for `a.b.example.co.uk`, `me.github.io` for
+/// `x.me.github.io`); `None` when the host is itself a public suffix or not
+/// a name. An unlisted top-level domain counts as a suffix of one label.
+pub fn registrable_domain(host: &str) -> Option<&str> {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let d = psl::domain(host.as_bytes())?;
+    let n = d.as_bytes().len();
+    host.get(host.len() - n..)
 }
 
 /// Parse a port number in 1..=65535.
@@ -192,6 +245,54 @@ mod tests {
             HostPattern::parse(&format!("{}.com", "a".repeat(64))),
             Err(HostError::TooLong)
         );
+    }
+
+    #[test]
+    fn wildcards_over_public_suffixes_are_named() {
+        for w in [
+            "*.co.uk",
+            "*.github.io",
+            "*.herokuapp.com",
+            "*.workers.dev",
+            "*.s3.amazonaws.com",
+            "*.com.au",
+            "*.blogspot.com",
+            // Listed (private section) although GitHub runs every site
+            // below it: name them (raw., objects., ...).
+            "*.githubusercontent.com",
+        ] {
+            let p = HostPattern::parse(w).unwrap();
+            assert_eq!(public_suffix_wildcard(&p), Some(&w[2..]), "{w}");
+        }
+        for w in [
+            "*.example.com",
+            "*.crates.io",
+            "*.example.co.uk",
+            "*.me.github.io",
+            "*.exfil.test",
+            "api.github.com",
+            "github.io",
+        ] {
+            let p = HostPattern::parse(w).unwrap();
+            assert_eq!(public_suffix_wildcard(&p), None, "{w}");
+        }
+    }
+
+    #[test]
+    fn registrable_domains_follow_the_list() {
+        assert_eq!(registrable_domain("a.b.example.com"), Some("example.com"));
+        assert_eq!(registrable_domain("a.example.co.uk"), Some("example.co.uk"));
+        assert_eq!(registrable_domain("x.me.github.io"), Some("me.github.io"));
+        assert_eq!(registrable_domain("example.com."), Some("example.com"));
+        assert_eq!(registrable_domain("a.b.exfil.test"), Some("exfil.test"));
+        assert_eq!(
+            registrable_domain("bucket.s3.amazonaws.com"),
+            Some("bucket.s3.amazonaws.com")
+        );
+        assert_eq!(registrable_domain("co.uk"), None);
+        assert_eq!(registrable_domain("github.io"), None);
+        assert!(is_public_suffix("co.uk") && is_public_suffix("com"));
+        assert!(!is_public_suffix("example.com"));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! crate means the preflight shown to the user and the proxy enforcing it can
 //! never drift apart. The one audit schema both sidecars write
 //! ([`audit::AuditRecord`]) lives here for the same reason: the proxy, the
-//! gate and `bottle logs` read one type.
+//! gate and `bottle logs` read one type. The one dependency beyond serde is the
+//! Public Suffix List (`psl`, compiled in), which decides what a registrable
+//! domain is.
 #![deny(missing_docs)]
 
 pub mod allow;
@@ -18,5 +20,8 @@ pub mod secret;
 pub use allow::{AllowRule, Allowlist, PathGlob};
 pub use audit::{AuditRecord, Decision, SidecarAudit};
 pub use giturl::{GitUrl, GitUrlError, Transport};
-pub use host::{HostError, HostPattern};
+pub use host::{
+    HostError, HostPattern, check_wildcard_base, is_public_suffix, public_suffix_wildcard,
+    registrable_domain,
+};
 pub use secret::Secret;

@@ -116,6 +116,44 @@ fn missing_required_key() {
 }
 
 #[test]
+fn wildcards_over_public_suffixes_need_the_escape_hatch() {
+    let text = concat!(
+        "[bottles.dev.egress]\n",
+        "allowlist = [\"*.crates.io\", \"*.github.io\", { host = \"*.co.uk:8443\" }]\n",
+        "passthrough = [\"*.workers.dev\"]\n",
+    );
+    let e = toml_err(text);
+    let d = &e.diagnostics;
+    assert_eq!(d.len(), 3, "{e}");
+    let f = "bottle.toml";
+    check(
+        &d[0],
+        &at(f, text, "\"*.github.io\""),
+        "bottles.dev.egress.allowlist[1]",
+        "'*.github.io' matches anyone's site: github.io is a public suffix",
+        "dangerously_allow_public_suffix_wildcards = true",
+    );
+    check(
+        &d[1],
+        &at(f, text, "\"*.co.uk:8443\""),
+        "bottles.dev.egress.allowlist[2].host",
+        "co.uk is a public suffix",
+        "list the sites you need",
+    );
+    check(
+        &d[2],
+        &at(f, text, "\"*.workers.dev\""),
+        "bottles.dev.egress.passthrough[0]",
+        "workers.dev is a public suffix",
+        "dangerously_allow_public_suffix_wildcards",
+    );
+    // The escape hatch, loudly named, accepts them.
+    let ok = format!("{text}dangerously_allow_public_suffix_wildcards = true\n");
+    let f = SourceFile::parse("bottle.toml", None, ok, Format::Toml).unwrap();
+    parse_file(&f).unwrap();
+}
+
+#[test]
 fn invalid_hostnames() {
     let text = concat!(
         "[bottles.dev.egress]\n",
