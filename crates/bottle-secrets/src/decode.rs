@@ -1,6 +1,16 @@
 //! Decoders for DLP: HTTP content encodings and the text encodings an agent
-//! could wrap a secret in (percent/form, JSON escapes, HTML entities, base64,
-//! hex), nested to a bounded depth, with invisible characters removed.
+//! could wrap a secret in (percent/form, JSON/C escapes, HTML entities,
+//! base64, base32, hex, delimited hex), nested to a bounded depth, with
+//! invisible characters removed.
+//!
+//! Two kinds of layer are counted apart. *Escapes* (percent, JSON and C
+//! string escapes, HTML entities) rewrite a whole text and legitimately nest
+//! (a tool call's JSON inside a model request's JSON); *content* decoders
+//! (base64, base32, hex, delimited hex) turn a run of symbols into new
+//! bytes. A payload that still decodes to readable text after the last
+//! content layer (or still changes after the last escape layer) is an
+//! error, [`DecodeError::TooDeep`]: deeper nesting than any real client
+//! sends is itself the signal, and the gates block on it.
 
 use crate::{DecodeError, DecodeLimits, Finding, Scanner};
 use base64::Engine as _;
@@ -8,12 +18,23 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::{BufRead, BufReader, Read};
+use std::ops::ControlFlow;
 
 /// Shortest base64 run worth decoding (12 bytes of payload).
 const MIN_B64: usize = 16;
 /// Shortest hex run worth decoding (8 bytes of payload).
 const MIN_HEX: usize = 16;
+/// Shortest base32 run worth decoding (10 bytes of payload).
+const MIN_B32: usize = 16;
+/// Fewest bytes a delimited-hex run (`41-4b-…`, `\x41\x4b`) must spell.
+const MIN_DELIMITED: usize = 8;
+/// Escape layers (percent, JSON/C escapes, HTML entities) undone on one
+/// path before a text that still changes is [`DecodeError::TooDeep`].
+const MAX_ESCAPE_LAYERS: usize = 8;
+/// A decoded piece this long and this readable means "still encoded".
+const READABLE_MIN: usize = 8;
 
 /// Decompress an HTTP body by its `Content-Encoding` (gzip, x-gzip,
 /// deflate (zlib or raw), br, zstd, identity; a comma-separated list is
@@ -243,7 +264,8 @@ pub(crate) fn percent_decode(data: &[u8], plus: bool) -> Vec<u8> {
     out
 }
 
-/// Undo JSON string escapes wherever they occur.
+/// Undo JSON string escapes wherever they occur, and the C / Python /
+/// JavaScript ones JSON lacks (`\x41`, `\u{41}`, octal `\101`).
 pub(crate) fn json_unescape(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut i = 0;
@@ -278,6 +300,36 @@ pub(crate) fn json_unescape(data: &[u8]) -> Vec<u8> {
         if let Some(c) = simple {
             out.push(c);
             i += 2;
+            continue;
+        }
+        // C, Python and JavaScript escapes: `\x41`, `\u{41}`, `\101`.
+        if data[i + 1] == b'x'
+            && let (Some(h), Some(l)) = (
+                data.get(i + 2).and_then(|&b| unhex(b)),
+                data.get(i + 3).and_then(|&b| unhex(b)),
+            )
+        {
+            out.push(h << 4 | l);
+            i += 4;
+            continue;
+        }
+        if data[i + 1] == b'u'
+            && data.get(i + 2) == Some(&b'{')
+            && let Some(len) = data[i + 3..].iter().take(7).position(|&b| b == b'}')
+            && len > 0
+            && let Some(cp) = data[i + 3..i + 3 + len]
+                .iter()
+                .try_fold(0u32, |v, &b| Some(v << 4 | u32::from(unhex(b)?)))
+        {
+            let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+            let mut tmp = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+            i += 4 + len;
+            continue;
+        }
+        if let [a @ b'0'..=b'3', b @ b'0'..=b'7', c @ b'0'..=b'7', ..] = data[i + 1..] {
+            out.push((a - b'0') << 6 | (b - b'0') << 3 | (c - b'0'));
+            i += 4;
             continue;
         }
         if data[i + 1] == b'u'
@@ -464,40 +516,260 @@ pub(crate) fn hex_view(data: &[u8]) -> Option<Vec<u8>> {
     (!out.is_empty()).then_some(out)
 }
 
+fn b32_value(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a'),
+        b'2'..=b'7' => Some(b - b'2' + 26),
+        _ => None,
+    }
+}
+
+fn decode_b32(run: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(run.len() * 5 / 8);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in run {
+        let Some(v) = b32_value(c) else { break };
+        acc = (acc << 5 | u32::from(v)) & 0x1fff;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// Every base32 (RFC 4648) run of at least 16 characters in one case,
+/// padded or not, decoded, one per line. Runs that mix cases are words or
+/// identifiers, not base32 (whose encoders emit one case).
+pub(crate) fn base32_view(data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        if b32_value(data[i]).is_none() {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < data.len() && (b32_value(data[i]).is_some() || data[i].is_ascii_alphanumeric()) {
+            i += 1;
+        }
+        let run = &data[s..i];
+        // A run holding 0, 1, 8 or 9 is not base32 (hex or base64 views
+        // take it).
+        if run.len() < MIN_B32 || !run.iter().all(|&b| b32_value(b).is_some()) {
+            continue;
+        }
+        let upper = run.iter().any(u8::is_ascii_uppercase);
+        let lower = run.iter().any(u8::is_ascii_lowercase);
+        if upper && lower {
+            continue;
+        }
+        out.extend_from_slice(&decode_b32(run));
+        out.push(b'\n');
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// One byte written as two hex digits with an optional `0x`, `\x` or `%`
+/// prefix at `data[i..]`: (byte, bytes used, had a prefix).
+fn hex_element(data: &[u8], i: usize) -> Option<(u8, usize, bool)> {
+    let (skip, prefixed) = match data.get(i..i + 2) {
+        Some([b'0', b'x' | b'X']) | Some([b'\\', b'x']) => (2, true),
+        _ => (0, false),
+    };
+    let h = unhex(*data.get(i + skip)?)?;
+    let l = unhex(*data.get(i + skip + 1)?)?;
+    // Exactly two digits: a longer group (`dead`, a UUID part) is not a byte.
+    if data.get(i + skip + 2).is_some_and(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    Some((h << 4 | l, skip + 2, prefixed))
+}
+
+/// Bytes written as hex pairs with delimiters or prefixes: `41-4b-49-41`,
+/// `41:4b:…`, `41 4b …`, `0x41, 0x4b`, `\x41\x4b`. At least 8 bytes, so
+/// MAC addresses and times are left alone. (Plain runs are [`hex_view`]'s.)
+pub(crate) fn delimited_hex_view(data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        let starts = (i == 0 || !data[i - 1].is_ascii_alphanumeric())
+            && (data[i].is_ascii_hexdigit() || data[i] == b'\\');
+        let Some(first) = starts.then(|| hex_element(data, i)).flatten() else {
+            i += 1;
+            continue;
+        };
+        let mut bytes = vec![first.0];
+        let mut j = i + first.1;
+        let mut delimited = false;
+        loop {
+            // Up to two delimiter characters (", "), or none before a prefix.
+            let mut k = j;
+            while k < data.len() && k - j < 2 && matches!(data[k], b'-' | b':' | b' ' | b',') {
+                k += 1;
+            }
+            match hex_element(data, k) {
+                Some((b, used, prefixed)) if k > j || prefixed => {
+                    delimited |= k > j;
+                    bytes.push(b);
+                    j = k + used;
+                }
+                _ => break,
+            }
+        }
+        let prefixed = matches!(
+            data.get(i..i + 2),
+            Some([b'0', b'x' | b'X']) | Some([b'\\', b'x'])
+        );
+        if bytes.len() >= MIN_DELIMITED && (delimited || prefixed) {
+            out.extend_from_slice(&bytes);
+            out.push(b'\n');
+        }
+        i = j.max(i + 1);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// What kind of layer produced a view (they are counted apart).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    /// Percent, JSON/C escapes, HTML entities: rewrites of a whole text.
+    Escape,
+    /// base64, base32, hex, delimited hex: runs turned into new bytes.
+    Content,
+}
+
 /// The decoded views of `data` (each already stripped of invisible
 /// characters), excluding views identical to `data`.
-fn derive(data: &[u8]) -> Vec<Vec<u8>> {
-    let mut views: Vec<Vec<u8>> = Vec::new();
-    let mut push = |v: Vec<u8>| {
+fn derive(data: &[u8]) -> Vec<(Vec<u8>, Layer)> {
+    let mut views: Vec<(Vec<u8>, Layer)> = Vec::new();
+    let mut push = |v: Vec<u8>, layer: Layer| {
         let v = match strip_invisible(&v) {
             Cow::Borrowed(_) => v,
             Cow::Owned(o) => o,
         };
-        if v != data && !v.is_empty() && !views.contains(&v) {
-            views.push(v);
+        if v != data && !v.is_empty() && !views.iter().any(|(w, _)| *w == v) {
+            views.push((v, layer));
         }
     };
     if memchr::memchr(b'%', data).is_some() {
-        push(percent_decode(data, false));
+        push(percent_decode(data, false), Layer::Escape);
         if memchr::memchr(b'+', data).is_some() {
-            push(percent_decode(data, true));
+            push(percent_decode(data, true), Layer::Escape);
         }
     } else if memchr::memchr(b'+', data).is_some() && memchr::memchr2(b'=', b'&', data).is_some() {
-        push(percent_decode(data, true));
+        push(percent_decode(data, true), Layer::Escape);
     }
     if memchr::memchr(b'\\', data).is_some() {
-        push(json_unescape(data));
+        push(json_unescape(data), Layer::Escape);
     }
     if memchr::memmem::find(data, b"&#").is_some() {
-        push(html_unescape(data));
+        push(html_unescape(data), Layer::Escape);
     }
     if let Some(v) = base64_view(data) {
-        push(v);
+        push(v, Layer::Content);
     }
     if let Some(v) = hex_view(data) {
-        push(v);
+        push(v, Layer::Content);
+    }
+    if let Some(v) = base32_view(data) {
+        push(v, Layer::Content);
+    }
+    if let Some(v) = delimited_hex_view(data) {
+        push(v, Layer::Content);
     }
     views
+}
+
+/// Whether a content view holds decoded text rather than noise: some line
+/// of it is at least [`READABLE_MIN`] bytes and almost all printable. (Every
+/// alphanumeric run "decodes" as base64 to something; only readable output
+/// means the run really was an encoding.)
+fn readable(view: &[u8]) -> bool {
+    view.split(|&b| b == b'\n')
+        .any(|line| line.len() >= READABLE_MIN && printable_ratio(line) >= 0.95)
+}
+
+/// Call `visit` on `data` and on every decoded view of it, nested up to
+/// `limits.max_depth` content layers (base64, base32, hex, delimited hex)
+/// and [`MAX_ESCAPE_LAYERS`] escape layers (percent, JSON/C escapes, HTML
+/// entities), each view once, invisible characters removed. `visit`
+/// returning `Break` stops the walk (and is returned).
+///
+/// Errors: `data` larger than `limits.max_bytes`, or all views together
+/// more than four times that, is [`DecodeError::TooLarge`]; a view that
+/// still decodes to readable text after the last content layer, or still
+/// changes after the last escape layer, is [`DecodeError::TooDeep`].
+pub fn for_each_view(
+    data: &[u8],
+    limits: &DecodeLimits,
+    visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>, DecodeError> {
+    if data.len() > limits.max_bytes {
+        return Err(DecodeError::TooLarge {
+            limit: limits.max_bytes,
+        });
+    }
+    if visit(data).is_break() {
+        return Ok(ControlFlow::Break(()));
+    }
+    let stripped = strip_invisible(data);
+    if let Cow::Owned(s) = &stripped
+        && visit(s).is_break()
+    {
+        return Ok(ControlFlow::Break(()));
+    }
+    if limits.max_depth == 0 {
+        return Ok(ControlFlow::Continue(()));
+    }
+    let mut budget = limits.max_bytes.saturating_mul(4);
+    // Views reached twice (percent then JSON, JSON then percent) are
+    // scanned once.
+    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    let mut seen: HashSet<u64> = HashSet::new();
+    seen.insert(hasher.hash_one(&*stripped));
+    // (view, content layers, escape layers) below it.
+    let mut stack: Vec<(Vec<u8>, usize, usize)> = Vec::new();
+    let mut push_children = |stack: &mut Vec<(Vec<u8>, usize, usize)>,
+                             view: &[u8],
+                             content: usize,
+                             escapes: usize|
+     -> Result<(), DecodeError> {
+        for (v, layer) in derive(view) {
+            let (c, e) = match layer {
+                Layer::Content => (content + 1, escapes),
+                Layer::Escape => (content, escapes + 1),
+            };
+            let too_deep = match layer {
+                Layer::Content => c > limits.max_depth && readable(&v),
+                Layer::Escape => e > MAX_ESCAPE_LAYERS,
+            };
+            if too_deep {
+                return Err(DecodeError::TooDeep {
+                    depth: c.max(e) - 1,
+                });
+            }
+            if c <= limits.max_depth && seen.insert(hasher.hash_one(&v)) {
+                stack.push((v, c, e));
+            }
+        }
+        Ok(())
+    };
+    push_children(&mut stack, &stripped, 0, 0)?;
+    while let Some((view, content, escapes)) = stack.pop() {
+        budget = budget
+            .checked_sub(view.len())
+            .ok_or(DecodeError::TooLarge {
+                limit: limits.max_bytes,
+            })?;
+        if visit(&view).is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+        push_children(&mut stack, &view, content, escapes)?;
+    }
+    Ok(ControlFlow::Continue(()))
 }
 
 pub(crate) fn scan_payload(
@@ -505,45 +777,16 @@ pub(crate) fn scan_payload(
     data: &[u8],
     limits: &DecodeLimits,
 ) -> Result<Vec<Finding>, DecodeError> {
-    if data.len() > limits.max_bytes {
-        return Err(DecodeError::TooLarge {
-            limit: limits.max_bytes,
-        });
-    }
-    let mut budget = limits.max_bytes.saturating_mul(4);
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut out = Vec::new();
-    let mut add = |found: Vec<Finding>, out: &mut Vec<Finding>| {
-        for f in found {
+    let _ = for_each_view(data, limits, &mut |view| {
+        for f in scanner.scan_view(view) {
             if seen.insert((f.rule_id.clone(), f.fingerprint.clone())) {
                 out.push(f);
             }
         }
-    };
-    add(scanner.scan_view(data), &mut out);
-    let mut stack: Vec<(Vec<u8>, usize)> = Vec::new();
-    let stripped = strip_invisible(data);
-    if let Cow::Owned(s) = &stripped {
-        add(scanner.scan_view(s), &mut out);
-    }
-    if limits.max_depth > 0 {
-        for v in derive(&stripped) {
-            stack.push((v, 1));
-        }
-    }
-    while let Some((view, depth)) = stack.pop() {
-        budget = budget
-            .checked_sub(view.len())
-            .ok_or(DecodeError::TooLarge {
-                limit: limits.max_bytes,
-            })?;
-        add(scanner.scan_view(&view), &mut out);
-        if depth < limits.max_depth {
-            for v in derive(&view) {
-                stack.push((v, depth + 1));
-            }
-        }
-    }
+        ControlFlow::Continue(())
+    })?;
     Ok(out)
 }
 
@@ -569,6 +812,123 @@ mod tests {
     #[test]
     fn html_entities() {
         assert_eq!(html_unescape(b"&#65;&#x42;&#xZ;"), b"AB&#xZ;");
+    }
+
+    #[test]
+    fn c_and_js_escapes() {
+        assert_eq!(json_unescape(br"\x41\x4b\u{49}\101\x4"), b"AKIA\\x4");
+        assert_eq!(json_unescape(br"\u{zz}"), br"\u{zz}");
+    }
+
+    #[test]
+    fn base32_runs() {
+        assert_eq!(
+            base32_view(b"x MZXW6YTBOIQGM33PMJQXE=== y").unwrap(),
+            b"foobar foobar\n"
+        );
+        // Too short to be worth it.
+        assert_eq!(base32_view(b"MZXW6YTBOI"), None);
+        let lower = b"k=mzxw6ytboiqgs4zanzxxiidbebzwky3smv2a";
+        assert_eq!(base32_view(lower).unwrap(), b"foobar is not a secret\n");
+        // Mixed case is an identifier; digits 0, 1, 8, 9 are not base32.
+        assert_eq!(base32_view(b"HttpServerConnectionBuilder"), None);
+        assert_eq!(base32_view(b"MZXW6YTBOI0MZXW6YTBOI1"), None);
+    }
+
+    #[test]
+    fn delimited_hex_runs() {
+        let aws = b"AKIAIOSFODNN7";
+        let dash: Vec<String> = aws.iter().map(|b| format!("{b:02x}")).collect();
+        for text in [
+            dash.join("-"),
+            dash.join(":"),
+            dash.join(" "),
+            dash.iter()
+                .map(|h| format!("0x{h}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            dash.iter().map(|h| format!("\\x{h}")).collect::<String>(),
+        ] {
+            let v = delimited_hex_view(format!("k = [{text}];").as_bytes());
+            assert_eq!(v.as_deref(), Some(&b"AKIAIOSFODNN7\n"[..]), "{text}");
+        }
+        // Too short to be data, or not byte pairs.
+        for benign in [
+            "aa:bb:cc:dd:ee:ff",
+            "12:34:56",
+            "123e4567-e89b-12d3-a456-426614174000",
+            "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+            "deadbeefcafebabe00112233",
+        ] {
+            assert_eq!(delimited_hex_view(benign.as_bytes()), None, "{benign}");
+        }
+    }
+
+    fn views(data: &[u8], depth: usize) -> Result<Vec<Vec<u8>>, DecodeError> {
+        let mut out = Vec::new();
+        let limits = DecodeLimits {
+            max_depth: depth,
+            ..DecodeLimits::default()
+        };
+        let _ = for_each_view(data, &limits, &mut |v| {
+            out.push(v.to_vec());
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn mixed_chains_are_undone() {
+        use base64::engine::general_purpose::STANDARD;
+        // percent over base64 over hex.
+        let secret = "the secret is AKIAIOSFODNN7EXAMPLE";
+        let hexed = hex::encode(secret);
+        let b64 = STANDARD.encode(hexed);
+        let pct: String = b64
+            .bytes()
+            .map(|b| match b {
+                b'+' | b'/' | b'=' => format!("%{b:02X}"),
+                _ => (b as char).to_string(),
+            })
+            .collect();
+        let all = views(format!("q={pct}").as_bytes(), 4).unwrap();
+        assert!(
+            all.iter()
+                .any(|v| memchr::memmem::find(v, secret.as_bytes()).is_some())
+        );
+    }
+
+    #[test]
+    fn still_encoded_after_the_last_layer_is_an_error() {
+        use base64::engine::general_purpose::STANDARD;
+        let mut text = "the payload nobody should read".to_string();
+        for _ in 0..5 {
+            text = STANDARD.encode(&text);
+        }
+        assert!(views(text.as_bytes(), 5).is_ok());
+        assert_eq!(
+            views(text.as_bytes(), 4).unwrap_err(),
+            DecodeError::TooDeep { depth: 4 }
+        );
+        // Escapes nest legitimately, but not without end.
+        let mut pct = "AKIAIOSFODNN7EXAMPLE/x".to_string();
+        for _ in 0..MAX_ESCAPE_LAYERS + 1 {
+            pct = pct.replace('%', "%25").replace('/', "%2F");
+        }
+        assert!(matches!(
+            views(pct.as_bytes(), 4),
+            Err(DecodeError::TooDeep { .. })
+        ));
+    }
+
+    #[test]
+    fn benign_text_is_not_too_deep() {
+        // Identifiers, hashes and JSON inside JSON inside JSON.
+        let inner = r#"{\"cmd\":\"grep -E \\\"\\\\d+\\\" src/HttpServerConnectionBuilder.rs\"}"#;
+        let body = format!(
+            r#"{{"model":"x","messages":[{{"role":"user","content":"{inner} sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 d41d8cd98f00b204e9800998ecf8427e"}}]}}"#
+        );
+        assert!(views(body.as_bytes(), 4).is_ok());
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub mod report;
 pub mod walk;
 
 pub use builtin::{BuiltinRule, Pattern, Rendered, SampleRng, builtin_rules, render_template};
-pub use decode::{decompress, decompress_reader, strip_invisible};
+pub use decode::{decompress, decompress_reader, for_each_view, strip_invisible};
 
 use engine::{Ctx, Hit, Lines, RuleSet, Source};
 
@@ -105,6 +105,13 @@ pub enum DecodeError {
     /// The content encoding is not one we decode.
     #[error("unsupported content encoding {0:?}")]
     UnsupportedEncoding(String),
+    /// The payload still decodes after the last layer the limits allow
+    /// (deeper nesting than any real client sends).
+    #[error("the payload is still encoded after {depth} decoding layers")]
+    TooDeep {
+        /// Layers undone before giving up.
+        depth: usize,
+    },
     /// The data is corrupt for its declared encoding.
     #[error("cannot decode {encoding} data: {message}")]
     Corrupt {

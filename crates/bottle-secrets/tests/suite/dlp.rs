@@ -129,15 +129,15 @@ fn nesting_stops_at_max_depth() {
         max_depth: d,
         ..DecodeLimits::default()
     };
-    let hit = |p: &str, d| {
-        scanner
-            .scan_payload(p.as_bytes(), &limits(d))
-            .unwrap()
-            .iter()
-            .any(|f| f.rule_id == "github-pat")
-    };
+    let run = |p: &str, d| scanner.scan_payload(p.as_bytes(), &limits(d));
+    let hit = |p: &str, d| run(p, d).unwrap().iter().any(|f| f.rule_id == "github-pat");
     assert!(hit(&thrice, 3));
-    assert!(!hit(&thrice, 2));
+    // One layer short, the last view still decodes to text: an error (the
+    // gates block on it), not a quiet miss.
+    assert_eq!(
+        run(&thrice, 2).unwrap_err(),
+        DecodeError::TooDeep { depth: 2 }
+    );
     assert!(hit(&twice, 2));
     assert!(!hit(&once, 0));
 }
