@@ -442,6 +442,10 @@ pub struct Limits {
     pub max_idle_per_upstream: usize,
     /// Leaf certificates kept in the cache. Default 1024.
     pub leaf_cache_size: usize,
+    /// Distinct host names the agent may use under one wildcard rule
+    /// (each new name's lookup reaches that zone's nameserver, a DNS
+    /// exfiltration channel). Default 64.
+    pub max_names_per_wildcard: usize,
 }
 
 impl Default for Limits {
@@ -454,6 +458,7 @@ impl Default for Limits {
             body_timeout_ms: 120_000,
             max_idle_per_upstream: 32,
             leaf_cache_size: 1024,
+            max_names_per_wildcard: 64,
         }
     }
 }

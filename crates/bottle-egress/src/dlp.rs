@@ -5,13 +5,6 @@ use crate::reasons::rule;
 use bottle_secrets::{DecodeError, DecodeLimits, Scanner};
 use http::HeaderMap;
 
-/// Which part of a URL held the finding (decides what the audit line hides).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum UrlPart {
-    Host,
-    PathOrQuery,
-}
-
 /// A DLP verdict: the rule that fired (a scanner rule id, or one of
 /// [`rule::TOO_LARGE`] / [`rule::UNDECODABLE`]).
 pub(crate) type Verdict = Result<(), String>;
@@ -54,43 +47,26 @@ impl Dlp {
         }
     }
 
-    /// URL DLP: the path and query (raw and percent-decoded up to three
-    /// times), and the host as written plus its labels joined, so a token
-    /// split over several labels is seen whole.
-    pub fn url(
-        &self,
-        raw_host: Option<&str>,
-        path_and_query: &str,
-    ) -> Result<(), (UrlPart, String)> {
-        let mut view = path_and_query.as_bytes().to_vec();
-        for _ in 0..4 {
-            self.scan(&view).map_err(|r| (UrlPart::PathOrQuery, r))?;
-            let next = percent_decode(&view);
-            if next == view {
-                break;
-            }
-            view = next;
-        }
-        let Some(host) = raw_host else {
-            return Ok(());
-        };
-        let host = host.trim_end_matches('.');
-        self.scan(host.as_bytes()).map_err(|r| (UrlPart::Host, r))?;
-        let labels: Vec<&str> = host.split('.').collect();
-        if labels.len() > 1 {
-            // Every contiguous run of labels, joined: `AKIA1234.5678ABCD.x.evil.com`
-            // yields `AKIA12345678ABCD`. Bounded: names have few labels and
-            // the views are short.
-            let n = labels.len().min(16);
-            for i in 0..n {
-                for j in (i + 2)..=n {
-                    let joined: String = labels[i..j].concat();
-                    self.scan(joined.as_bytes())
-                        .map_err(|r| (UrlPart::Host, r))?;
-                }
+    /// URL DLP of the path and query (the scanner's views undo percent
+    /// encoding, however deep).
+    pub fn url(&self, path_and_query: &str) -> Verdict {
+        self.scan(path_and_query.as_bytes())
+    }
+
+    /// DLP of the host labels an agent chose (under a wildcard): each
+    /// contiguous run of them joined, one per line, so a token split over
+    /// labels (`AKIA1234.5678ABCD.x.example.com`) is seen whole. Bounded:
+    /// at most a few labels are covered (more is refused as chunked).
+    pub fn host_labels(&self, labels: &[&str]) -> Verdict {
+        let n = labels.len().min(8);
+        let mut text = labels.join(".");
+        for i in 0..n {
+            for j in (i + 2)..=n {
+                text.push('\n');
+                text.push_str(&labels[i..j].concat());
             }
         }
-        Ok(())
+        self.scan(text.as_bytes())
     }
 
     /// Header DLP over `name: value` lines, leaving out `skip` (the header a

@@ -1,55 +1,34 @@
 //! DNS-exfiltration shape of host names.
 //!
 //! Resolving `<data>.attacker.example` leaks `<data>` to whoever runs that
-//! zone even if the connection is then refused, so names under a wildcard
-//! rule are judged by shape before the proxy resolves them. The heuristics
-//! look only at labels below the registrable domain and aim at encoded data
-//! (hex, base32, base64-ish runs, or data chunked over several labels), with
-//! thresholds above what CDN and cloud host names use (a CloudFront id is 14
-//! characters, an S3 bucket name is words).
+//! zone even if the connection is then refused, so names are judged before
+//! the proxy resolves them. Only the labels the agent chooses are judged:
+//! those a wildcard rule covers (`a.b` of `a.b.example.com` under
+//! `*.example.com`). A name an exact rule (or the hosts map) names carries
+//! nothing the agent picked, and a name no rule allows is refused before
+//! this check and never resolved.
+//!
+//! The checks aim at encoded data, one label at a time and with the labels
+//! joined (hex split over labels, mixed encodings across labels): hex,
+//! base32 and high-entropy runs, long chains of labels and several
+//! data-like labels. Low-entropy encodings (dictionary words) pass the shape
+//! checks, so each wildcard also has a budget of distinct names per proxy
+//! ([`NameBudget`]): a handful of real subdomains fit, a stream of encoded
+//! words does not. That bounds what the lookups can carry to the budget
+//! times the name length.
 
 use crate::reasons::rule;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
-/// Second-level labels that form a public suffix under a two-letter country
-/// code (`example.co.uk`). Without a public-suffix list this covers the
-/// common registries; a miss only makes one more label count as "below".
-const CC_SECOND_LEVEL: &[&str] = &[
-    "co", "com", "net", "org", "gov", "edu", "ac", "ne", "or", "go", "gob", "nic", "ltd", "plc",
-];
+/// Most labels a wildcard may cover (`a.b.c.d.example.com` under
+/// `*.example.com`). Real names under a wildcard use one to three
+/// (`s3.dualstack.us-east-1` is three).
+const MAX_LABELS: usize = 4;
 
-/// The labels of `host` below its registrable domain (`a.b` for
-/// `a.b.example.co.uk`).
-pub fn labels_below_registrable(host: &str) -> Vec<&str> {
-    let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
-    let n = labels.len();
-    if n <= 2 {
-        return Vec::new();
-    }
-    let tld = labels[n - 1];
-    let sld = labels[n - 2];
-    let keep = if tld.len() == 2 && CC_SECOND_LEVEL.contains(&sld) {
-        3
-    } else {
-        2
-    };
-    if n <= keep {
-        return Vec::new();
-    }
-    labels[..n - keep].to_vec()
-}
-
-/// The registrable domain of `host` (`example.co.uk`).
-pub fn registrable(host: &str) -> &str {
-    let below: usize = labels_below_registrable(host)
-        .iter()
-        .map(|l| l.len() + 1)
-        .sum();
-    &host[below.min(host.len())..]
-}
-
-fn entropy(s: &str) -> f64 {
+fn entropy(s: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
-    for b in s.bytes() {
+    for &b in s {
         counts[usize::from(b)] += 1;
     }
     let n = s.len() as f64;
@@ -63,91 +42,169 @@ fn entropy(s: &str) -> f64 {
         .sum()
 }
 
-fn has_digit(s: &str) -> bool {
-    s.bytes().any(|b| b.is_ascii_digit())
+fn digits(s: &[u8]) -> usize {
+    s.iter().filter(|b| b.is_ascii_digit()).count()
 }
 
-fn has_alpha(s: &str) -> bool {
-    s.bytes().any(|b| b.is_ascii_alphabetic())
+/// The shape of one string of name characters (a label, or labels joined
+/// without dots and hyphens): hex from 16 characters (8 bytes), base32 from
+/// `b32` characters (16 for one label, 20 joined: ordinary words joined
+/// reach lengths single labels do not), high-entropy mixes of letters and
+/// digits from 20.
+fn shape(s: &[u8], b32: usize) -> Option<&'static str> {
+    let len = s.len();
+    if len < 16 {
+        return None;
+    }
+    let d = digits(s);
+    if s.iter().all(u8::is_ascii_hexdigit) && d > 0 {
+        return Some(rule::HEX_LABEL);
+    }
+    if len >= b32 && d >= 1 && s.iter().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7')) {
+        return Some(rule::BASE32_LABEL);
+    }
+    // Encoded data mixes in digits evenly; names made of words rarely do.
+    if len >= 20 && d >= 3.max(len / 8) && d < len && entropy(s) >= 3.6 {
+        return Some(rule::HIGH_ENTROPY_LABEL);
+    }
+    None
 }
 
-/// Why `host` (lower-case name) looks like DNS exfiltration, or `None`.
-pub fn check(host: &str) -> Option<&'static str> {
-    let below = labels_below_registrable(host);
+/// Why the labels an agent chose (`covered`, lower case) look like
+/// encoded data, or `None`.
+pub fn check(covered: &[&str]) -> Option<&'static str> {
+    if covered.is_empty() {
+        return None;
+    }
+    if covered.len() > MAX_LABELS {
+        return Some(rule::CHUNKED_LABELS);
+    }
     let mut data_like = 0;
-    for l in &below {
-        let len = l.len();
-        if len >= 20 && l.bytes().all(|b| b.is_ascii_hexdigit()) && has_digit(l) && has_alpha(l) {
-            return Some(rule::HEX_LABEL);
+    for l in covered {
+        // Hyphen-separated parts are judged whole too (`dead-beef-…`).
+        let flat: Vec<u8> = l.bytes().filter(|&b| b != b'-').collect();
+        if let Some(r) = shape(l.as_bytes(), 16).or_else(|| shape(&flat, 16)) {
+            return Some(r);
         }
-        if len >= 24
-            && l.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'))
-            && l.bytes().filter(u8::is_ascii_digit).count() >= 2
-        {
-            return Some(rule::BASE32_LABEL);
-        }
-        // Encoded data mixes in digits evenly; names made of words rarely do.
-        let digits = l.bytes().filter(u8::is_ascii_digit).count();
-        if len >= 24 && has_alpha(l) && digits >= 3.max(len / 8) && entropy(l) >= 3.8 {
-            return Some(rule::HIGH_ENTROPY_LABEL);
-        }
-        if len >= 12 && !l.contains('-') && has_digit(l) && has_alpha(l) {
+        if l.len() >= 12 && !l.contains('-') && digits(l.as_bytes()) > 0 {
             data_like += 1;
         }
     }
-    if data_like >= 3 {
+    if data_like >= 2 && covered.len() >= 2 {
         return Some(rule::CHUNKED_LABELS);
     }
+    if covered.len() > 1 {
+        let joined: Vec<u8> = covered
+            .iter()
+            .flat_map(|l| l.bytes())
+            .filter(|&b| b != b'-')
+            .collect();
+        if let Some(r) = shape(&joined, 20) {
+            return Some(r);
+        }
+    }
     None
+}
+
+/// Distinct names seen under each wildcard, bounded: a lookup of a new
+/// name is what carries data to the zone's nameserver.
+pub struct NameBudget {
+    max: usize,
+    seen: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+impl NameBudget {
+    /// At most `max` distinct names per wildcard base.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Record `name` under wildcard `base`; `false` when it is new and the
+    /// base's budget is spent.
+    pub fn admit(&self, base: &str, name: &str) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let names = seen.entry(base.to_string()).or_default();
+        if names.contains(name) {
+            return true;
+        }
+        if names.len() >= self.max {
+            return false;
+        }
+        names.insert(name.to_string());
+        true
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn registrable_domains() {
-        assert_eq!(registrable("a.b.example.com"), "example.com");
-        assert_eq!(registrable("a.example.co.uk"), "example.co.uk");
-        assert_eq!(registrable("example.com"), "example.com");
-        assert_eq!(labels_below_registrable("x.y.example.com"), vec!["x", "y"]);
+    fn labels(s: &str) -> Vec<&str> {
+        s.split('.').collect()
     }
 
     #[test]
-    fn ordinary_hosts_pass() {
-        for h in [
-            "api.github.com",
-            "raw.githubusercontent.com",
-            "objects.githubusercontent.com",
-            "d111111abcdef8.cloudfront.net",
-            "my-bucket-name-2024.s3.us-east-1.amazonaws.com",
-            "o450123.ingest.sentry.io",
-            "registry-1.docker.io",
-            "static.crates.io",
-            "storage.googleapis.com",
-            "production-api-gateway-eu-west-1.example.com",
+    fn ordinary_subdomains_pass() {
+        for covered in [
+            "api",
+            "raw",
+            "objects",
+            "o450123.ingest",
+            "registry-1",
+            "static",
+            "production.cloudflare",
+            "s3.dualstack.us-east-1",
+            "production-api-gateway-eu-west-1",
+            "d111111abcdef8",
+            "my-bucket-name-2024",
+            "fonts",
+            "codeload",
+            "pkg-containers",
+            "e12345.a",
+            "www",
+            "release-assets",
+            "us-east-1.console",
+            "internationalization",
         ] {
-            assert_eq!(check(h), None, "{h}");
+            assert_eq!(check(&labels(covered)), None, "{covered}");
         }
     }
 
     #[test]
     fn encoded_labels_are_caught() {
-        assert_eq!(
-            check("6768705f61626364656667686970.x.example.com"),
-            Some(rule::HEX_LABEL)
-        );
-        assert_eq!(
-            check("mfrggzdfmztwq2lknnwg23tpobyxe43u.example.com"),
-            Some(rule::BASE32_LABEL)
-        );
-        assert_eq!(
-            check("q9zk3xv7m2pl8wn4bt6yr1sd.example.com"),
-            Some(rule::HIGH_ENTROPY_LABEL)
-        );
-        assert_eq!(
-            check("aq9zk3xvm2pl.wn4bt6yr1sdk.c7hj2mzqp0xe.example.com"),
-            Some(rule::CHUNKED_LABELS)
-        );
+        let cases = [
+            ("6768705f61626364656667686970", rule::HEX_LABEL),
+            ("mfrggzdfmztwq2lknnwg23tpobyxe43u", rule::BASE32_LABEL),
+            // Base32 at 16 characters, either case (names are lower-cased).
+            ("mfrggzdfmztwq2lk", rule::BASE32_LABEL),
+            ("q9zk3xv7m2pl8wn4bt6yr1sd", rule::HIGH_ENTROPY_LABEL),
+            // Hex chunks spread over labels and hyphens.
+            ("deadbeef.cafebabe.12345678", rule::HEX_LABEL),
+            ("dead-beef-cafe-babe-1234-5678", rule::HEX_LABEL),
+            // Mixed encodings across labels: joined, the data shows.
+            ("a1b2c3d4e5.mfrgg2d.x9k3", rule::HIGH_ENTROPY_LABEL),
+            ("aq9zk3xvm2pl.wn4bt6yr1sdk", rule::CHUNKED_LABELS),
+            // A long chain of short labels.
+            ("a.b.c.d.e", rule::CHUNKED_LABELS),
+            ("ab.cd.ef.gh.ij.kl", rule::CHUNKED_LABELS),
+        ];
+        for (covered, want) in cases {
+            assert_eq!(check(&labels(covered)), Some(want), "{covered}");
+        }
+    }
+
+    #[test]
+    fn the_name_budget_bounds_low_entropy_encodings() {
+        let b = NameBudget::new(3);
+        for w in ["apple", "banana", "cherry"] {
+            assert!(b.admit("example.com", &format!("{w}.example.com")));
+        }
+        // Repeats are free; a fourth new name under the same base is not.
+        assert!(b.admit("example.com", "apple.example.com"));
+        assert!(!b.admit("example.com", "damson.example.com"));
+        assert!(b.admit("other.com", "damson.other.com"));
     }
 }

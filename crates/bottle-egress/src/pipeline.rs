@@ -11,13 +11,14 @@ use crate::block::{Block, too_large};
 use crate::body::{self, AuditedBody, ProxyBody};
 use crate::ca::CertAuthority;
 use crate::config::{Config, Limits, Rules};
-use crate::dlp::{Dlp, UrlPart};
+use crate::dlp::Dlp;
 use crate::error::Error;
 use crate::net::Hooks;
 use crate::reasons::{check, rule};
 use crate::target::Host;
 use crate::upstream::{Dest, UpstreamError, Upstreams};
 use crate::{exfil, ssrf, websocket};
+use bottle_policy::HostPattern;
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
@@ -45,6 +46,8 @@ pub(crate) struct Shared {
     pub creds: Vec<Cred>,
     pub limits: Limits,
     pub allow_loopback: bool,
+    /// Distinct names per wildcard (DNS exfiltration by many lookups).
+    pub names: exfil::NameBudget,
 }
 
 impl Shared {
@@ -102,6 +105,7 @@ impl Shared {
             hooks,
             upstreams,
             creds,
+            names: exfil::NameBudget::new(limits.max_names_per_wildcard),
             limits,
             allow_loopback: config.dangerously_allow_loopback_upstreams,
         })
@@ -148,9 +152,9 @@ impl Shared {
 
     /// Check 3 for the path and query.
     pub fn check_url_path(&self, pq: &str, ev: &mut Event) -> Result<(), Block> {
-        match self.dlp.url(None, pq) {
+        match self.dlp.url(pq) {
             Ok(()) => Ok(()),
-            Err((_, r)) => {
+            Err(r) => {
                 ev.path = "[redacted]".into();
                 Err(Block::forbidden(
                     check::DLP_URL,
@@ -170,25 +174,74 @@ impl Shared {
         port: u16,
         ev: &mut Event,
     ) -> Result<Vec<SocketAddr>, Block> {
-        if let Err((UrlPart::Host | UrlPart::PathOrQuery, r)) = self.dlp.url(Some(raw_host), "") {
-            ev.host = redact_host(&ev.host);
-            return Err(Block::forbidden(
-                check::DLP_URL,
-                r,
-                "the host name contains a secret",
-            ));
-        }
-        if let Host::Name(name) = host
-            && let Some(r) = exfil::check(name)
-        {
-            ev.host = redact_host(&ev.host);
-            return Err(Block::forbidden(
-                check::DNS_EXFIL,
-                r,
-                "the host name looks like encoded data (DNS exfiltration)",
-            ));
+        let Host::Name(name) = host else {
+            return self.resolve_checked(host, port).await;
+        };
+        if let Some((base, n)) = self.covered_labels(name) {
+            // The labels the agent chose, as it spelled them (tokens have
+            // case), then as the resolver will see them.
+            let raw = raw_host.trim_end_matches('.');
+            let raw_labels: Vec<&str> = raw.split('.').take(n).collect();
+            let labels: Vec<&str> = name.split('.').take(n).collect();
+            if let Err(r) = self.dlp.host_labels(&raw_labels) {
+                ev.host = redact_host(&ev.host);
+                return Err(Block::forbidden(
+                    check::DLP_URL,
+                    r,
+                    "the host name contains a secret",
+                ));
+            }
+            let shape = exfil::check(&labels);
+            let over_budget = shape.is_none() && !self.names.admit(base, name);
+            if let Some(r) = shape.or(over_budget.then_some(rule::TOO_MANY_NAMES)) {
+                ev.host = redact_host(&ev.host);
+                let detail = if over_budget {
+                    format!(
+                        "too many different names under *.{base} (each new name's lookup reaches its nameserver: DNS exfiltration); allow the names you need exactly"
+                    )
+                } else {
+                    "the host name looks like encoded data (DNS exfiltration)".to_string()
+                };
+                return Err(Block::forbidden(check::DNS_EXFIL, r, detail));
+            }
         }
         self.resolve_checked(host, port).await
+    }
+
+    /// The wildcard base and the number of leading labels of `name` the
+    /// agent chose: those the most specific matching wildcard covers. `None`
+    /// when an exact allowlist or passthrough entry, or the hosts map,
+    /// names it (then no label is the agent's).
+    fn covered_labels<'a>(&'a self, name: &str) -> Option<(&'a str, usize)> {
+        if self.rules.hosts.contains_key(name) {
+            return None;
+        }
+        let mut best: Option<&str> = None;
+        let all = self
+            .rules
+            .allowlist
+            .rules()
+            .iter()
+            .chain(self.rules.passthrough.iter());
+        for r in all {
+            if !r.host.matches(name) {
+                continue;
+            }
+            match &r.host {
+                HostPattern::Exact(_) => return None,
+                HostPattern::Wildcard(base) => {
+                    if best.is_none_or(|b| base.len() > b.len()) {
+                        best = Some(base.as_str());
+                    }
+                }
+            }
+        }
+        let base = best?;
+        let covered = name[..name.len() - base.len()]
+            .trim_end_matches('.')
+            .split('.')
+            .count();
+        Some((base, covered))
     }
 
     async fn resolve_checked(&self, host: &Host, port: u16) -> Result<Vec<SocketAddr>, Block> {
@@ -409,11 +462,9 @@ impl Shared {
 /// Hide the labels below the registrable domain (they are the payload of a
 /// DNS-exfiltration or URL-DLP hit).
 pub(crate) fn redact_host(host: &str) -> String {
-    let reg = exfil::registrable(host);
-    if reg.len() == host.len() {
-        host.to_string()
-    } else {
-        format!("[redacted].{reg}")
+    match bottle_policy::registrable_domain(host) {
+        Some(reg) if reg.len() < host.len() => format!("[redacted].{reg}"),
+        _ => host.to_string(),
     }
 }
 

