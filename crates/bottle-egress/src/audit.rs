@@ -90,6 +90,21 @@ impl Audit {
         status: u16,
         bytes_down: u64,
     ) {
+        self.log_with(ev, allowed, check, rule, status, bytes_down, None);
+    }
+
+    /// [`Audit::log`] with a DLP finding's fingerprint.
+    #[allow(clippy::too_many_arguments)]
+    pub fn log_with(
+        &self,
+        ev: &Event,
+        allowed: bool,
+        check: &str,
+        rule: &str,
+        status: u16,
+        bytes_down: u64,
+        fingerprint: Option<&str>,
+    ) {
         let rec = AuditRecord {
             time: audit::rfc3339(SystemTime::now()),
             bottle: self.bottle.clone(),
@@ -111,7 +126,7 @@ impl Audit {
                 bytes_up: ev.bytes_up,
                 bytes_down,
                 tls: ev.tls.to_string(),
-                fingerprint: None,
+                fingerprint: fingerprint.map(str::to_string),
             }),
         };
         let text = rec.to_line();

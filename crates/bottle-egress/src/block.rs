@@ -12,6 +12,9 @@ pub(crate) struct Block {
     pub check: &'static str,
     pub rule: String,
     pub detail: String,
+    /// The DLP finding's fingerprint (what `dlp_allow` names), when the
+    /// block is a scanner rule's finding.
+    pub fingerprint: Option<String>,
 }
 
 impl Block {
@@ -26,7 +29,25 @@ impl Block {
             check,
             rule: rule.into(),
             detail: detail.into(),
+            fingerprint: None,
         }
+    }
+
+    /// A DLP block for `hit` on a request to `host`: names the finding's
+    /// fingerprint and how to accept it, when it has one.
+    pub fn dlp(check: &'static str, hit: crate::dlp::Hit, what: &str, host: &str) -> Self {
+        let detail = match &hit.fingerprint {
+            Some(fp) => format!(
+                "{what}\nfinding fingerprint: {fp}\nif this is expected (a test key the agent must send to {host}), accept it for this host in the bottle's egress table:\n  dlp_allow = [{{ host = \"{host}\", fingerprint = \"{fp}\" }}]"
+            ),
+            None if hit.rule == "known-secret" => format!(
+                "{what}: a value this bottle knows as secret (a credential or an env value); to let the agent use a key with one host, declare it a credential of that host (the proxy injects it)"
+            ),
+            None => what.to_string(),
+        };
+        let mut b = Self::forbidden(check, hit.rule, detail);
+        b.fingerprint = hit.fingerprint;
+        b
     }
 
     pub fn forbidden(

@@ -40,6 +40,11 @@ pub struct Config {
     /// Extra exact secret values to block (besides credential values).
     #[serde(default)]
     pub known_secrets: Vec<KnownSecret>,
+    /// DLP findings the user accepts, each for one host: the fingerprint a
+    /// block names (`dlp_allow = [{ host, fingerprint }]`). Known secrets
+    /// are never accepted this way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dlp_allow: Vec<DlpAllow>,
     /// Size and time limits.
     #[serde(default)]
     pub limits: Limits,
@@ -90,6 +95,7 @@ impl Config {
             },
             credentials: Vec::new(),
             known_secrets: Vec::new(),
+            dlp_allow: Vec::new(),
             limits: Limits::default(),
             audit: AuditTarget::Stdout,
             upstream_ca: Vec::new(),
@@ -247,6 +253,26 @@ impl Config {
                 return Err(bad(
                     format!("known_secrets[{i}].value"),
                     "must not be empty".into(),
+                ));
+            }
+        }
+        for (i, a) in self.dlp_allow.iter().enumerate() {
+            let key = format!("dlp_allow[{i}]");
+            match HostPattern::parse(&a.host) {
+                Ok(HostPattern::Exact(_)) => {}
+                Ok(HostPattern::Wildcard(_)) => {
+                    return Err(bad(
+                        format!("{key}.host"),
+                        "an accepted finding is for one exact host; wildcards are not allowed"
+                            .into(),
+                    ));
+                }
+                Err(e) => return Err(bad(format!("{key}.host"), e.to_string())),
+            }
+            if !is_fingerprint(&a.fingerprint) {
+                return Err(bad(
+                    format!("{key}.fingerprint"),
+                    "expected the 64 hex digits a block names".into(),
                 ));
             }
         }
@@ -420,6 +446,22 @@ pub struct KnownSecret {
     pub name: String,
     /// The value.
     pub value: Secret,
+}
+
+/// A DLP finding accepted for one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlpAllow {
+    /// The exact host the finding may go to.
+    pub host: String,
+    /// The finding's fingerprint (64 hex digits, from the block message or
+    /// the audit line).
+    pub fingerprint: String,
+}
+
+/// 64 hex digits: a SHA-256 fingerprint.
+pub fn is_fingerprint(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Size and time limits. Every field has a default.

@@ -4,24 +4,49 @@
 use crate::reasons::rule;
 use bottle_secrets::{DecodeError, DecodeLimits, Scanner};
 use http::HeaderMap;
+use std::ops::ControlFlow;
 
-/// A DLP verdict: the rule that fired (a scanner rule id, or one of
-/// [`rule::TOO_LARGE`] / [`rule::UNDECODABLE`]).
-pub(crate) type Verdict = Result<(), String>;
+/// The scanner's rule id for registered values (credentials, env secrets).
+const KNOWN_SECRET: &str = "known-secret";
+
+/// Why DLP refused: the rule that fired (a scanner rule id, or one of
+/// [`rule::TOO_LARGE`] / [`rule::UNDECODABLE`]) and, for a rule finding,
+/// its fingerprint (what `dlp_allow` names; never for known secrets, which
+/// no allow entry can let out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub rule: String,
+    pub fingerprint: Option<String>,
+}
+
+impl Hit {
+    fn bare(rule: &str) -> Self {
+        Self {
+            rule: rule.to_string(),
+            fingerprint: None,
+        }
+    }
+}
+
+/// A DLP verdict.
+pub(crate) type Verdict = Result<(), Hit>;
 
 pub(crate) struct Dlp {
     scanner: Scanner,
     limits: DecodeLimits,
+    /// (exact host, fingerprint) pairs the user accepted.
+    allow: Vec<(String, String)>,
 }
 
 impl Dlp {
-    pub fn new(scanner: Scanner, scan_limit: usize) -> Self {
+    pub fn new(scanner: Scanner, scan_limit: usize, allow: Vec<(String, String)>) -> Self {
         Self {
             scanner,
             limits: DecodeLimits {
                 max_bytes: scan_limit,
                 ..DecodeLimits::default()
             },
+            allow,
         }
     }
 
@@ -29,35 +54,58 @@ impl Dlp {
         self.limits.max_bytes
     }
 
-    /// Scan one payload with the scanner's decoders. When several rules
-    /// fire, the most specific one names the block (a `github-pat` says
-    /// more than a `generic-api-key` on the same bytes).
-    pub fn scan(&self, data: &[u8]) -> Verdict {
-        match self.scanner.scan_payload(data, &self.limits) {
-            Ok(f) => match f
+    fn allowed(&self, host: &str, fingerprint: &str) -> bool {
+        self.allow
+            .iter()
+            .any(|(h, f)| h.eq_ignore_ascii_case(host) && f == fingerprint)
+    }
+
+    /// Scan one payload and every decoded view of it, for a request to
+    /// `host`. The first view with a finding decides; among its findings
+    /// the most specific names the block (a `github-pat` says more than a
+    /// `generic-api-key` on the same bytes). Findings the user accepted for
+    /// this host (`dlp_allow`) do not count; known secrets always do.
+    pub fn scan(&self, data: &[u8], host: &str) -> Verdict {
+        let mut hit: Option<Hit> = None;
+        let walked = bottle_secrets::for_each_view(data, &self.limits, &mut |view| {
+            let found = self.scanner.scan(view, None);
+            let counts = |f: &&bottle_secrets::Finding| {
+                f.rule_id == KNOWN_SECRET || !self.allowed(host, &f.fingerprint)
+            };
+            let best = found
                 .iter()
+                .filter(counts)
                 .find(|f| !f.rule_id.starts_with("generic"))
-                .or(f.first())
-            {
-                Some(f) => Err(f.rule_id.clone()),
-                None => Ok(()),
-            },
-            Err(DecodeError::TooLarge { .. }) => Err(rule::TOO_LARGE.to_string()),
-            Err(_) => Err(rule::UNDECODABLE.to_string()),
+                .or_else(|| found.iter().find(counts));
+            match best {
+                Some(f) => {
+                    hit = Some(Hit {
+                        rule: f.rule_id.clone(),
+                        fingerprint: (f.rule_id != KNOWN_SECRET).then(|| f.fingerprint.clone()),
+                    });
+                    ControlFlow::Break(())
+                }
+                None => ControlFlow::Continue(()),
+            }
+        });
+        match walked {
+            Err(DecodeError::TooLarge { .. }) => Err(Hit::bare(rule::TOO_LARGE)),
+            Err(_) => Err(Hit::bare(rule::UNDECODABLE)),
+            Ok(_) => hit.map_or(Ok(()), Err),
         }
     }
 
     /// URL DLP of the path and query (the scanner's views undo percent
     /// encoding, however deep).
-    pub fn url(&self, path_and_query: &str) -> Verdict {
-        self.scan(path_and_query.as_bytes())
+    pub fn url(&self, path_and_query: &str, host: &str) -> Verdict {
+        self.scan(path_and_query.as_bytes(), host)
     }
 
     /// DLP of the host labels an agent chose (under a wildcard): each
     /// contiguous run of them joined, one per line, so a token split over
     /// labels (`AKIA1234.5678ABCD.x.example.com`) is seen whole. Bounded:
     /// at most a few labels are covered (more is refused as chunked).
-    pub fn host_labels(&self, labels: &[&str]) -> Verdict {
+    pub fn host_labels(&self, labels: &[&str], host: &str) -> Verdict {
         let n = labels.len().min(8);
         let mut text = labels.join(".");
         for i in 0..n {
@@ -66,12 +114,12 @@ impl Dlp {
                 text.push_str(&labels[i..j].concat());
             }
         }
-        self.scan(text.as_bytes())
+        self.scan(text.as_bytes(), host)
     }
 
     /// Header DLP over `name: value` lines, leaving out `skip` (the header a
     /// credential will overwrite: what the agent put there never leaves).
-    pub fn headers(&self, headers: &HeaderMap, skip: &[http::HeaderName]) -> Verdict {
+    pub fn headers(&self, headers: &HeaderMap, skip: &[http::HeaderName], host: &str) -> Verdict {
         let mut block = Vec::with_capacity(512);
         for (name, value) in headers {
             // The WebSocket key is a random nonce by protocol (and looks like
@@ -87,19 +135,15 @@ impl Dlp {
         if let Some(k) = headers.get(http::header::SEC_WEBSOCKET_KEY)
             && !is_websocket_nonce(k.as_bytes())
         {
-            return Err(rule::UNDECODABLE.to_string());
+            return Err(Hit::bare(rule::UNDECODABLE));
         }
-        self.scan(&block)?;
-        // Header values are often percent-encoded (cookies, Link headers).
-        let decoded = percent_decode(&block);
-        if decoded != block {
-            self.scan(&decoded)?;
-        }
-        Ok(())
+        // Percent-encoded values (cookies, Link headers) are one of the
+        // scanner's views.
+        self.scan(&block, host)
     }
 
     /// Body DLP: decompress by `Content-Encoding`, then scan with decoders.
-    pub fn body(&self, content_encoding: Option<&str>, body: &[u8]) -> Verdict {
+    pub fn body(&self, content_encoding: Option<&str>, body: &[u8], host: &str) -> Verdict {
         if body.is_empty() {
             return Ok(());
         }
@@ -107,17 +151,38 @@ impl Dlp {
             .map(str::trim)
             .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
         {
-            None => self.scan(body),
+            None => self.scan(body, host),
             Some(enc) => match bottle_secrets::decompress(
                 &enc.to_ascii_lowercase(),
                 body,
                 self.limits.max_bytes,
             ) {
-                Ok(plain) => self.scan(&plain),
-                Err(DecodeError::TooLarge { .. }) => Err(rule::TOO_LARGE.to_string()),
-                Err(_) => Err(rule::UNDECODABLE.to_string()),
+                Ok(plain) => self.scan(&plain, host),
+                Err(DecodeError::TooLarge { .. }) => Err(Hit::bare(rule::TOO_LARGE)),
+                Err(_) => Err(Hit::bare(rule::UNDECODABLE)),
             },
         }
+    }
+}
+
+/// Bytes of the previous WebSocket message scanned again in front of the
+/// next one, so a token split across two messages is seen whole. Longer
+/// than any token the rules know; the first half already left, but a
+/// fragment of a prefixed token blocks on its own (egress profile).
+pub(crate) const MESSAGE_CARRY: usize = 256;
+
+impl Dlp {
+    /// DLP of one WebSocket message, with the tail of the previous one in
+    /// front (see [`MESSAGE_CARRY`]); `carry` is then updated.
+    pub fn message(&self, carry: &mut Vec<u8>, message: &[u8], host: &str) -> Verdict {
+        let mut joined = Vec::with_capacity(carry.len() + message.len());
+        joined.extend_from_slice(carry);
+        joined.extend_from_slice(message);
+        let verdict = self.scan(&joined, host);
+        let keep = joined.len().min(MESSAGE_CARRY);
+        carry.clear();
+        carry.extend_from_slice(&joined[joined.len() - keep..]);
+        verdict
     }
 }
 
@@ -131,53 +196,60 @@ fn is_websocket_nonce(v: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
 }
 
-/// Percent-decode (`%41` → `A`, `+` → space); invalid escapes stay as is.
-pub(crate) fn percent_decode(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len());
-    let mut i = 0;
-    while i < data.len() {
-        match data[i] {
-            b'%' if i + 2 < data.len() => match (hex(data[i + 1]), hex(data[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn dlp(allow: Vec<(String, String)>) -> Dlp {
+        Dlp::new(Scanner::builtin(), 1 << 20, allow)
+    }
+
+    fn token() -> String {
+        // Made at run time: no token-shaped literal in the repository.
+        format!("{}_{}", "ghp", "q8Zr2LkPw4XmN7vB1cD9eF3gH5jK6lM0nO2p")
+    }
+
     #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode(b"a%41b+c%2"), b"aAb c%2");
-        assert_eq!(percent_decode(b"%"), b"%");
-        assert_eq!(percent_decode(b"%zz"), b"%zz");
-        assert_eq!(percent_decode(b"%2541"), b"%41");
+    fn findings_carry_a_fingerprint_that_dlp_allow_accepts_per_host() {
+        let body = format!("fixture = \"{}\"", token());
+        let hit = dlp(Vec::new())
+            .scan(body.as_bytes(), "api.example.com")
+            .unwrap_err();
+        let fp = hit.fingerprint.clone().unwrap();
+        assert_eq!(fp.len(), 64);
+        let allowed = dlp(vec![("api.example.com".into(), fp.clone())]);
+        allowed.scan(body.as_bytes(), "api.example.com").unwrap();
+        // Only for that host.
+        assert_eq!(allowed.scan(body.as_bytes(), "other.example.com"), Err(hit));
+    }
+
+    #[test]
+    fn known_secrets_have_no_fingerprint_and_no_allow() {
+        let mut scanner = Scanner::builtin();
+        scanner.add_known_secret("OTP", b"correct-horse-battery-staple");
+        let d = Dlp::new(scanner, 1 << 20, Vec::new());
+        let hit = d.scan(b"x=correct-horse-battery-staple", "h").unwrap_err();
+        assert_eq!(hit.rule, KNOWN_SECRET);
+        assert_eq!(hit.fingerprint, None);
+    }
+
+    #[test]
+    fn a_token_split_across_websocket_messages_is_caught() {
+        let d = dlp(Vec::new());
+        let t = token();
+        let (a, b) = t.split_at(5);
+        let mut carry = Vec::new();
+        d.message(&mut carry, format!("{{\"part\":\"{a}").as_bytes(), "h")
+            .unwrap();
+        assert!(d.message(&mut carry, b.as_bytes(), "h").is_err());
+        // Benign twin: ordinary messages pass.
+        let mut carry = Vec::new();
+        for m in [
+            "{\"type\":\"ping\"}",
+            "{\"text\":\"hello ghp\"}",
+            "_ is a prefix",
+        ] {
+            d.message(&mut carry, m.as_bytes(), "h").unwrap();
+        }
     }
 }

@@ -41,7 +41,8 @@ mod upstream;
 mod websocket;
 
 pub use config::{
-    AllowEntry, AuditTarget, CaFiles, Config, Credential, KnownSecret, Limits, Secret,
+    AllowEntry, AuditTarget, CaFiles, Config, Credential, DlpAllow, KnownSecret, Limits, Secret,
+    is_fingerprint,
 };
 pub use error::Error;
 pub use health::health_check;

@@ -100,7 +100,20 @@ impl Shared {
         Ok(Self {
             rules,
             ca,
-            dlp: Arc::new(Dlp::new(scanner, limits.scan_limit)),
+            dlp: Arc::new(Dlp::new(
+                scanner,
+                limits.scan_limit,
+                config
+                    .dlp_allow
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.host.to_ascii_lowercase(),
+                            a.fingerprint.to_ascii_lowercase(),
+                        )
+                    })
+                    .collect(),
+            )),
             audit,
             hooks,
             upstreams,
@@ -114,13 +127,14 @@ impl Shared {
     /// Log a block and build its response.
     pub fn deny(&self, ev: &Event, b: &Block) -> Response<ProxyBody> {
         let resp = b.response();
-        self.audit.log(
+        self.audit.log_with(
             ev,
             false,
             b.check,
             &b.rule,
             b.status.as_u16(),
             b.body_text().len() as u64,
+            b.fingerprint.as_deref(),
         );
         resp
     }
@@ -152,14 +166,15 @@ impl Shared {
 
     /// Check 3 for the path and query.
     pub fn check_url_path(&self, pq: &str, ev: &mut Event) -> Result<(), Block> {
-        match self.dlp.url(pq) {
+        match self.dlp.url(pq, &ev.host) {
             Ok(()) => Ok(()),
-            Err(r) => {
+            Err(hit) => {
                 ev.path = "[redacted]".into();
-                Err(Block::forbidden(
+                Err(Block::dlp(
                     check::DLP_URL,
-                    r,
+                    hit,
                     "the URL contains a secret",
+                    &ev.host,
                 ))
             }
         }
@@ -183,12 +198,13 @@ impl Shared {
             let raw = raw_host.trim_end_matches('.');
             let raw_labels: Vec<&str> = raw.split('.').take(n).collect();
             let labels: Vec<&str> = name.split('.').take(n).collect();
-            if let Err(r) = self.dlp.host_labels(&raw_labels) {
+            if let Err(hit) = self.dlp.host_labels(&raw_labels, name) {
                 ev.host = redact_host(&ev.host);
-                return Err(Block::forbidden(
+                return Err(Block::dlp(
                     check::DLP_URL,
-                    r,
+                    hit,
                     "the host name contains a secret",
+                    name,
                 ));
             }
             let shape = exfil::check(&labels);
@@ -298,10 +314,15 @@ impl Shared {
         let (mut parts, incoming) = req.into_parts();
         let creds: Vec<&Cred> = self.creds.iter().filter(|c| c.host == dest.host).collect();
         let skip: Vec<HeaderName> = creds.iter().map(|c| c.header.clone()).collect();
-        if let Err(r) = self.dlp.headers(&parts.headers, &skip) {
+        if let Err(hit) = self.dlp.headers(&parts.headers, &skip, &dest.host) {
             return self.deny(
                 &ev,
-                &Block::forbidden(check::DLP_HEADER, r, "a request header contains a secret"),
+                &Block::dlp(
+                    check::DLP_HEADER,
+                    hit,
+                    "a request header contains a secret",
+                    &dest.host,
+                ),
             );
         }
         let limit = self.dlp.scan_limit();
@@ -348,15 +369,20 @@ impl Shared {
                 ),
             );
         }
-        if let Err(r) = self.dlp.body(encoding.as_deref(), &data) {
-            let b = match r.as_str() {
+        if let Err(hit) = self.dlp.body(encoding.as_deref(), &data, &dest.host) {
+            let b = match hit.rule.as_str() {
                 rule::TOO_LARGE => too_large(limit),
                 rule::UNDECODABLE => Block::forbidden(
                     check::DLP_BODY,
-                    r,
-                    "the request body cannot be decoded for scanning",
+                    hit.rule,
+                    "the request body cannot be decoded for scanning (unknown or corrupt encoding, or still encoded after the last decoding layer)",
                 ),
-                _ => Block::forbidden(check::DLP_BODY, r, "the request body contains a secret"),
+                _ => Block::dlp(
+                    check::DLP_BODY,
+                    hit,
+                    "the request body contains a secret",
+                    &dest.host,
+                ),
             };
             return self.deny(&ev, &b);
         }

@@ -1,7 +1,9 @@
 //! WebSocket relay with DLP on every message the agent sends.
 //!
 //! Frames from the agent are parsed and held until their message is whole
-//! (fragments reassembled, bounded by the scan limit), the message is scanned,
+//! (fragments reassembled, bounded by the scan limit), the message is scanned
+//! with the previous message's tail in front (a token split across two
+//! messages is seen whole),
 //! and only then are the held frames written upstream unchanged. A finding
 //! closes both sides (close code 1008) and is logged as a block. Upstream to
 //! agent is copied through as is. Extensions are stripped from the handshake,
@@ -137,22 +139,25 @@ pub(crate) async fn relay(
     let mut held: Vec<u8> = Vec::new();
     let mut message: Vec<u8> = Vec::new();
     let mut in_message = false;
-    let verdict: Result<(), (&'static str, String)> = loop {
+    // The previous message's tail, scanned again in front of the next one.
+    let mut carry: Vec<u8> = Vec::new();
+    let host = ev.host.clone();
+    let verdict: Result<(), (&'static str, String, Option<String>)> = loop {
         let frame = match read_frame(&mut reader, limit).await {
             Ok(f) => f,
             Err(FrameError::Eof) => break Ok(()),
             Err(FrameError::TooLarge) => {
-                break Err((check::DLP_WEBSOCKET, rule::TOO_LARGE.to_string()));
+                break Err((check::DLP_WEBSOCKET, rule::TOO_LARGE.to_string(), None));
             }
             Err(FrameError::Protocol) => {
-                break Err((check::DLP_WEBSOCKET, rule::UNDECODABLE.to_string()));
+                break Err((check::DLP_WEBSOCKET, rule::UNDECODABLE.to_string(), None));
             }
         };
         if frame.opcode >= 8 {
             // Control frames may interleave with a fragmented message; their
             // payload (ping data, close reason) is scanned too.
-            if let Err(r) = dlp.scan(&frame.payload) {
-                break Err((check::DLP_WEBSOCKET, r));
+            if let Err(h) = dlp.scan(&frame.payload, &host) {
+                break Err((check::DLP_WEBSOCKET, h.rule, h.fingerprint));
             }
             if up_w.write_all(&frame.raw).await.is_err() {
                 break Ok(());
@@ -164,17 +169,17 @@ pub(crate) async fn relay(
         }
         match (frame.opcode, in_message) {
             (1 | 2, false) | (0, true) => {}
-            _ => break Err((check::DLP_WEBSOCKET, rule::UNDECODABLE.to_string())),
+            _ => break Err((check::DLP_WEBSOCKET, rule::UNDECODABLE.to_string(), None)),
         }
         in_message = !frame.fin;
         if message.len() + frame.payload.len() > limit {
-            break Err((check::DLP_WEBSOCKET, rule::TOO_LARGE.to_string()));
+            break Err((check::DLP_WEBSOCKET, rule::TOO_LARGE.to_string(), None));
         }
         message.extend_from_slice(&frame.payload);
         held.extend_from_slice(&frame.raw);
         if frame.fin {
-            if let Err(r) = dlp.scan(&message) {
-                break Err((check::DLP_WEBSOCKET, r));
+            if let Err(h) = dlp.message(&mut carry, &message, &host) {
+                break Err((check::DLP_WEBSOCKET, h.rule, h.fingerprint));
             }
             if up_w.write_all(&held).await.is_err() {
                 break Ok(());
@@ -188,10 +193,10 @@ pub(crate) async fn relay(
             let _ = up_w.shutdown().await;
             let _ = down.await;
         }
-        Err((chk, r)) => {
+        Err((chk, r, fp)) => {
             down.abort();
             drop(up_w);
-            audit.log(&ev, false, chk, &r, 0, 0);
+            audit.log_with(&ev, false, chk, &r, 0, 0, fp.as_deref());
             let mut w = client_w.lock().await;
             let _ = w
                 .write_all(&close_frame(&format!("blocked by {chk}:{r}")))

@@ -484,3 +484,75 @@ async fn credentials_are_injected_only_for_their_host_and_never_logged() {
         "the credential leaked into the audit log"
     );
 }
+
+/// Issue 12, class 9: a finding the user accepts, for one host. The block
+/// names the fingerprint and the manifest line; with `dlp_allow` the same
+/// body goes to that host, and is still refused elsewhere.
+#[tokio::test]
+async fn issue12_dlp_allow_accepts_one_finding_for_one_host() {
+    let t = github_token();
+    let body = format!("{{\"fixture\":\"{t}\"}}");
+    let mut h = Harness::new();
+    let (up, proxy, base) = setup(&mut h).await;
+    let r = plain(
+        proxy.addr(),
+        "POST",
+        &format!("{base}/v1/messages"),
+        &[],
+        body.clone(),
+    )
+    .await;
+    assert_blocked(&r, 403, "dlp-body:github-pat");
+    let fp = bottle_secrets::fingerprint("github-pat", t.as_bytes());
+    assert!(
+        r.text().contains(&format!("fingerprint = \"{fp}\"")),
+        "{}",
+        r.text()
+    );
+    let line = h.last_audit().await;
+    assert_eq!(line["fingerprint"], fp.as_str());
+    assert!(up.requests().is_empty());
+    drop(proxy);
+
+    let mut h = Harness::new();
+    let up = upstream::http().run().await;
+    let other = upstream::http().run().await;
+    h.loopback()
+        .allow(&format!("127.0.0.1:{}", up.port()))
+        .allow(&format!("localhost:{}", other.port()))
+        .map_host("localhost", other.addr());
+    h.cfg.dlp_allow = vec![bottle_egress::DlpAllow {
+        host: "127.0.0.1".into(),
+        fingerprint: fp.clone(),
+    }];
+    let proxy = h.start().await;
+    let r = plain(
+        proxy.addr(),
+        "POST",
+        &format!("http://127.0.0.1:{}/v1/messages", up.port()),
+        &[],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.requests().len(), 1);
+    let r = plain(
+        proxy.addr(),
+        "POST",
+        &format!("http://localhost:{}/v1/messages", other.port()),
+        &[],
+        body,
+    )
+    .await;
+    assert_blocked(&r, 403, "dlp-body:github-pat");
+    assert!(other.requests().is_empty());
+    // A bad entry is a config error naming the key.
+    let mut c = h.cfg.clone();
+    c.dlp_allow[0].fingerprint = "abc".into();
+    assert!(
+        c.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("dlp_allow[0].fingerprint")
+    );
+}

@@ -108,3 +108,74 @@ async fn plain_ws_upgrade_through_the_forward_proxy() {
     h.wait_audit(|l| l["check"] == "dlp-websocket" && l["rule"] == "undecodable")
         .await;
 }
+
+/// Issue 12, class 6: a token split across two messages (not fragments) is
+/// caught by scanning the previous message's tail with the next one; a
+/// `Bearer` JWT inside a message is caught; ordinary chat messages pass.
+#[tokio::test]
+async fn issue12_token_split_across_messages_and_jwts_in_messages() {
+    let up = upstream::http().websocket_echo("/ws").run().await;
+    let mut h = Harness::new();
+    h.loopback().allow(&format!("127.0.0.1:{}", up.port()));
+    let proxy = h.start().await;
+    let open = || async {
+        let mut s = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+        let target = format!("http://127.0.0.1:{}/ws", up.port());
+        let (code, _) = ws::client_handshake(&mut s, &format!("127.0.0.1:{}", up.port()), &target)
+            .await
+            .unwrap();
+        assert_eq!(code, 101);
+        s
+    };
+    // Benign twin first: chat-like messages, one mentioning "ghp".
+    let mut s = open().await;
+    for m in [
+        &b"{\"type\":\"hello\"}"[..],
+        b"{\"text\":\"tokens start with ghp\"}",
+        b"{\"text\":\"_ and then 36 characters\"}",
+    ] {
+        ws::write_frame(&mut s, 1, m, true, true).await.unwrap();
+        assert_eq!(ws::read_frame(&mut s).await.unwrap().payload, m);
+    }
+    let t = github_token();
+    let (a, b) = t.split_at(6);
+    ws::write_frame(&mut s, 1, format!("{{\"p\":\"{a}").as_bytes(), true, true)
+        .await
+        .unwrap();
+    ws::read_frame(&mut s).await.unwrap();
+    ws::write_frame(&mut s, 1, format!("{b}\"}}").as_bytes(), true, true)
+        .await
+        .unwrap();
+    let close = ws::read_frame(&mut s).await.unwrap();
+    assert_eq!(close.opcode, 8, "the second half completes the token");
+    assert!(String::from_utf8_lossy(&close.payload[2..]).contains("dlp-websocket:"));
+    // A JWT behind `Bearer` in a message.
+    let mut s = open().await;
+    let b64 = |v: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+    };
+    let jwt = format!(
+        "{}.{}.{}",
+        b64("{\"alg\":\"HS256\",\"typ\":\"JWT\"}"),
+        b64("{\"sub\":\"1234567890\",\"name\":\"agent\",\"iat\":1516239022}"),
+        random_alnum(43)
+    );
+    let msg = format!("{{\"auth\":\"Bearer {jwt}\"}}");
+    ws::write_frame(&mut s, 1, msg.as_bytes(), true, true)
+        .await
+        .unwrap();
+    let close = ws::read_frame(&mut s).await.unwrap();
+    assert_eq!(close.opcode, 8);
+    let seen = up.ws_messages();
+    assert!(
+        !seen
+            .iter()
+            .any(|m| m.windows(b.len()).any(|w| w == b.as_bytes()))
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|m| m.windows(20).any(|w| w == &jwt.as_bytes()[..20]))
+    );
+}
