@@ -59,6 +59,14 @@ pub enum Error {
         /// The builder's message.
         message: String,
     },
+    /// An agent's binary could not be fetched for a preset image.
+    #[error("fetching {what}: {why}")]
+    AgentFetch {
+        /// The pinned package (`claude-agent-sdk 0.2.189`).
+        what: String,
+        /// Why, and what to do.
+        why: String,
+    },
     /// Building the base image with mmdebstrap failed.
     #[error("bootstrap: {0}")]
     Bootstrap(String),

@@ -7,6 +7,7 @@
 //! recipe and of the image they are built on) and are rebuilt only when it
 //! no longer matches.
 
+use crate::agents::{self, AgentPackage, AgentSource};
 use crate::engine::Engine;
 use crate::error::{Ctx, Error, Result, is_not_found};
 use crate::labels;
@@ -36,6 +37,9 @@ pub struct Recipe {
     pub dockerfile: &'static str,
     /// Whether building it needs the network (a registry or a mirror).
     pub needs_network: bool,
+    /// The agent it installs, if any: its pin is part of the recipe hash,
+    /// and the PyPI recipes copy its binaries from the build context.
+    pub agent: Option<&'static AgentPackage>,
 }
 
 /// The `shell` preset.
@@ -43,46 +47,76 @@ pub const SHELL: Recipe = Recipe {
     name: "agent-shell",
     dockerfile: include_str!("../../../images/shell/Dockerfile"),
     needs_network: false,
+    agent: None,
 };
-/// The `claude` preset.
+/// The `claude` preset: Claude Code from its pinned PyPI wheel.
 pub const CLAUDE: Recipe = Recipe {
     name: "agent-claude",
     dockerfile: include_str!("../../../images/claude/Dockerfile"),
-    needs_network: true,
+    needs_network: false,
+    agent: Some(&agents::CLAUDE_CODE),
 };
-/// The `codex` preset.
+/// The `claude` preset from the npm registry (`BOTTLE_AGENT_FROM=npm`).
+pub const CLAUDE_NPM: Recipe = Recipe {
+    name: "agent-claude",
+    dockerfile: include_str!("../../../images/claude/npm.Dockerfile"),
+    needs_network: true,
+    agent: Some(&agents::CLAUDE_CODE),
+};
+/// The `codex` preset: Codex from its pinned PyPI wheel.
 pub const CODEX: Recipe = Recipe {
     name: "agent-codex",
     dockerfile: include_str!("../../../images/codex/Dockerfile"),
+    needs_network: false,
+    agent: Some(&agents::CODEX),
+};
+/// The `codex` preset from the npm registry (`BOTTLE_AGENT_FROM=npm`).
+pub const CODEX_NPM: Recipe = Recipe {
+    name: "agent-codex",
+    dockerfile: include_str!("../../../images/codex/npm.Dockerfile"),
     needs_network: true,
+    agent: Some(&agents::CODEX),
 };
 /// The egress sidecar.
 pub const EGRESS: Recipe = Recipe {
     name: "egress",
     dockerfile: include_str!("../../../images/egress/Dockerfile"),
     needs_network: false,
+    agent: None,
 };
 /// The git gate sidecar.
 pub const GIT_GATE: Recipe = Recipe {
     name: "git-gate",
     dockerfile: include_str!("../../../images/git-gate/Dockerfile"),
     needs_network: false,
+    agent: None,
 };
 /// The base image where a registry is reachable.
 pub const BASE_FROM_REGISTRY: Recipe = Recipe {
     name: "base",
     dockerfile: include_str!("../../../images/base/Dockerfile"),
     needs_network: true,
+    agent: None,
 };
 
-/// The recipe of a preset.
+/// The recipe of a preset (the agents from their PyPI wheels).
 pub fn recipe_for(preset: Preset) -> Recipe {
-    match preset {
-        Preset::Shell => SHELL,
-        Preset::Claude => CLAUDE,
-        Preset::Codex => CODEX,
+    recipe_from(preset, AgentSource::Pypi)
+}
+
+/// The recipe of a preset, with the agent from `source`.
+pub fn recipe_from(preset: Preset, source: AgentSource) -> Recipe {
+    match (preset, source) {
+        (Preset::Shell, _) => SHELL,
+        (Preset::Claude, AgentSource::Pypi) => CLAUDE,
+        (Preset::Claude, AgentSource::Npm) => CLAUDE_NPM,
+        (Preset::Codex, AgentSource::Pypi) => CODEX,
+        (Preset::Codex, AgentSource::Npm) => CODEX_NPM,
     }
 }
+
+/// Label on preset images: the agent and its version (`Claude Code 2.1.332`).
+pub const AGENT_LABEL: &str = "bottle.agent";
 
 /// The image, or `None` when the engine does not have it.
 pub async fn inspect(engine: &Engine, reference: &str) -> Result<Option<ImageInspect>> {
@@ -225,7 +259,7 @@ async fn ensure_recipe(
     recipe: Recipe,
     tag: &str,
     extra: &[&str],
-    context: impl FnOnce() -> Result<Archive>,
+    context: impl AsyncFnOnce() -> Result<Archive>,
     build_args: HashMap<String, String>,
     progress: ProgressFn<'_>,
 ) -> Result<()> {
@@ -238,15 +272,18 @@ async fn ensure_recipe(
     {
         return Ok(());
     }
-    let labels = HashMap::from([
+    let mut labels = HashMap::from([
         (labels::IMAGE.to_string(), recipe.name.to_string()),
         (labels::RECIPE.to_string(), want),
     ]);
+    if let Some(a) = recipe.agent {
+        labels.insert(AGENT_LABEL.to_string(), a.describe());
+    }
     build(
         engine,
         BuildRequest {
             tag,
-            context: context()?,
+            context: context().await?,
             dockerfile: "Dockerfile",
             build_args,
             labels,
@@ -271,14 +308,43 @@ pub async fn ensure_preset(
     reference: &str,
     progress: ProgressFn<'_>,
 ) -> Result<()> {
-    let recipe = recipe_for(preset);
+    let source = AgentSource::from_env()?;
+    let recipe = recipe_from(preset, source);
+    let Some(agent) = recipe.agent else {
+        return ensure_recipe(
+            engine,
+            recipe,
+            reference,
+            &[],
+            async || dockerfile_only(recipe),
+            HashMap::new(),
+            progress,
+        )
+        .await;
+    };
+    // The pin is part of the recipe: a new pin rebuilds the image.
+    let pin = agent.wheels.iter().map(|w| w.sha256).collect::<Vec<_>>();
+    let mut extra = vec![agent.package, agent.version, agent.agent_version];
+    extra.extend(pin);
+    let build_args = HashMap::from([("AGENT_VERSION".to_string(), agent.agent_version.to_string())]);
     ensure_recipe(
         engine,
         recipe,
         reference,
-        &[],
-        || dockerfile_only(recipe),
-        HashMap::new(),
+        &extra,
+        async || {
+            let mut ctx = dockerfile_only(recipe)?;
+            if source == AgentSource::Pypi {
+                let dir = agents::fetch(agent, progress).await?;
+                for (_, name) in agent.members {
+                    let p = dir.join(name);
+                    ctx.add_file(name, &p, 0o755)
+                        .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+                }
+            }
+            Ok(ctx)
+        },
+        build_args,
         progress,
     )
     .await
@@ -303,7 +369,7 @@ pub async fn ensure_sidecars(
         EGRESS,
         &egress,
         &[tag],
-        || {
+        async || {
             let mut ctx = dockerfile_only(EGRESS)?;
             ctx.add_file("bottle", exe, 0o755)
                 .map_err(|e| Error::io(format!("reading {}", exe.display()), e))?;
@@ -320,7 +386,7 @@ pub async fn ensure_sidecars(
             GIT_GATE,
             &git,
             &[tag],
-            || dockerfile_only(GIT_GATE),
+            async || dockerfile_only(GIT_GATE),
             HashMap::from([("EGRESS_IMAGE".to_string(), egress.clone())]),
             progress,
         )
@@ -593,13 +659,13 @@ mod tests {
 
     #[test]
     fn offline_recipes_do_not_fetch() {
-        for r in [SHELL, EGRESS, GIT_GATE] {
+        for r in [SHELL, EGRESS, GIT_GATE, CLAUDE, CODEX] {
             assert!(!r.needs_network);
             for word in ["apt-get", "npm install", "curl "] {
                 assert!(!r.dockerfile.contains(word), "{} uses {word}", r.name);
             }
         }
-        for r in [SHELL, CLAUDE, CODEX] {
+        for r in [SHELL, CLAUDE, CODEX, CLAUDE_NPM, CODEX_NPM] {
             assert!(
                 r.dockerfile.contains("--uid 1000"),
                 "{} must create uid 1000",
@@ -611,5 +677,37 @@ mod tests {
                 r.name
             );
         }
+    }
+
+    #[test]
+    fn agent_recipes_install_exactly_the_pinned_agent() {
+        for (pypi, npm) in [(CLAUDE, CLAUDE_NPM), (CODEX, CODEX_NPM)] {
+            let agent = pypi.agent.unwrap();
+            for (_, name) in agent.members {
+                assert!(
+                    pypi.dockerfile
+                        .lines()
+                        .any(|l| l.starts_with("COPY ") && l.split_whitespace().any(|w| w == *name)),
+                    "{} does not copy {name}",
+                    pypi.name
+                );
+            }
+            assert!(!npm.dockerfile.contains("COPY "), "{}", npm.name);
+            assert!(
+                npm.dockerfile
+                    .contains(&format!("{}@${{AGENT_VERSION}}", agent.npm_package)),
+                "the npm recipe of {} must install the pinned version",
+                npm.name
+            );
+        }
+        // Claude Code must not update itself away from the pin at run time.
+        for r in [CLAUDE, CLAUDE_NPM] {
+            assert!(r.dockerfile.contains("DISABLE_AUTOUPDATER=1"), "{}", r.name);
+        }
+        assert_eq!(recipe_for(Preset::Claude).name, "agent-claude");
+        assert_eq!(
+            recipe_from(Preset::Codex, AgentSource::Npm).dockerfile,
+            CODEX_NPM.dockerfile
+        );
     }
 }

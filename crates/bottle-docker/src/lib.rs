@@ -11,13 +11,15 @@
 //! step and on a signal; `cleanup` finds what a killed `bottle` left by its
 //! dead owner. There is no state file to get out of sync.
 //!
-//! Modules: [`engine`] (connect, version check), [`images`] and
-//! [`bootstrap`] (base, preset and sidecar images), [`launch`](mod@launch) (networks →
+//! Modules: [`engine`] (connect, version check), [`images`],
+//! [`bootstrap`] and [`agents`] (base, preset and sidecar images; the
+//! agents' pinned binaries), [`launch`](mod@launch) (networks →
 //! sidecars → agent; teardown), [`session`] (run / interactive), [`ops`]
 //! (ls, stop, cleanup, logs, doctor), [`tar`] (archives for build contexts
 //! and the archive API).
 #![deny(missing_docs)]
 
+pub mod agents;
 pub mod bootstrap;
 pub mod cancel;
 pub mod engine;
@@ -30,6 +32,7 @@ pub mod paths;
 pub mod progress;
 pub mod session;
 pub mod tar;
+mod zip;
 
 /// The Engine API client, for callers (tests) that need calls this crate
 /// does not wrap.
