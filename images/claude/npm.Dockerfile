@@ -6,7 +6,10 @@ ARG AGENT_VERSION
 RUN apt-get update \
  && apt-get install -y --no-install-recommends nodejs npm \
  && rm -rf /var/lib/apt/lists/*
-RUN npm install -g @anthropic-ai/claude-code@${AGENT_VERSION} && npm cache clean --force
+RUN npm install -g @anthropic-ai/claude-code@${AGENT_VERSION} && npm cache clean --force \
+ && mkdir -p /opt/claude && ln -s "$(readlink -f "$(command -v claude)")" /opt/claude/claude
+# The same first-run answers as the PyPI recipe (see claude-in-bottle).
+COPY claude-in-bottle /usr/local/bin/claude
 RUN useradd --create-home --uid 1000 --user-group --shell /bin/bash bottle
 USER bottle
 WORKDIR /home/bottle

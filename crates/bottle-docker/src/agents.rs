@@ -270,6 +270,26 @@ async fn fetch_in(
 /// scripts on `PATH`.
 const PIPS: &[&[&str]] = &[&["python3", "-m", "pip"], &["pip3"], &["pip"]];
 
+/// The first way of running pip that works here, and its version line
+/// (for `bottle doctor`).
+pub fn find_pip() -> Option<String> {
+    PIPS.iter().find_map(|pip| {
+        let o = std::process::Command::new(pip[0])
+            .args(&pip[1..])
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        o.status.success().then(|| {
+            format!(
+                "{}: {}",
+                pip.join(" "),
+                String::from_utf8_lossy(&o.stdout).trim()
+            )
+        })
+    })
+}
+
 async fn pip_download(
     pkg: &AgentPackage,
     wheel: &Wheel,

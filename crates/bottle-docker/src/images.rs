@@ -40,7 +40,14 @@ pub struct Recipe {
     /// The agent it installs, if any: its pin is part of the recipe hash,
     /// and the PyPI recipes copy its binaries from the build context.
     pub agent: Option<&'static AgentPackage>,
+    /// Other files of the recipe, put in the build context: (name, contents).
+    pub files: &'static [(&'static str, &'static str)],
 }
+
+const CLAUDE_FILES: &[(&str, &str)] = &[(
+    "claude-in-bottle",
+    include_str!("../../../images/claude/claude-in-bottle"),
+)];
 
 /// The `shell` preset.
 pub const SHELL: Recipe = Recipe {
@@ -48,6 +55,7 @@ pub const SHELL: Recipe = Recipe {
     dockerfile: include_str!("../../../images/shell/Dockerfile"),
     needs_network: false,
     agent: None,
+    files: &[],
 };
 /// The `claude` preset: Claude Code from its pinned PyPI wheel.
 pub const CLAUDE: Recipe = Recipe {
@@ -55,6 +63,7 @@ pub const CLAUDE: Recipe = Recipe {
     dockerfile: include_str!("../../../images/claude/Dockerfile"),
     needs_network: false,
     agent: Some(&agents::CLAUDE_CODE),
+    files: CLAUDE_FILES,
 };
 /// The `claude` preset from the npm registry (`BOTTLE_AGENT_FROM=npm`).
 pub const CLAUDE_NPM: Recipe = Recipe {
@@ -62,6 +71,7 @@ pub const CLAUDE_NPM: Recipe = Recipe {
     dockerfile: include_str!("../../../images/claude/npm.Dockerfile"),
     needs_network: true,
     agent: Some(&agents::CLAUDE_CODE),
+    files: CLAUDE_FILES,
 };
 /// The `codex` preset: Codex from its pinned PyPI wheel.
 pub const CODEX: Recipe = Recipe {
@@ -69,6 +79,7 @@ pub const CODEX: Recipe = Recipe {
     dockerfile: include_str!("../../../images/codex/Dockerfile"),
     needs_network: false,
     agent: Some(&agents::CODEX),
+    files: &[],
 };
 /// The `codex` preset from the npm registry (`BOTTLE_AGENT_FROM=npm`).
 pub const CODEX_NPM: Recipe = Recipe {
@@ -76,6 +87,7 @@ pub const CODEX_NPM: Recipe = Recipe {
     dockerfile: include_str!("../../../images/codex/npm.Dockerfile"),
     needs_network: true,
     agent: Some(&agents::CODEX),
+    files: &[],
 };
 /// The egress sidecar.
 pub const EGRESS: Recipe = Recipe {
@@ -83,6 +95,7 @@ pub const EGRESS: Recipe = Recipe {
     dockerfile: include_str!("../../../images/egress/Dockerfile"),
     needs_network: false,
     agent: None,
+    files: &[],
 };
 /// The git gate sidecar.
 pub const GIT_GATE: Recipe = Recipe {
@@ -90,6 +103,7 @@ pub const GIT_GATE: Recipe = Recipe {
     dockerfile: include_str!("../../../images/git-gate/Dockerfile"),
     needs_network: false,
     agent: None,
+    files: &[],
 };
 /// The base image where a registry is reachable.
 pub const BASE_FROM_REGISTRY: Recipe = Recipe {
@@ -97,6 +111,7 @@ pub const BASE_FROM_REGISTRY: Recipe = Recipe {
     dockerfile: include_str!("../../../images/base/Dockerfile"),
     needs_network: true,
     agent: None,
+    files: &[],
 };
 
 /// The recipe of a preset (the agents from their PyPI wheels).
@@ -265,6 +280,9 @@ async fn ensure_recipe(
 ) -> Result<()> {
     let base_id = require_base(engine).await?;
     let mut parts = vec![recipe.dockerfile, base_id.as_str()];
+    for (name, contents) in recipe.files {
+        parts.extend([*name, *contents]);
+    }
     parts.extend_from_slice(extra);
     let want = recipe_hash(&parts);
     if let Some(img) = inspect(engine, tag).await?
@@ -298,6 +316,10 @@ fn dockerfile_only(recipe: Recipe) -> Result<Archive> {
     let mut ctx = Archive::new();
     ctx.add_bytes("Dockerfile", recipe.dockerfile, 0o644, 0, 0)
         .map_err(|e| Error::io("building the context", e))?;
+    for (name, contents) in recipe.files {
+        ctx.add_bytes(name, *contents, 0o755, 0, 0)
+            .map_err(|e| Error::io("building the context", e))?;
+    }
     Ok(ctx)
 }
 
@@ -692,7 +714,23 @@ mod tests {
                     pypi.name
                 );
             }
-            assert!(!npm.dockerfile.contains("COPY "), "{}", npm.name);
+            for r in [pypi, npm] {
+                for (name, _) in r.files {
+                    assert!(
+                        r.dockerfile.contains(&format!("COPY {name} ")),
+                        "{} does not copy {name}",
+                        r.name
+                    );
+                }
+            }
+            assert!(
+                !agent
+                    .members
+                    .iter()
+                    .any(|(_, name)| npm.dockerfile.contains(&format!("COPY {name} "))),
+                "{} copies a wheel member",
+                npm.name
+            );
             assert!(
                 npm.dockerfile
                     .contains(&format!("{}@${{AGENT_VERSION}}", agent.npm_package)),

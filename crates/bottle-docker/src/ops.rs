@@ -525,6 +525,7 @@ pub async fn doctor(input: &DoctorInput<'_>) -> Vec<Check> {
             Err(e) => out.push(check("image", "error", format!("{img}: {e}"), None)),
         }
     }
+    out.extend(agent_checks(&engine).await);
     match list(&engine).await {
         Ok(all) => {
             let orphans: Vec<String> = all
@@ -552,6 +553,97 @@ pub async fn doctor(input: &DoctorInput<'_>) -> Vec<Check> {
     }
     out.push(mmdebstrap_check());
     out
+}
+
+/// The agents the claude and codex presets install: the pinned version,
+/// where it comes from, what the image on this engine has.
+async fn agent_checks(engine: &Engine) -> Vec<Check> {
+    use crate::agents::{self, AgentSource};
+    let source = match AgentSource::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![check(
+                "agents",
+                "error",
+                e.to_string(),
+                Some("unset it, or set it to pypi or npm"),
+            )];
+        }
+    };
+    let mut out = Vec::new();
+    let mut need_pip = false;
+    for (preset, pkg) in [
+        (bottle_manifest::Preset::Claude, &agents::CLAUDE_CODE),
+        (bottle_manifest::Preset::Codex, &agents::CODEX),
+    ] {
+        let reference = format!("bottle/agent-{}:latest", preset.as_str());
+        let from = match source {
+            AgentSource::Pypi if agents::is_cached(pkg) => {
+                format!("PyPI {} (fetched)", pkg.pin())
+            }
+            AgentSource::Pypi => {
+                need_pip = true;
+                format!("PyPI {}, fetched with pip at the first build", pkg.pin())
+            }
+            AgentSource::Npm => format!(
+                "npm {}@{} ({}=npm)",
+                pkg.npm_package,
+                pkg.agent_version,
+                agents::SOURCE_ENV
+            ),
+        };
+        let want = pkg.describe();
+        let name = preset.as_str();
+        match images::inspect(engine, &reference).await {
+            Ok(Some(img)) => {
+                let has = img
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.labels.as_ref())
+                    .and_then(|l| l.get(images::AGENT_LABEL).cloned());
+                match has {
+                    Some(h) if h == want => out.push(check(
+                        name,
+                        "ok",
+                        format!("{want} in {reference} (from {from})"),
+                        None,
+                    )),
+                    other => out.push(check(
+                        name,
+                        "missing",
+                        format!(
+                            "{reference} has {}; bottle pins {want} (from {from})",
+                            other.as_deref().unwrap_or("an unlabelled agent")
+                        ),
+                        Some("rebuilt by the next `start` or `run` of the preset"),
+                    )),
+                }
+            }
+            Ok(None) => out.push(check(
+                name,
+                "missing",
+                format!("{want} (from {from}); {reference} not built yet"),
+                Some("built by the next `start` or `run` of the preset, or `bottle image build --preset claude,codex`"),
+            )),
+            Err(e) => out.push(check(name, "error", format!("{reference}: {e}"), None)),
+        }
+    }
+    if need_pip {
+        out.push(pip_check());
+    }
+    out
+}
+
+fn pip_check() -> Check {
+    match crate::agents::find_pip() {
+        Some(v) => check("pip", "ok", v, None),
+        None => check(
+            "pip",
+            "missing",
+            "no pip runs here (`python3 -m pip`, pip3, pip); it fetches the claude and codex agents",
+            Some("apt-get install python3-pip, or set BOTTLE_AGENT_FROM=npm where the npm registry answers"),
+        ),
+    }
 }
 
 fn mmdebstrap_check() -> Check {

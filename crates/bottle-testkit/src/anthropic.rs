@@ -14,7 +14,8 @@
 //! request that offers tools is the agent's main loop, and the number of
 //! assistant messages it already carries is the turn to play. Retries get
 //! the same answer, and Claude Code's side requests (no tools: titles,
-//! summaries) get a short text reply without consuming the script. Every
+//! summaries) get a short text reply without consuming the script; any
+//! other path gets the API's 404 `not_found_error`. Every
 //! request, to any path and any of the stub's names, is recorded whole, so
 //! tests can read what the agent sent: headers (the injected key), tool
 //! results (what the agent saw), background traffic.
@@ -302,13 +303,20 @@ impl Call {
     }
 }
 
-/// The stub's server (Python 3, standard library only), run in the
-/// upstream container: `python3 server.py SCRIPT.json CERT KEY RECORDS`.
+/// Where the server reads its script.
+pub const SCRIPT_PATH: &str = "/srv/script.json";
+/// Where the server records requests (one JSON object a line).
+pub const RECORDS_PATH: &str = "/srv/requests.jsonl";
+
+/// The stub's server (Python 3, standard library only), run in an
+/// upstream container: it reads [`SCRIPT_PATH`] and the TLS files, appends
+/// every request to [`RECORDS_PATH`], and creates `/srv/ready` once it
+/// listens on port 443.
 pub const SERVER: &str = r#"
 import http.server, json, ssl, sys, threading
-script = json.load(open(sys.argv[1]))
+script = json.load(open("/srv/script.json"))
 lock = threading.Lock()
-RECORDS = sys.argv[4]
+RECORDS = "/srv/requests.jsonl"
 
 def read_body(h):
     if "chunked" in (h.headers.get("transfer-encoding") or "").lower():
@@ -354,12 +362,16 @@ class H(http.server.BaseHTTPRequestHandler):
         with lock, open(RECORDS, "a") as f:
             f.write(json.dumps(rec) + "\n")
         ctype = "application/json"
+        status = 200
         if label == "count_tokens":
             out = json.dumps({"input_tokens": 12})
         elif answer is None:
-            # Anything else (telemetry, feature flags, profile look-ups):
-            # an empty success, so background traffic has its answer.
-            out = "{}"
+            # Anything else (managed settings, feature flags, telemetry):
+            # the API's "nothing here", which Claude Code takes as "none"
+            # (an empty 200 it reports as unparseable remote settings).
+            status = 404
+            out = json.dumps({"type": "error",
+                              "error": {"type": "not_found_error", "message": "stub: not found"}})
         else:
             req, prepared = answer
             model = json.dumps(req.get("model") or "claude-stub")[1:-1]
@@ -370,7 +382,7 @@ class H(http.server.BaseHTTPRequestHandler):
                 out = json.dumps(prepared["json"])
             out = out.replace(script["model_slot"], model)
         data = out.encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("content-type", ctype)
         self.send_header("content-length", str(len(data)))
         self.send_header("request-id", "req_stub")
@@ -386,7 +398,7 @@ class H(http.server.BaseHTTPRequestHandler):
 
 srv = http.server.ThreadingHTTPServer(("0.0.0.0", 443), H)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+ctx.load_cert_chain("/srv/tls/cert.pem", "/srv/tls/key.pem")
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 open("/srv/ready", "w").close()
 srv.serve_forever()

@@ -531,6 +531,69 @@ impl Upstreams {
             .unwrap_or_default()
     }
 
+    /// Start the Messages API stub (see [`crate::anthropic`]) playing
+    /// `script`, with a certificate for every one of `names` from a CA of
+    /// its own, on the upstream network. Returns its address and the CA's
+    /// PEM file (for `egress.hosts` and `egress.upstream_ca`).
+    pub fn start_messages_stub(
+        &mut self,
+        script: &crate::anthropic::Script,
+        names: &[&str],
+    ) -> (String, PathBuf) {
+        use crate::anthropic::{SCRIPT_PATH, SERVER};
+        let (ca_pem, cert_pem, key_pem) = test_tls_names(names);
+        let ca_path = self.dir.path().join("stub-ca.pem");
+        std::fs::write(&ca_path, &ca_pem).expect("write the stub's CA");
+        let net = self.network.clone();
+        let rt = runtime();
+        let ip = rt.block_on(async {
+            let name = self
+                .container(
+                    "anthropic",
+                    &net,
+                    None,
+                    None,
+                    ("python3", "/srv/stub.py"),
+                    vec![
+                        FileSpec::new("/srv/stub.py", SERVER, 0o644, 0),
+                        FileSpec::new(SCRIPT_PATH, script.to_server_json().to_string(), 0o644, 0),
+                        FileSpec::new("/srv/tls/cert.pem", cert_pem, 0o644, 0),
+                        FileSpec::new("/srv/tls/key.pem", key_pem, 0o600, 0),
+                    ],
+                )
+                .await;
+            self.wait_ready(&name).await;
+            container_ip(&self.engine, &name, &net)
+                .await
+                .expect("stub ip")
+        });
+        (ip, ca_path)
+    }
+
+    /// Every request the Messages API stub recorded, in order.
+    pub fn stub_calls(&self) -> Vec<crate::anthropic::Call> {
+        let rt = runtime();
+        let found = rt
+            .block_on(read_file(
+                &self.engine,
+                &self.name("anthropic"),
+                crate::anthropic::RECORDS_PATH,
+            ))
+            .expect("read the stub's records");
+        match found {
+            None => Vec::new(),
+            Some((_, data)) => String::from_utf8_lossy(&data)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    crate::anthropic::Call::from_record(
+                        &serde_json::from_str(l).expect("stub record"),
+                    )
+                })
+                .collect(),
+        }
+    }
+
     /// Run a command in the git upstream; its success and output.
     pub fn git_exec(&self, cmd: &[&str]) -> (bool, String) {
         let rt = runtime();
@@ -588,6 +651,11 @@ impl Drop for Upstreams {
 
 /// A CA and a leaf for `host`, as PEM: (CA cert, leaf cert, leaf key).
 pub fn test_tls(host: &str) -> (String, String, String) {
+    test_tls_names(&[host])
+}
+
+/// A CA and one leaf for all of `names`, as PEM: (CA cert, leaf cert, leaf key).
+pub fn test_tls_names(names: &[&str]) -> (String, String, String) {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
@@ -600,7 +668,7 @@ pub fn test_tls(host: &str) -> (String, String, String) {
     let ca_cert = ca.self_signed(&ca_key).expect("CA");
     let issuer = Issuer::new(ca, ca_key);
     let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
-    let leaf = CertificateParams::new(vec![host.to_string()])
+    let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
         .expect("leaf params")
         .signed_by(&leaf_key, &issuer)
         .expect("leaf");

@@ -3,10 +3,13 @@
 //!
 //! - `upstream`: HTTP, HTTPS (test CA), HTTP/2 and WebSocket upstreams.
 //! - `gitremote`, `sshd`: throwaway git repositories and a real sshd upstream.
+//! - `anthropic`: a Messages API stub (scripted assistant turns, streamed
+//!   as the API streams them) for running the real Claude Code.
 //! - `docker`: end-to-end fixtures on a real Docker Engine (upstream
 //!   containers, image bootstrap once per run, leftover checks).
 #![allow(missing_docs)]
 
+pub mod anthropic;
 pub mod docker;
 pub mod gitremote;
 pub mod sshd;

@@ -7,6 +7,7 @@
 //! upstreams and its own state directory, and ends by checking that
 //! `bottle cleanup` leaves nothing of it behind.
 
+mod claude;
 mod egress;
 mod escape;
 mod git;
