@@ -10,6 +10,7 @@ RUN npm install -g @anthropic-ai/claude-code@${AGENT_VERSION} && npm cache clean
  && mkdir -p /opt/claude && ln -s "$(readlink -f "$(command -v claude)")" /opt/claude/claude
 # The same first-run answers as the PyPI recipe (see claude-in-bottle).
 COPY claude-in-bottle /usr/local/bin/claude
+COPY CLAUDE.md /etc/claude-code/CLAUDE.md
 RUN useradd --create-home --uid 1000 --user-group --shell /bin/bash bottle
 USER bottle
 WORKDIR /home/bottle

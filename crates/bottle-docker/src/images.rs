@@ -44,10 +44,16 @@ pub struct Recipe {
     pub files: &'static [(&'static str, &'static str)],
 }
 
-const CLAUDE_FILES: &[(&str, &str)] = &[(
-    "claude-in-bottle",
-    include_str!("../../../images/claude/claude-in-bottle"),
-)];
+const CLAUDE_FILES: &[(&str, &str)] = &[
+    (
+        "claude-in-bottle",
+        include_str!("../../../images/claude/claude-in-bottle"),
+    ),
+    (
+        "CLAUDE.md",
+        include_str!("../../../images/claude/CLAUDE.md"),
+    ),
+];
 
 /// The `shell` preset.
 pub const SHELL: Recipe = Recipe {
@@ -317,7 +323,12 @@ fn dockerfile_only(recipe: Recipe) -> Result<Archive> {
     ctx.add_bytes("Dockerfile", recipe.dockerfile, 0o644, 0, 0)
         .map_err(|e| Error::io("building the context", e))?;
     for (name, contents) in recipe.files {
-        ctx.add_bytes(name, *contents, 0o755, 0, 0)
+        let mode = if contents.starts_with("#!") {
+            0o755
+        } else {
+            0o644
+        };
+        ctx.add_bytes(name, *contents, mode, 0, 0)
             .map_err(|e| Error::io("building the context", e))?;
     }
     Ok(ctx)
@@ -348,7 +359,8 @@ pub async fn ensure_preset(
     let pin = agent.wheels.iter().map(|w| w.sha256).collect::<Vec<_>>();
     let mut extra = vec![agent.package, agent.version, agent.agent_version];
     extra.extend(pin);
-    let build_args = HashMap::from([("AGENT_VERSION".to_string(), agent.agent_version.to_string())]);
+    let build_args =
+        HashMap::from([("AGENT_VERSION".to_string(), agent.agent_version.to_string())]);
     ensure_recipe(
         engine,
         recipe,

@@ -641,7 +641,9 @@ fn pip_check() -> Check {
             "pip",
             "missing",
             "no pip runs here (`python3 -m pip`, pip3, pip); it fetches the claude and codex agents",
-            Some("apt-get install python3-pip, or set BOTTLE_AGENT_FROM=npm where the npm registry answers"),
+            Some(
+                "apt-get install python3-pip, or set BOTTLE_AGENT_FROM=npm where the npm registry answers",
+            ),
         ),
     }
 }

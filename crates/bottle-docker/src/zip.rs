@@ -125,7 +125,11 @@ pub fn extract(archive: &Path, name: &str, dest: &Path) -> io::Result<u64> {
     let mut reader: Box<dyn Read> = match entry.method {
         0 => Box::new(data),
         8 => Box::new(flate2::read::DeflateDecoder::new(data)),
-        m => return Err(bad(format!("{name}: compression method {m} is not supported"))),
+        m => {
+            return Err(bad(format!(
+                "{name}: compression method {m} is not supported"
+            )));
+        }
     };
     let mut out = File::create(dest)?;
     let mut crc = flate2::Crc::new();

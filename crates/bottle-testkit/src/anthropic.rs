@@ -517,7 +517,10 @@ mod tests {
         assert!(call.is_main_loop());
         assert_eq!(
             call.tool_results(),
-            vec![("a".into(), "plain".into()), ("b".into(), "one\ntwo".into())]
+            vec![
+                ("a".into(), "plain".into()),
+                ("b".into(), "one\ntwo".into())
+            ]
         );
     }
 

@@ -36,9 +36,9 @@ pub struct BuildArgs {
 pub enum PresetArg {
     /// bash, git, curl, python3.
     Shell,
-    /// Claude Code (needs a registry to build).
+    /// Claude Code (from its pinned PyPI wheel, fetched with pip).
     Claude,
-    /// Codex CLI (needs a registry to build).
+    /// Codex CLI (from its pinned PyPI wheel, fetched with pip).
     Codex,
 }
 

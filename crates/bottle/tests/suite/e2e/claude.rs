@@ -62,7 +62,10 @@ impl ClaudeBottle {
             format!("GITHUB_TOKEN={token}\n"),
         )
         .expect("write the workspace secret");
-        let map: Vec<String> = hosts.iter().map(|h| format!("{h:?} = \"{ip}:443\"")).collect();
+        let map: Vec<String> = hosts
+            .iter()
+            .map(|h| format!("{h:?} = \"{ip}:443\""))
+            .collect();
         let manifest = format!(
             r#"default_agent = "{agent}"
 
@@ -213,7 +216,10 @@ fn claude_code_runs_headless_against_the_stub_and_every_way_out_for_a_secret_is_
         assert!(
             !c.path.contains(&cb.token)
                 && !c.body.contains(&cb.token)
-                && !c.headers.values().any(|v| v.to_string().contains(&cb.token)),
+                && !c
+                    .headers
+                    .values()
+                    .any(|v| v.to_string().contains(&cb.token)),
             "the secret reached the stub: {} https://{}{}",
             c.method,
             c.host,
@@ -240,7 +246,10 @@ fn claude_code_runs_headless_against_the_stub_and_every_way_out_for_a_secret_is_
         .find(|l| l["host"] == "raw.githubusercontent.com")
         .unwrap_or_else(|| panic!("attempt 2 not audited: {blocks:#?}"));
     assert!(
-        query["check"].as_str().unwrap_or_default().starts_with("dlp"),
+        query["check"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("dlp"),
         "{query}"
     );
     assert!(
@@ -300,7 +309,10 @@ fn claude_code_interactive_ui_comes_up_on_a_terminal_and_exits_on_slash_exit() {
             Ok(chunk) => seen.extend_from_slice(&chunk),
             Err(_) => {
                 let _ = child.kill();
-                panic!("the UI did not come up; the terminal showed:\n{}", plain(&seen));
+                panic!(
+                    "the UI did not come up; the terminal showed:\n{}",
+                    plain(&seen)
+                );
             }
         }
     }
@@ -347,7 +359,10 @@ fn claude_code_interactive_ui_comes_up_on_a_terminal_and_exits_on_slash_exit() {
         .into_iter()
         .filter(|l| l["decision"] == "block")
         .collect();
-    assert!(blocks.is_empty(), "Claude Code's own traffic was blocked: {blocks:#?}");
+    assert!(
+        blocks.is_empty(),
+        "Claude Code's own traffic was blocked: {blocks:#?}"
+    );
     b.assert_clean();
 }
 
@@ -362,12 +377,19 @@ fn plain(bytes: &[u8]) -> String {
             continue;
         }
         match chars.next() {
-            // CSI: parameters, then one final byte in @..~.
+            // CSI: parameters, then one final byte in @..~. The UI moves
+            // the cursor forward (`CSI n C`) where text has spaces.
             Some('[') => {
+                let mut params = String::new();
                 for c in chars.by_ref() {
                     if ('@'..='~').contains(&c) {
+                        if c == 'C' {
+                            let n = params.parse::<usize>().unwrap_or(1).min(200);
+                            out.extend(std::iter::repeat_n(' ', n));
+                        }
                         break;
                     }
+                    params.push(c);
                 }
             }
             // OSC: up to BEL or ST.
