@@ -13,8 +13,8 @@
 //!
 //! Claude Code's native binary is in Anthropic's `claude-agent-sdk` wheel
 //! (`claude_agent_sdk/_bundled/claude`), Codex's in OpenAI's
-//! `openai-codex-cli-bin` wheel (`codex_cli_bin/bin/codex`, with the
-//! ripgrep it bundles). Both are self-contained executables; the base
+//! `openai-codex-cli-bin` wheel (`codex_cli_bin/bin/codex`, with its
+//! code-mode host and the ripgrep it bundles). Both are self-contained executables; the base
 //! image's libc is all they need.
 
 use crate::error::{Error, Result};
@@ -155,6 +155,11 @@ pub const CODEX: AgentPackage = AgentPackage {
     }],
     members: &[
         ("codex_cli_bin/bin/codex", "codex"),
+        // Runs Codex's tools ("code mode"); without it Codex has none.
+        (
+            "codex_cli_bin/bin/codex-code-mode-host",
+            "codex-code-mode-host",
+        ),
         ("codex_cli_bin/codex-path/rg", "rg"),
     ],
 };
@@ -177,14 +182,16 @@ fn cache_dir_for(root: &Path, pkg: &AgentPackage, wheel: &Wheel) -> PathBuf {
 /// hash, so a directory from another pin is never taken for this one.
 const DONE: &str = ".complete";
 
-fn is_complete(dir: &Path, wheel: &Wheel) -> bool {
+/// Whether `dir` holds every member of `pkg`, taken from `wheel`.
+fn is_complete(dir: &Path, pkg: &AgentPackage, wheel: &Wheel) -> bool {
     std::fs::read_to_string(dir.join(DONE)).is_ok_and(|s| s.trim() == wheel.sha256)
+        && pkg.members.iter().all(|(_, name)| dir.join(name).is_file())
 }
 
 /// Whether the binaries of `pkg` for this host are already fetched.
 pub fn is_cached(pkg: &AgentPackage) -> bool {
     match (pkg.wheel(), cache_root()) {
-        (Ok(w), Ok(root)) => is_complete(&cache_dir_for(&root, pkg, w), w),
+        (Ok(w), Ok(root)) => is_complete(&cache_dir_for(&root, pkg, w), pkg, w),
         _ => false,
     }
 }
@@ -205,7 +212,7 @@ async fn fetch_in(
     progress: ProgressFn<'_>,
 ) -> Result<PathBuf> {
     let dir = cache_dir_for(root, pkg, wheel);
-    if is_complete(&dir, wheel) {
+    if is_complete(&dir, pkg, wheel) {
         return Ok(dir);
     }
     std::fs::create_dir_all(root)
@@ -262,7 +269,7 @@ async fn fetch_in(
     // copy is good (both were checked); keep the first.
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = std::fs::rename(&out, &dir)
-        && !is_complete(&dir, wheel)
+        && !is_complete(&dir, pkg, wheel)
     {
         return Err(Error::io(
             format!("moving the binaries to {}", dir.display()),
@@ -441,12 +448,15 @@ mod tests {
     #[test]
     fn a_cache_directory_counts_only_with_the_pinned_hash() {
         let dir = tempfile::tempdir().unwrap();
-        let w = &CLAUDE_CODE.wheels[0];
-        assert!(!is_complete(dir.path(), w));
+        let (p, w) = (&CLAUDE_CODE, &CLAUDE_CODE.wheels[0]);
+        std::fs::write(dir.path().join("claude"), b"binary").unwrap();
+        assert!(!is_complete(dir.path(), p, w));
         std::fs::write(dir.path().join(DONE), "0".repeat(64)).unwrap();
-        assert!(!is_complete(dir.path(), w));
+        assert!(!is_complete(dir.path(), p, w));
         std::fs::write(dir.path().join(DONE), format!("{}\n", w.sha256)).unwrap();
-        assert!(is_complete(dir.path(), w));
+        assert!(is_complete(dir.path(), p, w));
+        // A member the pin added since is missing: not complete.
+        assert!(!is_complete(dir.path(), &CODEX, w));
     }
 
     fn have_pip() -> bool {
@@ -531,7 +541,7 @@ mod tests {
             std::fs::metadata(&agent).unwrap().permissions().mode() & 0o777,
             0o755
         );
-        assert!(is_complete(&dir, wheel));
+        assert!(is_complete(&dir, &pkg, wheel));
         // The scratch directory is gone; only the result stays.
         let left: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "{left:?}");
@@ -560,6 +570,7 @@ mod tests {
         assert!(e.contains("but bottle pins"), "{e}");
         assert!(!is_complete(
             &cache_dir_for(cache.path(), &pkg, wheel),
+            &pkg,
             wheel
         ));
         let left: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();

@@ -20,6 +20,9 @@
 //! tests can read what the agent sent: headers (the injected key), tool
 //! results (what the agent saw), background traffic.
 //!
+//! The same server answers OpenAI's Responses API for Codex (see
+//! [`crate::openai`]); the path says which API a request speaks.
+//!
 //! The protocol lives here, in Rust, as pure functions with unit tests;
 //! the server that runs in the upstream container ([`SERVER`]) only picks
 //! a prepared answer and records.
@@ -210,6 +213,8 @@ pub struct Script {
     /// The answer to side requests (and to main-loop requests past the
     /// last turn).
     pub side: Turn,
+    /// Turns of OpenAI's Responses API (`POST /v1/responses`), for Codex.
+    pub responses: Vec<crate::openai::Turn>,
 }
 
 impl Script {
@@ -218,15 +223,27 @@ impl Script {
         Self {
             turns,
             side: Turn::text("stub"),
+            responses: Vec::new(),
+        }
+    }
+
+    /// A script of Responses API turns (for Codex).
+    pub fn responses(turns: Vec<crate::openai::Turn>) -> Self {
+        Self {
+            responses: turns,
+            ..Self::new(Vec::new())
         }
     }
 
     /// What the server reads: every answer prepared, streamed and not.
     pub fn to_server_json(&self) -> Value {
         let answer = |i: usize, t: &Turn| json!({"sse": sse(i, t), "json": message(i, t)});
+        let responses = |i: usize, t: &crate::openai::Turn| json!({"sse": crate::openai::sse(i, t), "json": crate::openai::response(i, t)});
         json!({
             "turns": self.turns.iter().enumerate().map(|(i, t)| answer(i, t)).collect::<Vec<_>>(),
             "side": answer(99, &self.side),
+            "responses": self.responses.iter().enumerate().map(|(i, t)| responses(i, t)).collect::<Vec<_>>(),
+            "responses_side": responses(99, &crate::openai::Turn::text("stub")),
             "model_slot": MODEL_SLOT,
         })
     }
@@ -276,6 +293,31 @@ impl Call {
     /// Whether this is a Messages API call of the agent's main loop.
     pub fn is_main_loop(&self) -> bool {
         self.answered.starts_with("turn ")
+    }
+
+    /// The tool outputs a Responses API request carries (Codex's
+    /// `custom_tool_call_output` and `function_call_output` items):
+    /// (call_id, text).
+    pub fn tool_outputs(&self) -> Vec<(String, String)> {
+        let body = self.json();
+        let mut out = Vec::new();
+        for item in body["input"].as_array().into_iter().flatten() {
+            let kind = item["type"].as_str().unwrap_or_default();
+            if kind != "custom_tool_call_output" && kind != "function_call_output" {
+                continue;
+            }
+            let text = match &item["output"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => String::new(),
+            };
+            out.push((item["call_id"].as_str().unwrap_or_default().into(), text));
+        }
+        out
     }
 
     /// The `tool_result` blocks this request carries: (tool_use_id, text).
@@ -332,9 +374,21 @@ def read_body(h):
     n = int(h.headers.get("content-length") or 0)
     return h.rfile.read(n) if n else b""
 
-def pick(path, body):
+OUTPUTS = ("custom_tool_call_output", "function_call_output")
+
+def pick(method, path, body):
     # What answers: (label, answer or None). Pure function of the request.
     p = path.split("?")[0]
+    if p.endswith("/v1/responses") and method == "POST":
+        try:
+            req = json.loads(body)
+        except Exception:
+            return "bad json", None
+        items = req.get("input") if isinstance(req.get("input"), list) else []
+        n = sum(1 for i in items if isinstance(i, dict) and i.get("type") in OUTPUTS)
+        if n < len(script["responses"]):
+            return "turn %d" % n, (req, script["responses"][n])
+        return "past the script", (req, script["responses_side"])
     if p.endswith("/v1/messages/count_tokens"):
         return "count_tokens", None
     if not p.endswith("/v1/messages"):
@@ -354,7 +408,7 @@ class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def handle_one(self):
         body = read_body(self)
-        label, answer = pick(self.path, body)
+        label, answer = pick(self.command, self.path, body)
         rec = {"method": self.command, "path": self.path,
                "host": self.headers.get("host", ""),
                "headers": {k.lower(): v for k, v in self.headers.items()},

@@ -4,7 +4,8 @@
 //! - `upstream`: HTTP, HTTPS (test CA), HTTP/2 and WebSocket upstreams.
 //! - `gitremote`, `sshd`: throwaway git repositories and a real sshd upstream.
 //! - `anthropic`: a Messages API stub (scripted assistant turns, streamed
-//!   as the API streams them) for running the real Claude Code.
+//!   as the API streams them) for running the real Claude Code; `openai`:
+//!   the same for OpenAI's Responses API and Codex (one server serves both).
 //! - `docker`: end-to-end fixtures on a real Docker Engine (upstream
 //!   containers, image bootstrap once per run, leftover checks).
 #![allow(missing_docs)]
@@ -12,5 +13,6 @@
 pub mod anthropic;
 pub mod docker;
 pub mod gitremote;
+pub mod openai;
 pub mod sshd;
 pub mod upstream;

@@ -8,6 +8,7 @@
 //! `bottle cleanup` leaves nothing of it behind.
 
 mod claude;
+mod codex;
 mod egress;
 mod escape;
 mod git;
