@@ -8,7 +8,9 @@
 //! feature flags, event logging: in 2.1.332 all of it to api.anthropic.com)
 //! is allowed and answered, and nothing leaves the machine. The tests show
 //! that none of it is blocked: the only blocks in the audit log are the
-//! exfiltration attempts the script makes.
+//! exfiltration attempts the script makes. (The interactive UI also reads
+//! downloads.claude.ai's model catalog and plugin list and the changelog on
+//! raw.githubusercontent.com; allowed and answered the same way.)
 
 use super::{Opts, TestBottle, setup, show};
 use bottle_testkit::anthropic::{Call, Script, Turn, tool_use_id};
@@ -172,7 +174,7 @@ preset = "{preset}"
     /// to the model) shows every attempt blocked and why; the secret reached
     /// no server; the audit log has both HTTP attempts as its only blocks.
     #[track_caller]
-    pub fn assert_exfiltration_blocked(&self, result: &str, calls: &[Call]) {
+    pub fn assert_exfiltration_blocked(&self, result: &str, calls: &[Call], own_blocked: &[&str]) {
         let lower = result.to_ascii_lowercase();
         assert!(result.contains("secret-length=40"), "{result}");
         assert!(
@@ -217,14 +219,28 @@ preset = "{preset}"
             );
         }
 
-        // Both HTTP attempts are in the audit log as blocks, and they are the
-        // only blocks: none of the agent's own traffic was stopped. (The DNS
-        // lookup never reaches a server: the bottle has no resolver for outside
-        // names, so there is nothing to audit; the agent saw it fail.)
+        // Both HTTP attempts are in the audit log as blocks, and besides
+        // them only the agent's own background hosts that are off the
+        // allowlist (`own_blocked`) are. (The DNS lookup never reaches a
+        // server: the bottle has no resolver for outside names, so there is
+        // nothing to audit; the agent saw it fail.)
         let audit = self.b.audit();
         let blocks: Vec<&serde_json::Value> =
             audit.iter().filter(|l| l["decision"] == "block").collect();
-        assert_eq!(blocks.len(), 2, "blocks: {blocks:#?}");
+        let attempts: Vec<&&serde_json::Value> = blocks
+            .iter()
+            .filter(|l| {
+                l["host"] == "exfil.attacker.test" || l["host"] == "raw.githubusercontent.com"
+            })
+            .collect();
+        assert_eq!(attempts.len(), 2, "blocks: {blocks:#?}");
+        for l in &blocks {
+            let host = l["host"].as_str().unwrap_or_default();
+            assert!(
+                attempts.contains(&l) || (own_blocked.contains(&host) && l["check"] == "allowlist"),
+                "the agent's own traffic was blocked: {l}"
+            );
+        }
         let exfil = blocks
             .iter()
             .find(|l| l["host"] == "exfil.attacker.test")
@@ -328,7 +344,8 @@ fn claude_code_runs_headless_against_the_stub_and_every_way_out_for_a_secret_is_
         .iter()
         .find(|(id, _)| *id == tool_use_id(0, 0))
         .unwrap_or_else(|| panic!("no result for the Bash call in {results:?}"));
-    cb.assert_exfiltration_blocked(result, &calls);
+    // Claude Code's own traffic all goes to allowlisted hosts: none blocked.
+    cb.assert_exfiltration_blocked(result, &calls, &[]);
     b.assert_clean();
 }
 

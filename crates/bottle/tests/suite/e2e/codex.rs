@@ -6,7 +6,9 @@
 //!
 //! Codex first tries the Responses API's WebSocket transport; the stub
 //! answers that with 404 and Codex falls back to HTTPS (it retries a few
-//! times first, which costs seconds, not the session).
+//! times first, which costs seconds, not the session). Its look-ups of
+//! github.com, api.github.com and ab.chatgpt.com are off the allowlist and
+//! blocked; the session runs to its end regardless.
 
 use super::claude::{Credential, EXFILTRATE, StubbedBottle};
 use super::{setup, show};
@@ -64,6 +66,12 @@ fn codex_runs_headless_against_the_stub_and_every_way_out_for_a_secret_is_blocke
         .iter()
         .find(|(id, _)| *id == call_id(0, 0))
         .unwrap_or_else(|| panic!("no output for the exec call in {outputs:?}"));
-    cb.assert_exfiltration_blocked(result, &calls);
+    // Codex's own look-ups off the allowlist (its release check on GitHub,
+    // its experiment service) are blocked, and the session does not mind.
+    cb.assert_exfiltration_blocked(
+        result,
+        &calls,
+        &["github.com", "api.github.com", "ab.chatgpt.com"],
+    );
     b.assert_clean();
 }
