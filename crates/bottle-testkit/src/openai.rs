@@ -2,8 +2,9 @@
 //! bottle with no model behind it: the counterpart of [`crate::anthropic`]
 //! (same server, same records; the path says which API answers).
 //!
-//! A [`ResponsesScript`] is a list of turns, each a list of output items:
-//! assistant text, or a call of Codex's `exec` tool (JavaScript run by its
+//! A script ([`crate::anthropic::Script::responses`]) is a list of turns,
+//! each a list of output items: assistant text, or a call of Codex's `exec`
+//! tool (JavaScript run by its
 //! code-mode host, which reaches the shell through `tools.exec_command`).
 //! The turn a request gets is the number of tool outputs its input already
 //! carries. Streamed as the API streams (`response.created`,
