@@ -4,8 +4,8 @@
 //!
 //! A script ([`crate::anthropic::Script::responses`]) is a list of turns,
 //! each a list of output items: assistant text, or a call of Codex's `exec`
-//! tool (JavaScript run by its
-//! code-mode host, which reaches the shell through `tools.exec_command`).
+//! tool (JavaScript run by its code-mode host, which reaches the shell
+//! through `tools.exec_command`).
 //! The turn a request gets is the number of tool outputs its input already
 //! carries. Streamed as the API streams (`response.created`,
 //! `response.output_item.added`, `response.output_text.delta`,
