@@ -66,11 +66,21 @@ impl Dlp {
     /// `generic-api-key` on the same bytes). Findings the user accepted for
     /// this host (`dlp_allow`) do not count; known secrets always do.
     pub fn scan(&self, data: &[u8], host: &str) -> Verdict {
+        self.scan_filtered(data, host, false)
+    }
+
+    /// [`Dlp::scan`] counting known secrets only: for values that carry a
+    /// token shape by design (a presigned URL's access key id).
+    pub fn scan_known(&self, data: &[u8], host: &str) -> Verdict {
+        self.scan_filtered(data, host, true)
+    }
+
+    fn scan_filtered(&self, data: &[u8], host: &str, known_only: bool) -> Verdict {
         let mut hit: Option<Hit> = None;
         let walked = bottle_secrets::for_each_view(data, &self.limits, &mut |view| {
             let found = self.scanner.scan(view, None);
             let counts = |f: &&bottle_secrets::Finding| {
-                f.rule_id == KNOWN_SECRET || !self.allowed(host, &f.fingerprint)
+                f.rule_id == KNOWN_SECRET || (!known_only && !self.allowed(host, &f.fingerprint))
             };
             let best = found
                 .iter()

@@ -38,6 +38,7 @@ mod ssrf;
 mod target;
 mod tunnel;
 mod upstream;
+mod urlshape;
 mod websocket;
 
 pub use config::{

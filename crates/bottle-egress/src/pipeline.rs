@@ -17,7 +17,7 @@ use crate::net::Hooks;
 use crate::reasons::{check, rule};
 use crate::target::Host;
 use crate::upstream::{Dest, UpstreamError, Upstreams};
-use crate::{exfil, ssrf, websocket};
+use crate::{exfil, ssrf, urlshape, websocket};
 use bottle_policy::HostPattern;
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
@@ -164,20 +164,35 @@ impl Shared {
         Err(Block::forbidden(check::ALLOWLIST, rule, detail))
     }
 
-    /// Check 3 for the path and query.
+    /// Check 3 for the path and query: token rules and known secrets (the
+    /// parameters of a presigned shape for known secrets only), then
+    /// opaque high-entropy values.
     pub fn check_url_path(&self, pq: &str, ev: &mut Event) -> Result<(), Block> {
-        match self.dlp.url(pq, &ev.host) {
-            Ok(()) => Ok(()),
-            Err(hit) => {
-                ev.path = "[redacted]".into();
-                Err(Block::dlp(
-                    check::DLP_URL,
-                    hit,
-                    "the URL contains a secret",
-                    &ev.host,
-                ))
+        let split = urlshape::split(pq);
+        let mut verdict = self.dlp.url(&split.scanned, &ev.host);
+        for v in &split.exempt {
+            if verdict.is_ok() {
+                verdict = self.dlp.scan_known(v.as_bytes(), &ev.host);
             }
         }
+        if let Err(hit) = verdict {
+            ev.path = "[redacted]".into();
+            return Err(Block::dlp(
+                check::DLP_URL,
+                hit,
+                "the URL contains a secret",
+                &ev.host,
+            ));
+        }
+        if urlshape::opaque_value(&split.scanned) {
+            ev.path = "[redacted]".into();
+            return Err(Block::forbidden(
+                check::DLP_URL,
+                rule::HIGH_ENTROPY_VALUE,
+                "the URL carries a long random-looking value (an encrypted or encoded payload the scanner cannot read); content-addressed forms (hex digests, sha256:, UUIDs) and presigned URLs pass",
+            ));
+        }
+        Ok(())
     }
 
     /// Checks 3 (host labels), 4 (DNS-exfiltration shape) and 5

@@ -54,6 +54,10 @@ pub mod rule {
     /// Host and port are allowed, but not this method or path.
     pub const METHOD_OR_PATH_NOT_ALLOWED: &str = "method-or-path-not-allowed";
 
+    // dlp-url
+    /// A long, random-looking (opaque) run in a path segment or query value.
+    pub const HIGH_ENTROPY_VALUE: &str = "high-entropy-value";
+
     // dns-exfil
     /// A long label with high character entropy.
     pub const HIGH_ENTROPY_LABEL: &str = "high-entropy-label";

@@ -556,3 +556,56 @@ async fn issue12_dlp_allow_accepts_one_finding_for_one_host() {
             .contains("dlp_allow[0].fingerprint")
     );
 }
+
+/// Issue 12, classes 3 and 9: an opaque high-entropy value in a path or
+/// query blocks; content-addressed shapes, package-manager paths and
+/// presigned object-store URLs (an access key id in X-Amz-Credential, an
+/// Azure SAS signature with GitHub's jwt) pass, and the id stays a secret
+/// anywhere else in the URL.
+#[tokio::test]
+async fn issue12_url_entropy_and_presigned_shapes() {
+    let mut h = Harness::new();
+    let (up, proxy, base) = setup(&mut h).await;
+    let blob = random_alnum(40);
+    for url in [
+        format!("{base}/collect?d={blob}"),
+        format!("{base}/x/{blob}/y"),
+    ] {
+        let r = get(proxy.addr(), &url).await;
+        assert_blocked(&r, 403, "dlp-url:high-entropy-value");
+    }
+    assert!(up.requests().is_empty());
+    assert!(!h.audit_text().contains(&blob[..20]));
+    let key = aws_key();
+    let presigned = format!(
+        "{base}/github-production-release-asset-2e65be/1/a.tar.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={key}%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20250101T000000Z&X-Amz-Expires=300&X-Amz-Signature={}&X-Amz-SignedHeaders=host&actor_id=0&key_id=0&repo_id=1",
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    );
+    let sas = format!(
+        "{base}/github-production-release-asset/1/123e4567-e89b-12d3-a456-426614174000?sp=r&sv=2018-11-09&sr=b&spr=https&se=2025-01-01T00%3A10%3A00Z&rscd=attachment%3B+filename%3Da.tar.gz&rsct=application%2Foctet-stream&sig={}%3D&jwt=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJnaXRodWIuY29tIn0.{}",
+        random_alnum(43),
+        random_alnum(43)
+    );
+    for url in [
+        presigned,
+        sas,
+        format!(
+            "{base}/packages/3d/5b/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08/requests-2.32.3-py3-none-any.whl"
+        ),
+        format!(
+            "{base}/v2/library/ubuntu/blobs/sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        ),
+        format!("{base}/crates/tokio/tokio-1.54.1.crate"),
+        format!("{base}/repos/o/r/actions/runs/123e4567-e89b-12d3-a456-426614174000"),
+    ] {
+        let r = get(proxy.addr(), &url).await;
+        assert_eq!(r.status, 200, "{url}\n{}", r.text());
+    }
+    // The same key id outside the presigned shape is still a secret.
+    let r = get(
+        proxy.addr(),
+        &format!("{base}/o?X-Amz-Credential={key}&x=1"),
+    )
+    .await;
+    assert_blocked(&r, 403, "dlp-url:aws-access-token");
+}
