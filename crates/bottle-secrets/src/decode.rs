@@ -694,7 +694,7 @@ fn readable(view: &[u8]) -> bool {
 
 /// Call `visit` on `data` and on every decoded view of it, nested up to
 /// `limits.max_depth` content layers (base64, base32, hex, delimited hex)
-/// and [`MAX_ESCAPE_LAYERS`] escape layers (percent, JSON/C escapes, HTML
+/// and eight escape layers (percent, JSON/C escapes, HTML
 /// entities), each view once, invisible characters removed. `visit`
 /// returning `Break` stops the walk (and is returned).
 ///
