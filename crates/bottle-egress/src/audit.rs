@@ -27,6 +27,8 @@ pub(crate) struct Event {
     pub path: String,
     pub tls: &'static str,
     pub bytes_up: u64,
+    /// The address an `ssrf` block refused.
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Event {
@@ -47,6 +49,7 @@ impl Event {
             path: redact_query(raw_path),
             tls,
             bytes_up: 0,
+            address: None,
         }
     }
 }
@@ -127,6 +130,7 @@ impl Audit {
                 bytes_down,
                 tls: ev.tls.to_string(),
                 fingerprint: fingerprint.map(str::to_string),
+                address: ev.address.map(|a| a.to_string()),
             }),
         };
         let text = rec.to_line();

@@ -15,6 +15,8 @@ pub(crate) struct Block {
     /// The DLP finding's fingerprint (what `dlp_allow` names), when the
     /// block is a scanner rule's finding.
     pub fingerprint: Option<String>,
+    /// The refused address, for `ssrf` blocks (what `allow_cidrs` names).
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Block {
@@ -30,6 +32,7 @@ impl Block {
             rule: rule.into(),
             detail: detail.into(),
             fingerprint: None,
+            address: None,
         }
     }
 
@@ -70,10 +73,37 @@ impl Block {
         format!("{}:{}", self.check, self.rule)
     }
 
+    /// The HTTP/1 reason phrase: the check, rule and the detail's first
+    /// line, printable ASCII only. Clients that show only the status line
+    /// (Python's urllib and `requests`, many libraries' exceptions) then
+    /// still tell the reason: `403 Blocked by bottle (allowlist:host-not-allowed):
+    /// example.com is not on this bottle's allowlist`.
+    pub fn reason_phrase(&self) -> String {
+        let first = self.detail.lines().next().unwrap_or("");
+        let mut s: String = format!("Blocked by bottle ({}): {first}", self.header_value())
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if s.len() > 200 {
+            s.truncate(197);
+            s.push_str("...");
+        }
+        s
+    }
+
     pub fn response(&self) -> Response<ProxyBody> {
         let text = self.body_text();
         let mut resp = Response::new(body::full(text));
         *resp.status_mut() = self.status;
+        if let Ok(r) = hyper::ext::ReasonPhrase::try_from(self.reason_phrase().into_bytes()) {
+            resp.extensions_mut().insert(r);
+        }
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,

@@ -144,23 +144,35 @@ impl Shared {
         if let Some(r) = self.rules.allowlist.allowing_rule(host, port, method, path) {
             return Ok(r.to_string());
         }
+        use bottle_policy::suggest;
         let rules = self.rules.allowlist.rules();
-        let (rule, detail) = if !rules.iter().any(|r| r.host.matches(host)) {
+        let (rule, what, entry) = if !rules.iter().any(|r| r.host.matches(host)) {
             (
                 rule::HOST_NOT_ALLOWED,
                 format!("{host} is not on this bottle's allowlist"),
+                suggest::allow_entry(host, port, &[], &[]),
             )
         } else if !self.rules.allowlist.allows_host_port(host, port) {
             (
                 rule::PORT_NOT_ALLOWED,
                 format!("{host} is allowed, but not on port {port}"),
+                suggest::allow_entry(host, port, &[], &[]),
             )
         } else {
             (
                 rule::METHOD_OR_PATH_NOT_ALLOWED,
                 format!("{host} is allowed, but not {method} on this path"),
+                suggest::allow_entry(
+                    host,
+                    port,
+                    &[method.to_ascii_uppercase()],
+                    &[suggest::path_glob(path)],
+                ),
             )
         };
+        let detail = format!(
+            "{what}\nthe operator can allow it with this entry in the allowlist of the bottle's egress table in the manifest (`bottle why` prints the patch):\n  allowlist = [{entry}]"
+        );
         Err(Block::forbidden(check::ALLOWLIST, rule, detail))
     }
 
@@ -205,7 +217,9 @@ impl Shared {
         ev: &mut Event,
     ) -> Result<Vec<SocketAddr>, Block> {
         let Host::Name(name) = host else {
-            return self.resolve_checked(host, port).await;
+            return self.resolve_checked(host, port).await.inspect_err(|b| {
+                ev.address = b.address;
+            });
         };
         if let Some((base, n)) = self.covered_labels(name) {
             // The labels the agent chose, as it spelled them (tokens have
@@ -236,7 +250,9 @@ impl Shared {
                 return Err(Block::forbidden(check::DNS_EXFIL, r, detail));
             }
         }
-        self.resolve_checked(host, port).await
+        self.resolve_checked(host, port).await.inspect_err(|b| {
+            ev.address = b.address;
+        })
     }
 
     /// The wildcard base and the number of leading labels of `name` the
@@ -302,11 +318,22 @@ impl Shared {
         // answers is refused whole.
         for ip in &ips {
             if let Err(r) = ssrf::check(*ip, &self.rules.cidrs, self.allow_loopback) {
-                return Err(Block::forbidden(
-                    check::SSRF,
-                    r,
-                    format!("{} resolves to a {r} address", host),
-                ));
+                let what = if matches!(host, Host::Ip(_)) {
+                    format!("{host} is a {r} address")
+                } else {
+                    format!("{host} resolves to a {r} address ({ip})")
+                };
+                let hint = if r == rule::METADATA || r == rule::LOOPBACK {
+                    "; bottles never reach it".to_string()
+                } else {
+                    format!(
+                        "\nif this internal service is meant to be reached, the operator can allow its address in the bottle's egress table of the manifest:\n  allow_cidrs = [{}]",
+                        bottle_policy::suggest::cidr_entry(*ip)
+                    )
+                };
+                let mut b = Block::forbidden(check::SSRF, r, format!("{what}{hint}"));
+                b.address = Some(*ip);
+                return Err(b);
             }
         }
         Ok(ips

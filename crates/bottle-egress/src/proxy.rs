@@ -195,6 +195,7 @@ async fn handle_plain(shared: Arc<Shared>, req: Request<Incoming>) -> Response<P
     };
     let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
     ev.port = port;
+    ev.host = raw_host.to_string();
     let Some(host) = Host::parse(raw_host) else {
         return shared.deny(
             &ev,

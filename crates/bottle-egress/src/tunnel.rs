@@ -62,6 +62,8 @@ pub(crate) async fn handle_connect(
         }
     };
     ev.port = port;
+    // The audit line names the host alone, never "host:port" in the host.
+    ev.host = raw_host.clone();
     let Some(host) = Host::parse(&raw_host) else {
         return shared.deny(
             &ev,
@@ -84,7 +86,21 @@ pub(crate) async fn handle_connect(
     if passthrough.is_none() && !shared.rules.allowlist.allows_host_port(&canon, port) {
         // Reuse the request-level logic for the precise rule name.
         if let Err(b) = shared.allow(&canon, port, "CONNECT", "/") {
-            return shared.deny(&ev, &b);
+            // Readable refusal: the tunnel is accepted and answered by the
+            // proxy itself (never resolved, never relayed), so the client
+            // shows the 403 body instead of "CONNECT tunnel failed".
+            shared
+                .audit
+                .log(&ev, false, b.check, &b.rule, b.status.as_u16(), 0);
+            let ctx = Arc::new(TunnelCtx {
+                host,
+                canon,
+                port,
+                addrs: Vec::new(),
+                passthrough: None,
+            });
+            spawn_tunnel(req, shared, ctx, Tunnel::Refused(b));
+            return Response::new(crate::body::empty());
         }
     }
     let addrs = match shared.check_host(&raw_host, &host, port, &mut ev).await {
@@ -98,6 +114,21 @@ pub(crate) async fn handle_connect(
         addrs,
         passthrough,
     });
+    spawn_tunnel(req, shared, ctx, Tunnel::Open(ev));
+    Response::new(crate::body::empty())
+}
+
+/// What runs in an accepted tunnel.
+enum Tunnel {
+    /// The CONNECT passed: intercept or relay.
+    Open(Event),
+    /// The CONNECT was refused (and logged): answer every request in it
+    /// with this block.
+    Refused(Block),
+}
+
+/// Run `what` on the connection once hyper hands it over after the `200`.
+fn spawn_tunnel(req: Request<Incoming>, shared: Arc<Shared>, ctx: Arc<TunnelCtx>, what: Tunnel) {
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(req).await else {
             return;
@@ -111,12 +142,140 @@ pub(crate) async fn handle_connect(
                     pos: 0,
                     inner: parts.io.into_inner(),
                 };
-                run_tunnel(shared, ctx, ev, io).await;
+                match what {
+                    Tunnel::Open(ev) => run_tunnel(shared, ctx, ev, io).await,
+                    Tunnel::Refused(b) => refused_tunnel(shared, ctx, b, io).await,
+                }
             }
-            Err(upgraded) => run_tunnel(shared, ctx, ev, TokioIo::new(upgraded)).await,
+            Err(upgraded) => {
+                let io = TokioIo::new(upgraded);
+                match what {
+                    Tunnel::Open(ev) => run_tunnel(shared, ctx, ev, io).await,
+                    Tunnel::Refused(b) => refused_tunnel(shared, ctx, b, io).await,
+                }
+            }
         }
     });
-    Response::new(crate::body::empty())
+}
+
+/// Answer a refused CONNECT where the client can read it: complete TLS
+/// with a leaf for the CONNECT host (minted by the bottle CA, which the
+/// agent trusts) and answer every request with the block; plain HTTP gets
+/// the 403 on the raw stream and SSH a text line before its version line.
+/// Nothing is resolved and nothing reaches the upstream. The refusal was
+/// logged at CONNECT time; each request inside is logged as a block too
+/// (with its method and path, which `bottle why` uses to narrow a rule).
+async fn refused_tunnel<S: TunnelIo>(
+    shared: Arc<Shared>,
+    ctx: Arc<TunnelCtx>,
+    b: Block,
+    mut io: S,
+) {
+    let tls_timeout = Duration::from_millis(shared.limits.tls_timeout_ms);
+    let buf = match tokio::time::timeout(tls_timeout, read_client_hello(&mut io)).await {
+        Ok(Ok((buf, _sni))) => buf,
+        Ok(Err(HelloError::NotTls(first))) => {
+            answer_raw(&mut io, &first, &b).await;
+            return;
+        }
+        _ => return,
+    };
+    let Ok(cfg) = shared.ca.server_config(&ctx.canon) else {
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+    let stream = Prefixed {
+        prefix: buf,
+        pos: 0,
+        inner: io,
+    };
+    let Ok(Ok(tls)) = tokio::time::timeout(tls_timeout, acceptor.accept(stream)).await else {
+        return;
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let b = Arc::new(b);
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let shared = shared.clone();
+        let ctx = ctx.clone();
+        let b = b.clone();
+        async move {
+            let pq = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+                .to_string();
+            let mut ev = Event::new(
+                req.method().as_str(),
+                "https",
+                ctx.canon.clone(),
+                ctx.port,
+                &pq,
+                tls_mode::INTERCEPTED,
+            );
+            // The path goes into the audit line: redact it if it carries a
+            // secret (the check's verdict is not used otherwise).
+            let _ = shared.check_url_path(&pq, &mut ev);
+            // The request's own allowlist answer (same rule as the CONNECT,
+            // the detail naming its method and path); never an allow.
+            let block = match shared.allow(&ctx.canon, ctx.port, req.method().as_str(), &pq) {
+                Err(inner) if inner.rule == b.rule => inner,
+                _ => (*b).clone(),
+            };
+            Ok::<_, Infallible>(shared.deny(&ev, &block))
+        }
+    });
+    let io = TokioIo::new(tls);
+    if h2 {
+        let _ = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(io, svc)
+            .await;
+    } else {
+        let _ = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(5000))
+            .serve_connection(io, svc)
+            .await;
+    }
+}
+
+/// Answer a tunnel whose first bytes are not TLS with the block, where the
+/// protocol has room for text: an HTTP request gets a raw `403` with the
+/// block's body; an SSH client (its version line `SSH-…`) gets the block as
+/// text lines, which RFC 4253 §4.2 lets a server send before its own
+/// version line (OpenSSH shows them with `-v`, then reports the closed
+/// connection). Anything else is closed. Returns the status sent (403 or 0).
+async fn answer_raw<S: AsyncWrite + Unpin>(io: &mut S, first: &[u8], b: &Block) -> u16 {
+    let text = b.body_text();
+    let method_len = first.iter().take_while(|c| c.is_ascii_uppercase()).count();
+    let looks_http = (3..=10).contains(&method_len) && first.get(method_len) == Some(&b' ');
+    let status = if looks_http {
+        let raw = format!(
+            "HTTP/1.1 403 {}\r\ncontent-type: text/plain; charset=utf-8\r\n{}: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+            b.reason_phrase(),
+            crate::reasons::BLOCK_HEADER,
+            b.header_value(),
+            text.len()
+        );
+        let _ = io.write_all(raw.as_bytes()).await;
+        403
+    } else if first.starts_with(b"SSH-") {
+        let mut lines = String::new();
+        for l in text.lines() {
+            // No line may start with "SSH-" (it would be read as the
+            // server's version line).
+            lines.push_str("bottle: ");
+            lines.push_str(l);
+            lines.push_str("\r\n");
+        }
+        let _ = io.write_all(lines.as_bytes()).await;
+        0
+    } else {
+        0
+    };
+    let _ = io.shutdown().await;
+    status
 }
 
 /// Why the bytes after CONNECT were refused.
@@ -205,28 +364,14 @@ async fn run_tunnel<S: TunnelIo>(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, mut e
     let (buf, sni) = match hello {
         Ok(Ok(x)) => x,
         Ok(Err(HelloError::NotTls(first))) => {
-            let b = Block::forbidden(
-                check::TLS,
-                rule::NOT_TLS,
-                "only TLS may follow CONNECT; nothing is tunnelled raw",
-            );
-            // A client speaking plain HTTP into the tunnel can read an answer.
-            let method_len = first.iter().take_while(|c| c.is_ascii_uppercase()).count();
-            let looks_http = (3..=10).contains(&method_len) && first.get(method_len) == Some(&b' ');
-            let status = if looks_http {
-                let text = b.body_text();
-                let raw = format!(
-                    "HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain; charset=utf-8\r\n{}: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-                    crate::reasons::BLOCK_HEADER,
-                    b.header_value(),
-                    text.len()
-                );
-                let _ = io.write_all(raw.as_bytes()).await;
-                let _ = io.shutdown().await;
-                403
+            let detail = if first.starts_with(b"SSH-") {
+                "only TLS may follow CONNECT; nothing is tunnelled raw. SSH to a git remote goes through the git gate: declare the remote in the bottle's git table of the manifest and use its name (the agent's git config rewrites the URL)"
             } else {
-                0
+                "only TLS may follow CONNECT; nothing is tunnelled raw"
             };
+            let b = Block::forbidden(check::TLS, rule::NOT_TLS, detail);
+            // A client speaking plain HTTP (or SSH) into the tunnel can read an answer.
+            let status = answer_raw(&mut io, &first, &b).await;
             ev.tls = tls_mode::NONE;
             shared.audit.log(&ev, false, b.check, &b.rule, status, 0);
             return;

@@ -148,6 +148,10 @@ pub struct EgressAudit {
     /// key a `dlp_allow` entry names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The refused address, on `ssrf` blocks (what an `allow_cidrs` entry
+    /// would name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// What the git gate logs about a fetch or a push.
@@ -287,6 +291,7 @@ mod tests {
                 bytes_down: 97,
                 tls: "intercepted".into(),
                 fingerprint: None,
+                address: None,
             }),
         }
     }

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod giturl;
 pub mod host;
 pub mod secret;
+pub mod suggest;
 
 pub use allow::{AllowRule, Allowlist, PathGlob};
 pub use audit::{AuditRecord, Decision, SidecarAudit};

@@ -175,35 +175,136 @@ async fn method_and_path_rules_inside_an_intercepted_tunnel() {
     );
 }
 
+/// A refused CONNECT is answered where the client can read it: the tunnel
+/// is accepted, TLS completes with a leaf the bottle CA minted for the name,
+/// and every request inside gets the 403 naming the host, the check and
+/// rule, and the manifest line that would allow it. The name is never
+/// resolved and nothing connects upstream.
 #[tokio::test]
-async fn connect_to_unlisted_host_is_refused_before_resolution() {
+async fn connect_to_unlisted_host_is_answered_inside_the_tunnel_without_resolution() {
     let mut h = Harness::new();
     h.allow("api.github.com");
     h.resolver
         .insert("evil.test", ["127.0.0.1".parse().unwrap()]);
     let proxy = h.start().await;
-    let (status, headers, _) =
-        bottle_testkit::upstream::client::connect(proxy.addr(), "evil.test:443")
-            .await
-            .unwrap();
-    assert_eq!(status, 403);
+    for h2 in [false, true] {
+        let r = https(
+            &h,
+            proxy.addr(),
+            "evil.test:443",
+            "GET",
+            "/v1/x?q=1",
+            &[],
+            Bytes::new(),
+            h2,
+        )
+        .await
+        .expect("the tunnel is accepted and TLS completes");
+        assert_blocked(&r, 403, "allowlist:host-not-allowed");
+        let text = r.text();
+        assert!(
+            text.contains("evil.test is not on this bottle's allowlist"),
+            "{text}"
+        );
+        assert!(text.contains(r#"allowlist = ["evil.test"]"#), "{text}");
+    }
+    let r = https(
+        &h,
+        proxy.addr(),
+        "evil.test:8443",
+        "POST",
+        "/",
+        &[],
+        Bytes::new(),
+        false,
+    )
+    .await
+    .unwrap();
     assert!(
-        headers.contains(&("x-bottle-block".into(), "allowlist:host-not-allowed".into())),
-        "{headers:?}"
+        r.text().contains(r#"allowlist = ["evil.test:8443"]"#),
+        "{}",
+        r.text()
     );
     assert!(
         h.resolver.calls().is_empty(),
         "a refused name must not be looked up"
     );
-    let line = h.last_audit().await;
+    assert!(h.connector.attempts().is_empty(), "nothing went upstream");
+    let line = h.wait_audit(|l| l["method"] == "CONNECT").await;
     assert_eq!(
         (
-            line["method"].as_str(),
+            line["decision"].as_str(),
             line["host"].as_str(),
-            line["port"].as_u64()
+            line["port"].as_u64(),
+            line["rule"].as_str(),
         ),
-        (Some("CONNECT"), Some("evil.test"), Some(443))
+        (
+            Some("block"),
+            Some("evil.test"),
+            Some(443),
+            Some("host-not-allowed")
+        )
     );
+    // Each request inside is a block line of its own, with its method and
+    // path (the query redacted).
+    let inner = h.wait_audit(|l| l["method"] == "GET").await;
+    assert_eq!(
+        (
+            inner["decision"].as_str(),
+            inner["path"].as_str(),
+            inner["tls"].as_str(),
+            inner["status"].as_u64()
+        ),
+        (
+            Some("block"),
+            Some("/v1/x?[redacted]"),
+            Some("intercepted"),
+            Some(403)
+        )
+    );
+}
+
+/// Plain HTTP sent into a refused tunnel gets the 403 on the raw stream;
+/// an SSH client gets the reason as text lines before the connection
+/// closes (lines a server may send before its version line).
+#[tokio::test]
+async fn refused_tunnel_answers_plain_http_and_ssh_in_their_own_terms() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut h = Harness::new();
+    h.allow("api.github.com");
+    let proxy = h.start().await;
+    let (status, _, mut tcp) = upstream::client::connect(proxy.addr(), "git.evil.test:22")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    tcp.write_all(b"SSH-2.0-OpenSSH_9.2p1\r\n").await.unwrap();
+    let mut got = String::new();
+    tcp.read_to_string(&mut got).await.unwrap();
+    assert!(
+        got.contains("blocked by allowlist:host-not-allowed"),
+        "{got}"
+    );
+    assert!(got.contains(r#"allowlist = ["git.evil.test:22"]"#), "{got}");
+    for line in got.split("\r\n").filter(|l| !l.is_empty()) {
+        assert!(
+            !line.starts_with("SSH-"),
+            "{line:?} would read as a version line"
+        );
+    }
+    let (_, _, mut tcp) = upstream::client::connect(proxy.addr(), "evil.test:80")
+        .await
+        .unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = String::new();
+    tcp.read_to_string(&mut got).await.unwrap();
+    assert!(got.starts_with("HTTP/1.1 403"), "{got}");
+    assert!(
+        got.contains("x-bottle-block: allowlist:host-not-allowed"),
+        "{got}"
+    );
+    assert!(h.connector.attempts().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,32 +39,74 @@ python3 -c 'import urllib.request; print(urllib.request.urlopen("https://{HTTPS_
 fn non_allowlisted_host_is_blocked_with_403_and_the_audit_log_says_why() {
     let Some(()) = setup() else { return };
     let b = TestBottle::new("block", Opts::default());
+    // Plain HTTP and HTTPS: both answered by the proxy with a readable 403
+    // (the refused CONNECT is accepted and TLS completed with a leaf of
+    // the bottle CA); curl shows the reason, and so do Python (the reason
+    // phrase is in its exception) and git (it prints a text/plain error
+    // body as `remote:` lines).
     let out = b.run(
         r#"curl -sS -o /dev/null -D - http://blocked.upstream.test/x; echo "http-exit=$?"
-curl -sS https://blocked.upstream.test/y; echo "https-exit=$?""#,
+curl -sS https://blocked.upstream.test/y; echo "https-exit=$?"
+curl -sS --fail-with-body https://blocked.upstream.test/z; echo "fail-exit=$?"
+python3 -c 'import urllib.request; urllib.request.urlopen("https://blocked.upstream.test/py")' 2>&1 | tail -1
+git ls-remote https://blocked.upstream.test/repo.git 2>&1; echo "git-exit=$?""#,
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("403 Forbidden"), "{}", show(&out));
+    assert!(text.contains("HTTP/1.1 403"), "{}", show(&out));
     assert!(
         text.to_ascii_lowercase()
             .contains("x-bottle-block: allowlist:"),
         "{}",
         show(&out)
     );
-    // CONNECT refused: curl fails.
-    assert!(!text.contains("https-exit=0"), "{}", show(&out));
+    // HTTPS: the body names the host, the check and rule, and the line.
+    assert!(text.contains("https-exit=0"), "{}", show(&out));
+    assert!(
+        text.contains("blocked by allowlist:host-not-allowed"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        text.contains("blocked.upstream.test is not on this bottle's allowlist"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        text.contains(r#"allowlist = ["blocked.upstream.test"]"#),
+        "{}",
+        show(&out)
+    );
+    assert!(text.contains("fail-exit=22"), "{}", show(&out));
+    assert!(
+        text.contains("HTTP Error 403: Blocked by bottle (allowlist:host-not-allowed)"),
+        "python: {}",
+        show(&out)
+    );
+    assert!(
+        text.contains("remote: bottle egress proxy: blocked by allowlist:host-not-allowed"),
+        "git: {}",
+        show(&out)
+    );
     let audit = b.audit();
     let blocked: Vec<&serde_json::Value> = audit
         .iter()
         .filter(|l| l["host"] == "blocked.upstream.test")
         .collect();
-    assert_eq!(blocked.len(), 2, "audit: {audit:#?}");
-    for l in blocked {
+    // The plain request, and for each HTTPS client its CONNECT line and
+    // the request(s) inside.
+    assert!(blocked.len() >= 9, "audit: {audit:#?}");
+    for l in &blocked {
         assert_eq!(l["decision"], "block", "{l}");
         assert_eq!(l["check"], "allowlist", "{l}");
         assert_eq!(l["status"], 403, "{l}");
-        assert!(!l["rule"].as_str().unwrap_or_default().is_empty(), "{l}");
+        assert_eq!(l["rule"], "host-not-allowed", "{l}");
     }
+    assert!(
+        blocked
+            .iter()
+            .any(|l| l["method"] == "GET" && l["path"] == "/y"),
+        "audit: {audit:#?}"
+    );
     assert!(
         b.up.https_requests().is_empty(),
         "the upstream saw a request"
