@@ -41,7 +41,7 @@ pub(crate) struct Dlp {
 impl Dlp {
     pub fn new(scanner: Scanner, scan_limit: usize, allow: Vec<(String, String)>) -> Self {
         Self {
-            scanner,
+            scanner: scanner.with_profile(bottle_secrets::Profile::Egress),
             limits: DecodeLimits {
                 max_bytes: scan_limit,
                 ..DecodeLimits::default()

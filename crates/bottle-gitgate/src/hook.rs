@@ -376,6 +376,7 @@ fn build_scanner(config: &Config) -> Result<Scanner, String> {
             .map_err(|e| format!("cannot load the scanner rules: {e}"))?,
         None => Scanner::builtin(),
     };
+    scanner.set_profile(bottle_secrets::Profile::Code);
     // The gate's own upstream tokens must never leave through a push.
     for r in &config.remotes {
         if let Ok(Auth::Token { token, .. }) = r.auth() {

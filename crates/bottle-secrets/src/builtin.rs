@@ -12,7 +12,7 @@
 
 use crate::engine::RuleSet;
 use crate::gitleaks::{AllowDef, ConfigDef, RuleDef, compile_config};
-use crate::rule::{Dialect, RegexTarget};
+use crate::rule::{AllowKind, Dialect, RegexTarget};
 
 /// A rule's regex: written out, or the common "NAME ... = VALUE" assignment
 /// shape around a value pattern.
@@ -801,6 +801,110 @@ static RULES: &[BuiltinRule] = &[
       "MY_SERVICE_SECRET = \"«{x:32}»\"", "MY_SERVICE_SECRET = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"").entropy(3.5),
 ];
 
+/// Suffix of the id of a fragment rule (`github-pat-fragment`).
+pub(crate) const FRAGMENT_SUFFIX: &str = "-fragment";
+
+/// A prefix-anchored token format, as its true-positive template spells it:
+/// a literal vendor prefix, then a run of one character class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    /// The vendor prefix (`ghp_`, `AKIA`).
+    pub prefix: String,
+    /// Regex class of the characters after it.
+    pub class: &'static str,
+    /// Template class letter of those characters (see [`BuiltinRule::sample`]).
+    pub class_letter: char,
+    /// Length of that run in a whole token.
+    pub full: usize,
+    /// Token characters after the prefix that make a fragment distinctive.
+    pub min: usize,
+    /// The prefix is letters and digits only, so it must start a word.
+    pub boundary: bool,
+}
+
+impl Fragment {
+    fn regex(&self) -> String {
+        let lead = if self.boundary {
+            r"(?:^|[^A-Za-z0-9+/_-])"
+        } else {
+            ""
+        };
+        format!(
+            "{lead}({}{}{{{},}})",
+            regex::escape(&self.prefix),
+            self.class,
+            self.min
+        )
+    }
+}
+
+fn class_regex(c: char) -> Option<&'static str> {
+    Some(match c {
+        'a' => "[a-z0-9]",
+        'A' => "[A-Z0-9]",
+        'x' => "[A-Za-z0-9]",
+        'h' => "[0-9a-f]",
+        'H' => "[0-9A-F]",
+        'd' => "[0-9]",
+        'l' => "[a-z]",
+        'U' => "[A-Z]",
+        'L' => "[A-Za-z]",
+        'b' => "[A-Za-z0-9+/]",
+        'u' => "[A-Za-z0-9_-]",
+        'B' => "[A-Z2-7]",
+        'v' => "[a-z2-7]",
+        'C' => "[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]",
+        _ => return None,
+    })
+}
+
+/// The fragment form of a rule, when its token is prefix-anchored: the
+/// sample's secret starts with a literal prefix that has a separator (`_`,
+/// `-`, `.`) and at least 4 characters, or is 4+ capital letters (`AKIA`,
+/// which must then start a word), followed by a class run. The egress
+/// profile reports the prefix plus `min` class characters (12 after a
+/// prefix of 4 characters with a separator such as `ghp_`, 8 otherwise;
+/// always fewer than a whole token's) as a fragment.
+pub fn fragment_of(rule: &BuiltinRule) -> Option<Fragment> {
+    if rule.path.is_some() || rule.multiline {
+        return None;
+    }
+    let start = rule.sample.find('«')? + '«'.len_utf8();
+    let rest = &rule.sample[start..];
+    let brace = rest.find('{')?;
+    let prefix = &rest[..brace];
+    if prefix.contains('»') {
+        return None;
+    }
+    let spec = &rest[brace + 1..];
+    let close = spec.find('}')?;
+    let (c, n) = spec[..close].split_once(':')?;
+    let mut cs = c.chars();
+    let (letter, None) = (cs.next()?, cs.next()) else {
+        return None;
+    };
+    let class = class_regex(letter)?;
+    let full: usize = n.parse().ok()?;
+    let sep = prefix.bytes().any(|b| matches!(b, b'_' | b'-' | b'.'));
+    let caps = prefix.len() >= 4 && prefix.bytes().all(|b| b.is_ascii_uppercase());
+    if !prefix.is_ascii() || !((sep && prefix.len() >= 4) || caps) {
+        return None;
+    }
+    let want = if caps || prefix.len() > 4 { 8 } else { 12 };
+    if full <= 4 {
+        return None;
+    }
+    let min = want.min(full - 1).max(4);
+    Some(Fragment {
+        prefix: prefix.to_string(),
+        class,
+        class_letter: letter,
+        full,
+        min,
+        boundary: !sep,
+    })
+}
+
 const UUID: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 
 /// The built-in rules and global allowlists as an uncompiled config (the
@@ -835,6 +939,7 @@ pub(crate) fn builtin_def() -> ConfigDef {
                 stopwords: vec![],
                 target_rules: vec![],
                 dialect: Dialect::Builtin,
+                kind: AllowKind::Shape,
             });
             allowlists.push(AllowDef {
                 and: false,
@@ -848,6 +953,7 @@ pub(crate) fn builtin_def() -> ConfigDef {
                 stopwords: vec![],
                 target_rules: vec![],
                 dialect: Dialect::Builtin,
+                kind: AllowKind::Shape,
             });
         }
         if b.id == "url-password" {
@@ -863,6 +969,7 @@ pub(crate) fn builtin_def() -> ConfigDef {
                 stopwords: vec![],
                 target_rules: vec![],
                 dialect: Dialect::Builtin,
+                kind: AllowKind::Placeholder,
             });
         }
         rules.push(RuleDef {
@@ -875,7 +982,24 @@ pub(crate) fn builtin_def() -> ConfigDef {
             path: b.path.map(|p| (p.to_string(), Dialect::Builtin)),
             allowlists,
             line_local: !b.multiline,
+            builtin: true,
+            egress_only: false,
         });
+        if let Some(f) = fragment_of(b) {
+            rules.push(RuleDef {
+                id: format!("{}{FRAGMENT_SUFFIX}", b.id),
+                description: format!("fragment of a {}", b.description),
+                regex: Some((f.regex(), Dialect::Builtin)),
+                secret_group: 0,
+                entropy: 0.0,
+                keywords: vec![f.prefix.to_ascii_lowercase()],
+                path: None,
+                allowlists: Vec::new(),
+                line_local: true,
+                builtin: true,
+                egress_only: true,
+            });
+        }
     }
     let placeholders = AllowDef {
         and: false,
@@ -890,6 +1014,7 @@ pub(crate) fn builtin_def() -> ConfigDef {
         stopwords: vec![],
         target_rules: vec![],
         dialect: Dialect::Builtin,
+        kind: AllowKind::Placeholder,
     };
     ConfigDef {
         rules,

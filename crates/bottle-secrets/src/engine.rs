@@ -12,6 +12,7 @@
 use crate::ConfigError;
 use crate::rule::{Allowlist, Candidate, Rule, shannon_entropy};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::collections::HashMap;
 use std::ops::Range;
 
 /// Markers that suppress a finding on their line (when inline allows are on).
@@ -42,6 +43,8 @@ pub(crate) struct Ctx<'a> {
     pub commit: Option<&'a str>,
     /// Honour `gitleaks:allow` / `bottle:allow` on the match's line.
     pub inline_allow: bool,
+    /// The semantics to apply.
+    pub profile: crate::Profile,
 }
 
 /// The compiled rule set.
@@ -116,6 +119,8 @@ impl RuleSet {
         out: &mut Vec<Hit>,
     ) {
         let n = self.rules.len();
+        let mut st = State::new(data);
+        work(data.len());
         // Per rule: run on the whole fragment, or on these line windows.
         let mut whole = vec![false; n];
         let mut windows: Vec<(u32, usize, usize)> = Vec::new();
@@ -130,6 +135,9 @@ impl RuleSet {
                 let p = m.start();
                 for &r in &self.kw_rules[m.pattern().as_usize()] {
                     let ri = r as usize;
+                    if self.rules[ri].egress_only && ctx.profile != crate::Profile::Egress {
+                        continue;
+                    }
                     triggered[ri] = true;
                     if whole[ri] {
                         continue;
@@ -156,6 +164,7 @@ impl RuleSet {
                     let s = memchr::memrchr(b'\n', &data[..m.start()]).map_or(0, |i| i + 1);
                     let e =
                         memchr::memchr(b'\n', &data[m.end()..]).map_or(data.len(), |i| m.end() + i);
+                    work(e - s);
                     line = (s, e);
                 }
                 on_hit(m, line.0, line.1);
@@ -172,13 +181,13 @@ impl RuleSet {
                 }
                 if rule.regex.is_none() {
                     if report.start == 0 {
-                        self.accept(ri, data, 0, 0, 0..0, ctx, out);
+                        self.accept(ri, &mut st, 0, 0, 0..0, ctx, out);
                     }
                     continue;
                 }
             }
             if whole[ri] {
-                self.run_rule(ri, data, 0, data.len(), ctx, &report, out);
+                self.run_rule(ri, &mut st, 0, data.len(), ctx, &report, out);
             }
         }
         for &(r, s, e) in &windows {
@@ -191,7 +200,7 @@ impl RuleSet {
             {
                 continue;
             }
-            self.run_rule(r as usize, data, s, e, ctx, &report, out);
+            self.run_rule(r as usize, &mut st, s, e, ctx, &report, out);
         }
     }
 
@@ -199,7 +208,7 @@ impl RuleSet {
     fn run_rule(
         &self,
         ri: usize,
-        data: &[u8],
+        st: &mut State<'_>,
         s: usize,
         e: usize,
         ctx: &Ctx<'_>,
@@ -208,7 +217,9 @@ impl RuleSet {
     ) {
         let rule = &self.rules[ri];
         let Some(re) = &rule.regex else { return };
+        let data = st.data;
         let hay = &data[s..e];
+        work(hay.len());
         for m in re.find_iter(hay) {
             let (ms, me) = (s + m.start(), s + m.end());
             if !report.contains(&ms) {
@@ -218,6 +229,7 @@ impl RuleSet {
             if rule.has_groups {
                 // As gitleaks does: re-run on the match text, then take
                 // `secretGroup` or the first non-empty group.
+                work(m.len());
                 let Some(caps) = re.captures(m.as_bytes()) else {
                     continue;
                 };
@@ -230,15 +242,19 @@ impl RuleSet {
                     secret = ms + g.start()..ms + g.end();
                 }
             }
-            self.accept(ri, data, ms, me, secret, ctx, out);
+            self.accept(ri, st, ms, me, secret, ctx, out);
         }
     }
 
+    /// Entropy, allowlists and (in the code profile) placeholders, on one
+    /// match. Nothing here re-reads the line: line bounds come from the
+    /// scan's newline index, inline-allow markers from one pass over the
+    /// data, and a line allowlist's verdict is computed once per line.
     #[allow(clippy::too_many_arguments)]
     fn accept(
         &self,
         ri: usize,
-        data: &[u8],
+        st: &mut State<'_>,
         ms: usize,
         me: usize,
         secret: Range<usize>,
@@ -246,29 +262,36 @@ impl RuleSet {
         out: &mut Vec<Hit>,
     ) {
         let rule = &self.rules[ri];
-        let line = line_around(data, ms, me);
-        if ctx.inline_allow && rule.regex.is_some() && has_allow_marker(line) {
+        let data = st.data;
+        let code = ctx.profile == crate::Profile::Code;
+        if code && ctx.inline_allow && rule.regex.is_some() && st.has_marker(ms, me) {
             return;
         }
         let sec = &data[secret.clone()];
+        work(sec.len());
         if rule.entropy > 0.0 && shannon_entropy(sec) <= rule.entropy {
+            return;
+        }
+        if code && rule.builtin && crate::placeholder::is_placeholder(sec, rule, ctx.path) {
             return;
         }
         let cand = Candidate {
             secret: sec,
             matched: &data[ms..me],
-            line,
             path: ctx.path,
             commit: ctx.commit,
         };
-        if rule.allowlists.iter().any(|a| a.allows(&cand)) {
+        let mut line_ok = |a: &Allowlist| st.line_matches(a, ms, me);
+        if rule
+            .allowlists
+            .iter()
+            .any(|a| a.counts_in(ctx.profile) && a.allows(&cand, &mut line_ok))
+        {
             return;
         }
-        if self
-            .global
-            .iter()
-            .any(|a| a.applies_to(&rule.id) && a.allows(&cand))
-        {
+        if self.global.iter().any(|a| {
+            a.counts_in(ctx.profile) && a.applies_to(&rule.id) && a.allows(&cand, &mut line_ok)
+        }) {
             return;
         }
         out.push(Hit {
@@ -280,20 +303,97 @@ impl RuleSet {
     }
 }
 
-/// The full line(s) around a match, as gitleaks computes them: from the
-/// newline *before* the line (included, so `^` in a `regexTarget = "line"`
-/// allowlist only matches on the first line, exactly as in gitleaks) to the
-/// end of the last line.
-pub(crate) fn line_around(data: &[u8], start: usize, end: usize) -> &[u8] {
-    let s = memchr::memrchr(b'\n', &data[..start]).unwrap_or(0);
-    let e = memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i);
-    &data[s..e]
+thread_local! {
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-pub(crate) fn has_allow_marker(line: &[u8]) -> bool {
-    ALLOW_MARKERS
-        .iter()
-        .any(|m| memchr::memmem::find(line, m).is_some())
+/// Count `n` units of work (bytes examined) on this thread, for the tests
+/// that check scanning stays linear whatever the density of findings.
+#[inline]
+pub(crate) fn work(n: usize) {
+    WORK.with(|w| w.set(w.get().wrapping_add(n as u64)));
+}
+
+/// Work counted on this thread so far (see [`crate::testing`]).
+pub(crate) fn work_done() -> u64 {
+    WORK.with(|w| w.get())
+}
+
+/// Per-scan state: the data, its newline index and inline-allow markers
+/// (each built at most once, on first need), and line-allowlist verdicts.
+pub(crate) struct State<'d> {
+    pub data: &'d [u8],
+    lines: Option<Lines>,
+    /// (start, end) of every allow marker, by start.
+    markers: Option<Vec<(usize, usize)>>,
+    /// (allowlist address, first line, last line) → verdict.
+    line_cache: HashMap<(usize, usize, usize), bool>,
+}
+
+impl<'d> State<'d> {
+    pub(crate) fn new(data: &'d [u8]) -> Self {
+        Self {
+            data,
+            lines: None,
+            markers: None,
+            line_cache: HashMap::new(),
+        }
+    }
+
+    fn lines(&mut self) -> &Lines {
+        let data = self.data;
+        self.lines.get_or_insert_with(|| {
+            work(data.len());
+            Lines::new(data)
+        })
+    }
+
+    /// The lines around a match as gitleaks computes them (from the newline
+    /// *before* the first line, included, so `^` in a `regexTarget = "line"`
+    /// allowlist only matches on the first line, to the end of the last
+    /// line), from the index: (start, end, first line, last line).
+    fn span(&mut self, start: usize, end: usize) -> (usize, usize, usize, usize) {
+        let len = self.data.len();
+        let nl = &self.lines().nl;
+        work(1);
+        let first = nl.partition_point(|&p| p < start);
+        let s = if first == 0 { 0 } else { nl[first - 1] };
+        let last = nl.partition_point(|&p| p < end);
+        let e = nl.get(last).copied().unwrap_or(len);
+        (s, e, first, last)
+    }
+
+    fn has_marker(&mut self, ms: usize, me: usize) -> bool {
+        let (s, e, _, _) = self.span(ms, me);
+        let data = self.data;
+        let markers = self.markers.get_or_insert_with(|| {
+            let mut v = Vec::new();
+            for m in ALLOW_MARKERS {
+                work(data.len());
+                v.extend(memchr::memmem::find_iter(data, m).map(|i| (i, i + m.len())));
+            }
+            v.sort_unstable();
+            v
+        });
+        let i = markers.partition_point(|&(ps, _)| ps < s);
+        markers[i..]
+            .iter()
+            .take_while(|&&(ps, _)| ps < e)
+            .any(|&(_, pe)| pe <= e)
+    }
+
+    fn line_matches(&mut self, a: &Allowlist, ms: usize, me: usize) -> bool {
+        let (s, e, first, last) = self.span(ms, me);
+        let key = (a as *const Allowlist as usize, first, last);
+        if let Some(&v) = self.line_cache.get(&key) {
+            return v;
+        }
+        let line = &self.data[s..e];
+        work(line.len() * a.regexes.len().max(1));
+        let v = a.regexes.iter().any(|r| r.is_match(line));
+        self.line_cache.insert(key, v);
+        v
+    }
 }
 
 /// Newline index of a buffer, for offset → (line, column).

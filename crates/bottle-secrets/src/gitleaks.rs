@@ -4,7 +4,7 @@
 
 use crate::ConfigError;
 use crate::engine::RuleSet;
-use crate::rule::{Allowlist, Dialect, RegexTarget, Rule, compile};
+use crate::rule::{AllowKind, Allowlist, Dialect, RegexTarget, Rule, compile};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -91,6 +91,10 @@ pub(crate) struct RuleDef {
     pub path: Option<(String, Dialect)>,
     pub allowlists: Vec<AllowDef>,
     pub line_local: bool,
+    /// A built-in rule: the code profile's placeholder checks apply.
+    pub builtin: bool,
+    /// A fragment rule: runs in the egress profile only.
+    pub egress_only: bool,
 }
 
 /// An uncompiled allowlist.
@@ -104,6 +108,7 @@ pub(crate) struct AllowDef {
     pub stopwords: Vec<String>,
     pub target_rules: Vec<String>,
     pub dialect: Dialect,
+    pub kind: AllowKind,
 }
 
 /// A whole configuration before compiling.
@@ -176,6 +181,7 @@ fn allow_def(raw: RawAllowlist, name: &str, owner: &str) -> Result<AllowDef, Con
         stopwords: raw.stopwords.iter().map(|w| w.to_lowercase()).collect(),
         target_rules: raw.target_rules,
         dialect: Dialect::Re2,
+        kind: AllowKind::Config,
     };
     if def.commits.is_empty()
         && def.paths.is_empty()
@@ -239,6 +245,8 @@ fn load_def(text: &str, name: &str, base: &Path, depth: usize) -> Result<ConfigD
             path: r.path.filter(|s| !s.is_empty()).map(|s| (s, Dialect::Re2)),
             allowlists,
             line_local: false,
+            builtin: false,
+            egress_only: false,
             id: r.id,
         });
     }
@@ -286,7 +294,12 @@ fn load_def(text: &str, name: &str, base: &Path, depth: usize) -> Result<ConfigD
 /// keywords and allowlists; global allowlists are appended.
 fn extend(cfg: &mut ConfigDef, base: ConfigDef, disabled: &[String]) {
     for b in base.rules {
-        if disabled.iter().any(|d| d == &b.id) {
+        // A disabled rule takes its fragment rule with it.
+        let base_id = b.id.strip_suffix(crate::builtin::FRAGMENT_SUFFIX);
+        if disabled
+            .iter()
+            .any(|d| d == &b.id || (b.egress_only && Some(d.as_str()) == base_id))
+        {
             continue;
         }
         match cfg.rules.iter_mut().find(|r| r.id == b.id) {
@@ -326,6 +339,7 @@ fn compile_allow(a: &AllowDef, owner: &str) -> Result<Allowlist, ConfigError> {
         regexes: a.regexes.iter().map(re).collect::<Result<_, _>>()?,
         stopwords: a.stopwords.clone(),
         target_rules: a.target_rules.clone(),
+        kind: a.kind,
     })
 }
 
@@ -374,6 +388,8 @@ pub(crate) fn compile_config(mut cfg: ConfigDef) -> Result<RuleSet, ConfigError>
             secret_group: d.secret_group,
             entropy: d.entropy,
             line_local: d.line_local && !keywords.is_empty(),
+            builtin: d.builtin,
+            egress_only: d.egress_only,
             keywords,
             allowlists: d
                 .allowlists

@@ -28,16 +28,45 @@ mod decode;
 mod engine;
 mod gitleaks;
 mod known;
+mod placeholder;
 mod rule;
 
 pub mod git;
 pub mod report;
 pub mod walk;
 
-pub use builtin::{BuiltinRule, Pattern, Rendered, SampleRng, builtin_rules, render_template};
+pub use builtin::{
+    BuiltinRule, Fragment, Pattern, Rendered, SampleRng, builtin_rules, fragment_of,
+    render_template,
+};
 pub use decode::{decompress, decompress_reader, for_each_view, strip_invisible};
 
 use engine::{Ctx, Hit, Lines, RuleSet, Source};
+
+/// The semantics the engine applies, chosen once by each caller: the same
+/// rules, two readings of what counts.
+///
+/// | | `Code` | `Egress` |
+/// |---|---|---|
+/// | callers | `bottle scan`, the git gate | the egress proxy's DLP |
+/// | placeholders, documentation examples, test vectors | not findings | findings |
+/// | config allowlists, stopwords | honoured | ignored |
+/// | inline `bottle:allow` ([`Scanner::set_inline_allow`]) | honoured when turned on | never |
+/// | fragments of prefix-anchored tokens | not findings | findings |
+/// | known secrets | always findings | always findings |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Profile {
+    /// Scanning code and history (`bottle scan`, the git gate): like
+    /// gitleaks, placeholders and documentation examples are not findings,
+    /// allowlists count.
+    #[default]
+    Code,
+    /// Scanning what leaves the bottle (the proxy's DLP): context-free,
+    /// because the agent writes every byte of context. Anything with a
+    /// token's shape is a finding whatever its body looks like, and so is a
+    /// fragment of a prefix-anchored token.
+    Egress,
+}
 
 /// Where a finding was seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -165,6 +194,7 @@ pub struct Scanner {
     rules: Arc<RuleSet>,
     known: known::KnownSet,
     inline_allow: bool,
+    profile: Profile,
 }
 
 impl fmt::Debug for Scanner {
@@ -174,6 +204,7 @@ impl fmt::Debug for Scanner {
             .field("rules", &self.rules.rules.len())
             .field("known_secrets", &self.known.len())
             .field("inline_allow", &self.inline_allow)
+            .field("profile", &self.profile)
             .finish()
     }
 }
@@ -191,7 +222,25 @@ impl Scanner {
             rules: Arc::new(set),
             known: known::KnownSet::default(),
             inline_allow: false,
+            profile: Profile::Code,
         }
+    }
+
+    /// Choose the semantics (see [`Profile`]; the default is
+    /// [`Profile::Code`]). Each caller sets this in one place.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// In-place form of [`Scanner::with_profile`].
+    pub fn set_profile(&mut self, profile: Profile) {
+        self.profile = profile;
+    }
+
+    /// The profile in force.
+    pub fn profile(&self) -> Profile {
+        self.profile
     }
 
     /// Load a gitleaks-compatible TOML config. `[extend] useDefault = true`
@@ -225,14 +274,20 @@ impl Scanner {
         self
     }
 
-    /// Number of rules (built-in plus configured).
+    /// Number of rules (built-in plus configured; not counting the
+    /// egress profile's fragment rules).
     pub fn rule_count(&self) -> usize {
-        self.rules.rules.len()
+        self.rules.rules.iter().filter(|r| !r.egress_only).count()
     }
 
-    /// The ids of the rules, in order.
+    /// The ids of the rules, in order (not the fragment rules).
     pub fn rule_ids(&self) -> Vec<&str> {
-        self.rules.rules.iter().map(|r| r.id.as_str()).collect()
+        self.rules
+            .rules
+            .iter()
+            .filter(|r| !r.egress_only)
+            .map(|r| r.id.as_str())
+            .collect()
     }
 
     /// Register an exact secret value (an injected credential, an env value
@@ -269,6 +324,7 @@ impl Scanner {
             path,
             commit,
             inline_allow: self.inline_allow,
+            profile: self.profile,
         };
         let mut hits = Vec::new();
         self.rules.scan(data, &ctx, report.clone(), &mut hits);
@@ -276,39 +332,66 @@ impl Scanner {
         self.finish_hits(data, hits)
     }
 
-    /// Sort hits, and drop a generic rule's hit when a specific rule found
-    /// the same secret (or one containing it) on the same line, as gitleaks
-    /// does.
+    /// Sort hits; drop a generic rule's hit when a specific rule found the
+    /// same secret on the same line or one containing it (as gitleaks
+    /// does), and a fragment hit inside another rule's match. Linear after
+    /// the sort: hashed secrets per line, and a sweep over sorted ranges.
     fn finish_hits(&self, data: &[u8], mut hits: Vec<Hit>) -> Vec<Hit> {
         hits.sort_by_key(|h| (h.start, h.source));
-        let generic = |h: &Hit| match h.source {
-            Source::Rule(i) => self.rules.rules[i as usize]
-                .id
-                .to_ascii_lowercase()
-                .contains("generic"),
-            Source::Known(_) => false,
+        #[derive(PartialEq)]
+        enum Kind {
+            Generic,
+            Fragment,
+            Other,
+        }
+        let kind = |h: &Hit| match h.source {
+            Source::Rule(i) => {
+                let r = &self.rules.rules[i as usize];
+                if r.egress_only {
+                    Kind::Fragment
+                } else if r.id.to_ascii_lowercase().contains("generic") {
+                    Kind::Generic
+                } else {
+                    Kind::Other
+                }
+            }
+            Source::Known(_) => Kind::Other,
         };
-        if hits.len() < 2 || !hits.iter().any(generic) {
+        let kinds: Vec<Kind> = hits.iter().map(kind).collect();
+        if hits.len() < 2 || kinds.iter().all(|k| *k == Kind::Other) {
             return hits;
         }
-        let line_of = |h: &Hit| memchr::memrchr(b'\n', &data[..h.start]).map_or(0, |i| i + 1);
-        let keep: Vec<bool> = hits
-            .iter()
-            .map(|h| {
-                if !generic(h) {
-                    return true;
-                }
-                let secret = &data[h.secret.clone()];
-                !hits.iter().any(|o| {
-                    !generic(o)
-                        && line_of(o) == line_of(h)
-                        && memchr::memmem::find(&data[o.secret.clone()], secret).is_some()
-                })
-            })
-            .collect();
+        engine::work(data.len() + hits.len());
+        let lines = Lines::new(data);
+        // Specific findings: (line, secret) for exact matches; secret
+        // ranges and whole-match ranges, by start, with running max ends.
+        let mut exact: std::collections::HashSet<(usize, &[u8])> = Default::default();
+        let mut secrets: Vec<(usize, usize)> = Vec::new();
+        let mut matches: Vec<(usize, usize)> = Vec::new();
+        for (h, k) in hits.iter().zip(&kinds) {
+            if *k == Kind::Fragment {
+                continue;
+            }
+            matches.push((h.start, h.end));
+            if *k == Kind::Other && !h.secret.is_empty() {
+                exact.insert((lines.locate(h.start).0, &data[h.secret.clone()]));
+                secrets.push((h.secret.start, h.secret.end));
+            }
+        }
+        let in_secret = range_cover(secrets);
+        let in_match = range_cover(matches);
         hits.into_iter()
-            .zip(keep)
-            .filter_map(|(h, k)| k.then_some(h))
+            .zip(kinds)
+            .filter(|(h, k)| match k {
+                Kind::Other => true,
+                Kind::Fragment => !in_match(h.secret.start, h.secret.end),
+                Kind::Generic => {
+                    let line = lines.locate(h.start).0;
+                    !(exact.contains(&(line, &data[h.secret.clone()]))
+                        || in_secret(h.secret.start, h.secret.end))
+                }
+            })
+            .map(|(h, _)| h)
             .collect()
     }
 
@@ -468,6 +551,7 @@ impl Scanner {
             path: None,
             commit: None,
             inline_allow: false,
+            profile: self.profile,
         };
         let mut hits = Vec::new();
         self.rules.scan(data, &ctx, 0..data.len(), &mut hits);
@@ -486,6 +570,33 @@ impl Scanner {
             .global
             .iter()
             .any(|a| a.target_rules.is_empty() && a.allows_whole_path(path))
+    }
+}
+
+/// A query "is `s..e` inside one of these ranges", in O(log n) each.
+fn range_cover(mut ranges: Vec<(usize, usize)>) -> impl Fn(usize, usize) -> bool {
+    ranges.sort_unstable();
+    let mut max_end = Vec::with_capacity(ranges.len());
+    let mut m = 0;
+    for &(_, e) in &ranges {
+        m = m.max(e);
+        max_end.push(m);
+    }
+    move |s, e| {
+        let i = ranges.partition_point(|&(rs, _)| rs <= s);
+        i > 0 && max_end[i - 1] >= e
+    }
+}
+
+/// Instrumentation for tests: the engine counts the bytes it examines (the
+/// keyword pass, each regex run, each line lookup and allowlist check) on
+/// the calling thread, so tests can assert that work grows linearly with
+/// the input whatever the density of findings.
+#[doc(hidden)]
+pub mod testing {
+    /// Units of work (bytes examined) done on this thread so far.
+    pub fn work() -> u64 {
+        crate::engine::work_done()
     }
 }
 

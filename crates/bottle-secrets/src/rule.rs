@@ -11,8 +11,22 @@ pub(crate) enum RegexTarget {
     Line,
 }
 
+/// Where an allowlist comes from, which decides the profiles it applies in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AllowKind {
+    /// Part of a built-in rule's definition of its shape (the generic
+    /// rule's "not an identifier" lists): applies in every profile.
+    Shape,
+    /// A built-in placeholder / documentation-example exemption: `Code` only.
+    Placeholder,
+    /// From a gitleaks config (the user's allowlists and stopwords): `Code` only.
+    Config,
+}
+
 /// One allowlist (global or per rule), as in gitleaks.
 pub(crate) struct Allowlist {
+    /// Where it comes from (see [`AllowKind`]).
+    pub kind: AllowKind,
     /// `condition = "AND"`: every criterion present must hold.
     pub and: bool,
     /// Commit ids, lowercase.
@@ -30,12 +44,20 @@ pub(crate) struct Allowlist {
 pub(crate) struct Candidate<'a> {
     pub secret: &'a [u8],
     pub matched: &'a [u8],
-    pub line: &'a [u8],
     pub path: Option<&'a str>,
     pub commit: Option<&'a str>,
 }
 
 impl Allowlist {
+    /// Whether this allowlist counts under `profile`: the egress profile is
+    /// context-free, so only the lists that define a rule's shape count.
+    pub(crate) fn counts_in(&self, profile: crate::Profile) -> bool {
+        match profile {
+            crate::Profile::Code => true,
+            crate::Profile::Egress => self.kind == AllowKind::Shape,
+        }
+    }
+
     pub(crate) fn applies_to(&self, rule_id: &str) -> bool {
         self.target_rules.is_empty() || self.target_rules.iter().any(|r| r == rule_id)
     }
@@ -46,7 +68,13 @@ impl Allowlist {
         !self.and && self.paths.iter().any(|p| p.is_match(path.as_bytes()))
     }
 
-    pub(crate) fn allows(&self, c: &Candidate<'_>) -> bool {
+    /// Whether this allowlist allows the candidate. `line_ok` answers for a
+    /// `regexTarget = "line"` list (the engine caches it per line).
+    pub(crate) fn allows(
+        &self,
+        c: &Candidate<'_>,
+        line_ok: &mut dyn FnMut(&Allowlist) -> bool,
+    ) -> bool {
         let commit_ok = c.commit.is_some_and(|id| {
             self.commits
                 .iter()
@@ -55,12 +83,12 @@ impl Allowlist {
         let path_ok = c
             .path
             .is_some_and(|p| self.paths.iter().any(|r| r.is_match(p.as_bytes())));
-        let target = match self.target {
-            RegexTarget::Secret => c.secret,
-            RegexTarget::Match => c.matched,
-            RegexTarget::Line => c.line,
-        };
-        let regex_ok = self.regexes.iter().any(|r| r.is_match(target));
+        let regex_ok = !self.regexes.is_empty()
+            && match self.target {
+                RegexTarget::Secret => self.regexes.iter().any(|r| r.is_match(c.secret)),
+                RegexTarget::Match => self.regexes.iter().any(|r| r.is_match(c.matched)),
+                RegexTarget::Line => line_ok(self),
+            };
         let stop_ok = !self.stopwords.is_empty() && {
             let lower = c.secret.to_ascii_lowercase();
             self.stopwords
@@ -95,6 +123,10 @@ pub(crate) struct Rule {
     /// only on the lines where a keyword occurs (built-in rules are written
     /// this way; gitleaks configs run on the whole fragment, as gitleaks does).
     pub line_local: bool,
+    /// A built-in rule (the code profile's placeholder checks apply).
+    pub builtin: bool,
+    /// Runs in the egress profile only (fragments of prefix-anchored tokens).
+    pub egress_only: bool,
 }
 
 /// How a regex is compiled.

@@ -70,6 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let target = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut scanner = load_scanner(&args, &target)?;
     scanner.set_inline_allow(!args.no_inline_allow);
+    scanner.set_profile(bottle_secrets::Profile::Code);
     let baseline = match &args.baseline {
         Some(p) => Some(Baseline::load(p)?),
         None => None,

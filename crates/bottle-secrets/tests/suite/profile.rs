@@ -1,0 +1,310 @@
+//! The two profiles: for every built-in rule a placeholder that `Code`
+//! ignores and `Egress` blocks, a fragment that `Egress` blocks, and benign
+//! twins of each.
+
+use bottle_secrets::{
+    Profile, SampleRng, Scanner, builtin_rules, fingerprint, fragment_of, render_template,
+};
+
+fn code() -> Scanner {
+    Scanner::builtin().with_profile(Profile::Code)
+}
+
+fn egress() -> Scanner {
+    Scanner::builtin().with_profile(Profile::Egress)
+}
+
+/// The characters of a template class, digits first (so an obvious
+/// sequence over them has digits and letters, as many rules require).
+fn class_chars(c: char) -> &'static str {
+    match c {
+        'a' => "0123456789abcdefghijklmnopqrstuvwxyz",
+        'A' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        'x' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+        'h' => "0123456789abcdef",
+        'H' => "0123456789ABCDEF",
+        'd' => "0123456789",
+        'l' => "abcdefghijklmnopqrstuvwxyz",
+        'U' => "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        'L' => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+        'b' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+/",
+        'u' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-",
+        'B' => "234567ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        'v' => "234567abcdefghijklmnopqrstuvwxyz",
+        'C' => "0234566789ACDEFGHJKLMNPQRSTUVWXYZ",
+        _ => "",
+    }
+}
+
+/// Kinds of placeholder bodies for a template's secret.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// An obvious sequence over the class (`0123456789abcdef…`).
+    Sequence,
+    /// `x` (or `X`) repeated.
+    Xs,
+    /// One character repeated.
+    Repeated,
+    /// A random body with `EXAMPLE` in it (as AWS's documentation keys).
+    Example,
+}
+
+/// Render `template` with the `{c:N}` runs inside `«…»` replaced by a
+/// placeholder body of `kind` (outside the secret: random as usual).
+fn placeholder(template: &str, kind: Kind, rng: &mut SampleRng) -> Option<String> {
+    let mut out = String::new();
+    let mut in_secret = false;
+    let mut rest = template;
+    let mut changed = false;
+    while let Some(ch) = rest.chars().next() {
+        if ch == '«' || ch == '»' {
+            in_secret = ch == '«';
+            rest = &rest[ch.len_utf8()..];
+            continue;
+        }
+        if ch == '{'
+            && let Some(close) = rest.find('}')
+            && let Some((c, n)) = rest[1..close].split_once(':')
+            && let (Some(cc), Ok(n)) = (c.chars().next(), n.parse::<usize>())
+            && c.len() == 1
+            && !class_chars(cc).is_empty()
+        {
+            let chars = class_chars(cc);
+            if !in_secret {
+                out.push_str(&render_template(&rest[..=close], rng).text);
+            } else {
+                changed = true;
+                match kind {
+                    Kind::Sequence => out.extend(chars.chars().cycle().take(n)),
+                    Kind::Xs => {
+                        let x = if chars.contains('x') {
+                            'x'
+                        } else if chars.contains('X') {
+                            'X'
+                        } else {
+                            return None;
+                        };
+                        out.extend(std::iter::repeat_n(x, n));
+                    }
+                    Kind::Repeated => {
+                        let c = chars.chars().nth(chars.len() / 2)?;
+                        out.extend(std::iter::repeat_n(c, n));
+                    }
+                    Kind::Example => {
+                        if n < 12 || !chars.contains('E') {
+                            return None;
+                        }
+                        let body = render_template(&format!("{{{cc}:{}}}", n - 7), rng).text;
+                        out.push_str(&body);
+                        out.push_str("EXAMPLE");
+                    }
+                }
+            }
+            rest = &rest[close + 1..];
+            continue;
+        }
+        out.push(ch);
+        rest = &rest[ch.len_utf8()..];
+    }
+    changed.then_some(out)
+}
+
+#[test]
+fn every_rule_has_a_placeholder_that_code_ignores_and_egress_blocks() {
+    let (code, egress) = (code(), egress());
+    let mut failures = Vec::new();
+    let mut covered = 0;
+    for (i, rule) in builtin_rules().iter().enumerate() {
+        if rule.path.is_some() {
+            continue; // a file name, no body
+        }
+        let mut rng = SampleRng::new(4242 + i as u64);
+        let mut tried = Vec::new();
+        let ok = [Kind::Sequence, Kind::Xs, Kind::Repeated, Kind::Example]
+            .into_iter()
+            .filter_map(|k| placeholder(rule.sample, k, &mut rng).map(|t| (k, t)))
+            .any(|(k, text)| {
+                let blocked = egress
+                    .scan(text.as_bytes(), Some("docs/setup.md"))
+                    .iter()
+                    .any(|f| f.rule_id == rule.id);
+                let ignored = !code
+                    .scan(text.as_bytes(), Some("docs/setup.md"))
+                    .iter()
+                    .any(|f| f.rule_id == rule.id);
+                tried.push(format!(
+                    "{k:?} {text:?}: egress {blocked}, code ignores {ignored}"
+                ));
+                blocked && ignored
+            });
+        if ok {
+            covered += 1;
+        } else {
+            failures.push(format!("{}:\n  {}", rule.id, tried.join("\n  ")));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+    assert!(covered >= 250, "only {covered} rules covered");
+}
+
+/// Benign twin: the real (random) sample is still found by both profiles,
+/// so the placeholder checks do not eat real tokens.
+#[test]
+fn both_profiles_find_every_real_sample() {
+    let (code, egress) = (code(), egress());
+    let mut failures = Vec::new();
+    for (i, rule) in builtin_rules().iter().enumerate() {
+        if rule.path.is_some() {
+            continue;
+        }
+        for seed in 0..6u64 {
+            let sample = render_template(rule.sample, &mut SampleRng::new(seed * 31 + i as u64));
+            let want = fingerprint(rule.id, sample.secret_str().unwrap().as_bytes());
+            for (name, s) in [("code", &code), ("egress", &egress)] {
+                let found = s.scan(sample.text.as_bytes(), Some("src/config.env"));
+                if !found.iter().any(|f| f.fingerprint == want) {
+                    failures.push(format!("{name} {}: {:?}", rule.id, sample.text));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+}
+
+#[test]
+fn every_prefix_anchored_rule_blocks_its_fragment_in_egress() {
+    let (code, egress) = (code(), egress());
+    let mut failures = Vec::new();
+    let mut prefixes = Vec::new();
+    for (i, rule) in builtin_rules().iter().enumerate() {
+        let Some(f) = fragment_of(rule) else { continue };
+        assert!(
+            f.min < f.full,
+            "{}: a fragment is shorter than a token",
+            rule.id
+        );
+        prefixes.push(f.prefix.clone());
+        let id = format!("{}-fragment", rule.id);
+        let mut rng = SampleRng::new(77 + i as u64);
+        let body = |n: usize, rng: &mut SampleRng| {
+            render_template(&format!("{{{}:{n}}}", f.class_letter), rng).text
+        };
+        for n in [f.min, (f.min + f.full) / 2] {
+            let frag = format!("{}{}", f.prefix, body(n, &mut rng));
+            // As a request body would carry it, and glued to other text
+            // (unless the prefix is letters only, and must start a word).
+            let glue = if f.boundary { " " } else { "blob=xyz" };
+            let text = format!("{{\"part\": \"{glue}{frag}\"}}");
+            let e = egress.scan(text.as_bytes(), None);
+            if !e.iter().any(|x| x.rule_id == id || x.rule_id == rule.id) {
+                failures.push(format!("egress misses {n} chars: {text:?} -> {e:?}"));
+            }
+            if code
+                .scan(text.as_bytes(), None)
+                .iter()
+                .any(|x| x.rule_id == id)
+            {
+                failures.push(format!("code reports a fragment: {text:?}"));
+            }
+        }
+        // Benign twin: one character fewer than a fragment needs.
+        let short = format!("{}{} ", f.prefix, body(f.min - 1, &mut rng));
+        if egress
+            .scan(short.as_bytes(), None)
+            .iter()
+            .any(|x| x.rule_id == id)
+        {
+            failures.push(format!("{id}: {short:?} is too short to count"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+    assert!(
+        prefixes.len() >= 100,
+        "only {} fragment rules",
+        prefixes.len()
+    );
+    for p in [
+        "ghp_",
+        "github_pat_",
+        "glpat-",
+        "xoxb-",
+        "sk-ant-",
+        "AKIA",
+        "npm_",
+    ] {
+        assert!(
+            prefixes.iter().any(|q| q.starts_with(p)),
+            "no fragment rule for {p}: {prefixes:?}"
+        );
+    }
+}
+
+#[test]
+fn a_whole_token_is_one_finding_not_also_a_fragment() {
+    let t = render_template("ghp_{x:36}", &mut SampleRng::new(5)).text;
+    let found = egress().scan(format!("token={t}\n").as_bytes(), None);
+    let ids: Vec<_> = found.iter().map(|f| f.rule_id.as_str()).collect();
+    assert_eq!(ids, ["github-pat"]);
+}
+
+#[test]
+fn egress_ignores_inline_allows_and_config_allowlists() {
+    let t = render_template("ghp_{x:36}", &mut SampleRng::new(6)).text;
+    let line = format!("token = \"{t}\" # gitleaks:allow\n");
+    let toml = "[extend]\nuseDefault = true\n[[allowlists]]\nregexes = ['''ghp_''']\nregexTarget = \"match\"\n";
+    let cfg = Scanner::from_gitleaks_str(toml, std::path::Path::new(".")).unwrap();
+    let code = cfg
+        .clone()
+        .with_profile(Profile::Code)
+        .with_inline_allow(true);
+    assert!(code.scan(line.as_bytes(), None).is_empty());
+    let e = cfg.with_profile(Profile::Egress).with_inline_allow(true);
+    assert!(
+        e.scan(line.as_bytes(), None)
+            .iter()
+            .any(|f| f.rule_id == "github-pat")
+    );
+}
+
+#[test]
+fn documentation_examples_and_test_vectors_are_not_code_findings() {
+    // AWS's documentation key pair, assembled at run time.
+    let id = format!("AKIA{}", "IOSFODNN7EXAMPLE");
+    let secret = format!("wJalrXUtnFEMI/K7MDENG/bPxRfiCY{}", "EXAMPLEKEY");
+    let text = format!("aws_access_key_id = {id}\naws_secret_access_key = {secret}\n");
+    assert!(code().scan(text.as_bytes(), Some("README.md")).is_empty());
+    let e = egress().scan(text.as_bytes(), Some("README.md"));
+    assert!(e.iter().any(|f| f.rule_id == "aws-access-token"), "{e:?}");
+    assert!(
+        e.iter().any(|f| f.rule_id == "aws-secret-access-key"),
+        "{e:?}"
+    );
+
+    // Stripe's documentation test key.
+    let stripe = format!("sk_test_{}", "4eC39HqLyjWDarjtT1zdp7dc");
+    let text = format!("stripe.api_key = \"{stripe}\"\n");
+    assert!(
+        code()
+            .scan(text.as_bytes(), Some("docs/quickstart.py"))
+            .is_empty()
+    );
+    assert!(!egress().scan(text.as_bytes(), None).is_empty());
+
+    // A crypto library's test vectors: hex keys in a test-data file.
+    let mut rng = SampleRng::new(9);
+    let vectors: String = (0..20)
+        .map(|n| {
+            let key = render_template("{h:64}", &mut rng).text;
+            let iv = render_template("{h:24}", &mut rng).text;
+            format!("COUNT = {n}\nKey = {key}\nIV = {iv}\nsecret_key = {key}\n\n")
+        })
+        .collect();
+    let found = code().scan(
+        vectors.as_bytes(),
+        Some("vendor/ring/tests/aead_aes_256_gcm_tests.txt"),
+    );
+    assert!(found.is_empty(), "{found:?}");
+    // Benign twin: the same value as a config secret is a finding.
+    let found = code().scan(vectors.as_bytes(), Some("deploy/prod.env"));
+    assert!(!found.is_empty());
+}
