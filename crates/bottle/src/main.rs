@@ -36,6 +36,8 @@ enum Command {
     Stop(cmd::stop::Args),
     /// Show a bottle's audit and sidecar logs.
     Logs(cmd::logs::Args),
+    /// Explain a bottle's blocks and print the manifest change that allows them.
+    Why(cmd::why::Args),
     /// Remove what dead bottles left behind.
     Cleanup(cmd::cleanup::Args),
     /// Check the engine, runtime and images; say what is missing.
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Ls(a) => cmd::ls::run(a),
         Command::Stop(a) => cmd::stop::run(a),
         Command::Logs(a) => cmd::logs::run(a),
+        Command::Why(a) => cmd::why::run(a),
         Command::Cleanup(a) => cmd::cleanup::run(a),
         Command::Doctor(a) => cmd::doctor::run(a),
         Command::Image(a) => cmd::image::run(a),

@@ -47,9 +47,20 @@ fn render(line: &str) -> String {
             } else {
                 format!("  {}:{}", e.check, e.rule)
             };
+            let fp = e
+                .fingerprint
+                .as_ref()
+                .map(|f| format!(" fingerprint={f}"))
+                .unwrap_or_default();
             format!(
-                "{} {:<7} {} {}://{}:{}{} -> {}{}",
-                rec.time, rec.decision, e.method, e.scheme, e.host, e.port, e.path, e.status, rule
+                "{} {:<7} {} {} -> {}{}{}",
+                rec.time,
+                rec.decision,
+                e.method,
+                egress_target(e),
+                e.status,
+                rule,
+                fp
             )
         }
         SidecarAudit::Git(g) => format!(
@@ -65,6 +76,39 @@ fn render(line: &str) -> String {
                 .unwrap_or_default()
         ),
     }
+}
+
+/// Where an egress line went, as a reader expects it: `host:port` for a
+/// CONNECT, a URL otherwise; an IPv6 host in brackets, a missing host or
+/// port (a request refused before they were known) said in words, never
+/// an empty `https://:0`.
+pub(crate) fn egress_target(e: &bottle_policy::audit::EgressAudit) -> String {
+    let host = if e.host.is_empty() {
+        "(no host)".to_string()
+    } else if e.host.contains(':') && !e.host.starts_with('[') {
+        format!("[{}]", e.host)
+    } else {
+        e.host.clone()
+    };
+    let port = if e.port == 0 {
+        String::new()
+    } else {
+        format!(":{}", e.port)
+    };
+    if e.method.eq_ignore_ascii_case("CONNECT") {
+        return format!("{host}{port}");
+    }
+    let path = if e.path.is_empty() || e.path.starts_with('/') || e.path.starts_with('[') {
+        e.path.clone()
+    } else {
+        format!("/{}", e.path)
+    };
+    let scheme = if e.scheme.is_empty() {
+        "http"
+    } else {
+        &e.scheme
+    };
+    format!("{scheme}://{host}{port}{path}")
 }
 
 /// Run.
@@ -135,5 +179,27 @@ mod tests {
             "t block   push origin secret-found (1 finding(s))"
         );
         assert_eq!(render("plain"), "plain");
+        // A CONNECT names host:port once; a refusal before the host was
+        // known says so instead of printing an empty host.
+        let line = r#"{"time":"t","bottle":"b","decision":"block","duration_ms":1.0,"sidecar":"egress","check":"parse","rule":"bad-host","method":"CONNECT","scheme":"https","host":"","port":42546,"path":"","status":400,"bytes_up":0,"bytes_down":0,"tls":"none"}"#;
+        assert_eq!(
+            render(line),
+            "t block   CONNECT (no host):42546 -> 400  parse:bad-host"
+        );
+        let line = r#"{"time":"t","bottle":"b","decision":"allow","duration_ms":1.0,"sidecar":"egress","check":"allowed","rule":"tunnel","method":"CONNECT","scheme":"https","host":"::1","port":443,"path":"","status":200,"bytes_up":0,"bytes_down":0,"tls":"intercepted"}"#;
+        assert_eq!(
+            render(line),
+            "t allow   CONNECT [::1]:443 -> 200  allowed:tunnel"
+        );
+        let line = r#"{"time":"t","bottle":"b","decision":"block","duration_ms":1.0,"sidecar":"egress","check":"parse","rule":"not-a-proxy-request","method":"GET","scheme":"http","host":"","port":0,"path":"/x","status":400,"bytes_up":0,"bytes_down":0,"tls":"none"}"#;
+        assert_eq!(
+            render(line),
+            "t block   GET http://(no host)/x -> 400  parse:not-a-proxy-request"
+        );
+        let line = r#"{"time":"t","bottle":"b","decision":"block","duration_ms":1.0,"sidecar":"egress","check":"dlp-body","rule":"github-pat","method":"POST","scheme":"https","host":"h.test","port":443,"path":"/u","status":403,"bytes_up":0,"bytes_down":0,"tls":"intercepted","fingerprint":"ab12"}"#;
+        assert_eq!(
+            render(line),
+            "t block   POST https://h.test:443/u -> 403  dlp-body:github-pat fingerprint=ab12"
+        );
     }
 }

@@ -16,3 +16,4 @@ pub mod scan;
 pub mod schema;
 pub mod start;
 pub mod stop;
+pub mod why;
