@@ -15,6 +15,20 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::collections::HashMap;
 use std::ops::Range;
 
+/// Lines longer than this are scanned in windows around their keywords.
+const LONG_LINE: usize = 16 << 10;
+/// A window starts this far before a keyword (every built-in line-local
+/// rule's match starts within a few dozen bytes of its keyword)...
+const WINDOW_BEFORE: usize = 512;
+/// ...and ends this far after it (longer matches are followed to their end).
+const WINDOW_AFTER: usize = 2 << 10;
+
+/// Characters of tokens and their encodings (a window on a long line does
+/// not end among them).
+fn token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.' | b'~' | b'%')
+}
+
 /// Markers that suppress a finding on their line (when inline allows are on).
 pub(crate) const ALLOW_MARKERS: [&[u8]; 2] = [b"gitleaks:allow", b"bottle:allow"];
 
@@ -123,8 +137,11 @@ impl RuleSet {
         work(data.len());
         // Per rule: run on the whole fragment, or on these line windows.
         let mut whole = vec![false; n];
-        let mut windows: Vec<(u32, usize, usize)> = Vec::new();
+        // (rule, window start, window end, end of the window's last line).
+        let mut windows: Vec<(u32, usize, usize, usize)> = Vec::new();
         let mut covered = vec![0usize; n];
+        // Index in `windows` of each rule's last window.
+        let mut last = vec![usize::MAX; n];
         let mut triggered = vec![false; n];
         for &r in &self.always {
             whole[r as usize] = true;
@@ -146,11 +163,37 @@ impl RuleSet {
                         whole[ri] = true;
                         continue;
                     }
-                    if p < covered[ri] {
+                    // A normal line is one window; on a long line (minified
+                    // code, a JSON blob) a window reaches from a little
+                    // before the keyword to a little after it, and windows
+                    // that touch merge. A match running past a window's
+                    // end is followed to its true end (`run_rule`).
+                    let (ws, we) = if le - ls > LONG_LINE {
+                        let ws = ls.max(p.saturating_sub(WINDOW_BEFORE));
+                        let mut we = le.min(m.end() + WINDOW_AFTER);
+                        // Never end inside a run of token characters (a
+                        // long JWT or base64 value): run on to its end.
+                        if we < le && we > covered[ri] && token_char(data[we - 1]) {
+                            let run = data[we..le].iter().position(|&b| !token_char(b));
+                            let to = run.map_or(le, |i| we + i);
+                            work(to - we);
+                            we = to;
+                        }
+                        (ws, we)
+                    } else {
+                        (ls, le)
+                    };
+                    if ws < covered[ri] {
+                        let w = &mut windows[last[ri]];
+                        if w.2 < we {
+                            w.2 = we;
+                            covered[ri] = we;
+                        }
                         continue;
                     }
-                    windows.push((r, ls, le));
-                    covered[ri] = le.max(m.end());
+                    last[ri] = windows.len();
+                    windows.push((r, ws, we, le));
+                    covered[ri] = we;
                 }
             };
             // One overlapping pass with a DFA. (Finding keyword lines with
@@ -187,10 +230,11 @@ impl RuleSet {
                 }
             }
             if whole[ri] {
-                self.run_rule(ri, &mut st, 0, data.len(), ctx, &report, out);
+                self.run_rule(ri, &mut st, 0, data.len(), data.len(), ctx, &report, out);
             }
         }
-        for &(r, s, e) in &windows {
+        let mut done = vec![0usize; n];
+        for &(r, s, e, le) in &windows {
             let rule = &self.rules[r as usize];
             if whole[r as usize] {
                 continue;
@@ -200,10 +244,15 @@ impl RuleSet {
             {
                 continue;
             }
-            self.run_rule(r as usize, &mut st, s, e, ctx, &report, out);
+            let from = s.max(done[r as usize]);
+            done[r as usize] = self.run_rule(r as usize, &mut st, from, e, le, ctx, &report, out);
         }
     }
 
+    /// Run a rule's regex on `data[s..e]` (with the bytes before `s` as
+    /// look-behind context). A match that reaches `e` while its line goes
+    /// on to `le` is searched again up to `le`, for its true end. Returns
+    /// where the last match ended (later windows of the rule start there).
     #[allow(clippy::too_many_arguments)]
     fn run_rule(
         &self,
@@ -211,17 +260,35 @@ impl RuleSet {
         st: &mut State<'_>,
         s: usize,
         e: usize,
+        le: usize,
         ctx: &Ctx<'_>,
         report: &Range<usize>,
         out: &mut Vec<Hit>,
-    ) {
+    ) -> usize {
         let rule = &self.rules[ri];
-        let Some(re) = &rule.regex else { return };
+        let Some(re) = &rule.regex else { return e };
         let data = st.data;
-        let hay = &data[s..e];
-        work(hay.len());
-        for m in re.find_iter(hay) {
-            let (ms, me) = (s + m.start(), s + m.end());
+        if s >= e {
+            return s;
+        }
+        work(e - s);
+        let mut pos = s;
+        let mut reached = s;
+        while pos <= e {
+            let Some(mut m) = re.find_at(&data[..e], pos) else {
+                break;
+            };
+            if m.end() == e
+                && e < le
+                && let Some(full) = re.find_at(&data[..le], m.start())
+                && full.start() == m.start()
+            {
+                work(full.end() - e);
+                m = full;
+            }
+            let (ms, me) = (m.start(), m.end());
+            pos = if me > ms { me } else { me + 1 };
+            reached = reached.max(me);
             if !report.contains(&ms) {
                 continue;
             }
@@ -229,7 +296,7 @@ impl RuleSet {
             if rule.has_groups {
                 // As gitleaks does: re-run on the match text, then take
                 // `secretGroup` or the first non-empty group.
-                work(m.len());
+                work(me - ms);
                 let Some(caps) = re.captures(m.as_bytes()) else {
                     continue;
                 };
@@ -244,6 +311,7 @@ impl RuleSet {
             }
             self.accept(ri, st, ms, me, secret, ctx, out);
         }
+        reached
     }
 
     /// Entropy, allowlists and (in the code profile) placeholders, on one

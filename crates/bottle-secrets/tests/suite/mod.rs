@@ -3,7 +3,7 @@ mod dlp;
 mod fixture_inputs;
 mod gitleaks_compat;
 mod history;
-
+mod linear;
 mod profile;
 mod report;
 mod stream;
