@@ -31,6 +31,9 @@ pub const UPSTREAM_IMAGE: &str = "bottle-test/upstream:latest";
 pub const TEST_LABEL: &str = "bottle-e2e";
 /// Name the HTTPS upstream answers to (network alias).
 pub const HTTPS_HOST: &str = "https.upstream.test";
+/// A second name of the same HTTPS upstream (its certificate names both):
+/// a host a test can leave off the allowlist and allow later.
+pub const OTHER_HTTPS_HOST: &str = "other.upstream.test";
 /// Name the git upstream answers to.
 pub const GIT_HOST: &str = "git.upstream.test";
 /// The cloud metadata address, where the trap listens.
@@ -323,7 +326,7 @@ impl Upstreams {
         &mut self,
         role: &str,
         network: &str,
-        alias: Option<&str>,
+        alias: &[&str],
         ip: Option<&str>,
         script: (&str, &str),
         files: Vec<FileSpec>,
@@ -342,7 +345,8 @@ impl Upstreams {
                 endpoints_config: Some(HashMap::from([(
                     network.to_string(),
                     EndpointSettings {
-                        aliases: alias.map(|a| vec![a.to_string()]),
+                        aliases: (!alias.is_empty())
+                            .then(|| alias.iter().map(|a| a.to_string()).collect()),
                         ipam_config: ip.map(|ip| EndpointIpamConfig {
                             ipv4_address: Some(ip.to_string()),
                             ..Default::default()
@@ -396,13 +400,13 @@ impl Upstreams {
         }
 
         // The upstream's TLS: a throwaway CA made here, a leaf for its name.
-        let (ca_pem, cert_pem, key_pem) = test_tls(HTTPS_HOST);
+        let (ca_pem, cert_pem, key_pem) = test_tls_names(&[HTTPS_HOST, OTHER_HTTPS_HOST]);
         std::fs::write(&self.ca_path, &ca_pem).expect("write upstream CA");
         let https = self
             .container(
                 "https",
                 &net,
-                Some(HTTPS_HOST),
+                &[HTTPS_HOST, OTHER_HTTPS_HOST],
                 None,
                 ("python3", "/srv/server.py"),
                 vec![
@@ -417,7 +421,7 @@ impl Upstreams {
                 self.container(
                     "trap",
                     &trap_net,
-                    None,
+                    &[],
                     Some(METADATA_IP),
                     ("python3", "/srv/trap.py"),
                     vec![FileSpec::new("/srv/trap.py", TRAP, 0o644, 0)],
@@ -432,7 +436,7 @@ impl Upstreams {
                 self.container(
                     "git",
                     &net,
-                    Some(GIT_HOST),
+                    &[GIT_HOST],
                     None,
                     ("bash", "/srv/setup.sh"),
                     vec![FileSpec::new("/srv/setup.sh", SSHD_SETUP, 0o755, 0)],
@@ -551,7 +555,7 @@ impl Upstreams {
                 .container(
                     "anthropic",
                     &net,
-                    None,
+                    &[],
                     None,
                     ("python3", "/srv/stub.py"),
                     vec![

@@ -494,16 +494,22 @@ pub fn unified_diff(name: &str, old: &str, new: &str) -> String {
             ops.push((' ', i, j));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            ops.push(('+', i, j));
-            j += 1;
-        } else {
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
             ops.push(('-', i, j));
             i += 1;
+        } else {
+            ops.push(('+', i, j));
+            j += 1;
         }
     }
     const CONTEXT: usize = 3;
-    let mut out = format!("--- a/{name}\n+++ b/{name}\n");
+    // `a/` and `b/` for a relative name (`git apply`, `patch -p1`); an
+    // absolute one as it is (`patch -p0`).
+    let mut out = if name.starts_with('/') {
+        format!("--- {name}\n+++ {name}\n")
+    } else {
+        format!("--- a/{name}\n+++ b/{name}\n")
+    };
     let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
     let mut k = 0;
     while k < changed.len() {
@@ -594,7 +600,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!(
         "bottle why: {} in {name}'s audit log:\n",
-        plural(groups.len() + git_blocks.len(), "kind of block")
+        match groups.len() + git_blocks.len() {
+            1 => "1 kind of block".to_string(),
+            n => format!("{n} kinds of block"),
+        }
     );
     let mut changes: Vec<Change> = Vec::new();
     for (i, g) in groups.iter().enumerate() {
@@ -653,10 +662,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let shown = path.display().to_string();
+    // Shown relative to the current directory when it is below it.
+    let shown = std::env::current_dir()
+        .ok()
+        .and_then(|d| path.strip_prefix(&d).ok().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string());
     print!("{}", unified_diff(&shown, &text, &new));
     if args.apply {
         confirm(args.yes, &format!("Write this change to {shown}?"))?;
+        // Unchanged since it was read: otherwise the patch would undo
+        // the edit made meanwhile.
+        let now = std::fs::read_to_string(&path).with_context(|| format!("reading {shown}"))?;
+        if now != text {
+            anyhow::bail!("{shown} changed while bottle why ran; run it again");
+        }
         std::fs::write(&path, &new).with_context(|| format!("writing {shown}"))?;
         println!("bottle why: wrote {shown}");
     } else {
@@ -824,6 +843,12 @@ mod tests {
         assert_eq!(
             d,
             "--- a/m.toml\n+++ b/m.toml\n@@ -2,6 +2,7 @@\n b\n c\n d\n+X\n e\n f\n g\n"
+        );
+        // A changed line: the old one removed, then the new one.
+        let d = unified_diff("/abs/m.toml", "a\nb\nc\n", "a\nB\nc\n");
+        assert_eq!(
+            d,
+            "--- /abs/m.toml\n+++ /abs/m.toml\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"
         );
     }
 }

@@ -67,6 +67,9 @@ pub struct Opts {
     pub allow: Vec<String>,
     /// Extra TOML for `[bottles.b]` (credentials, env, mounts).
     pub extra: String,
+    /// The allowlist item for the HTTPS upstream instead of its bare name
+    /// (e.g. a table limiting methods).
+    pub https_entry: Option<String>,
 }
 
 /// One test's bottle: a scratch project with a manifest, upstreams, and an
@@ -84,7 +87,11 @@ impl TestBottle {
         let up = Upstreams::start_with(opts.git, opts.trap);
         let agent = format!("e2e-{name}-{}", &dk::random_id()[..6]);
         let scratch = Scratch::new();
-        let mut allow: Vec<String> = vec![format!("{HTTPS_HOST:?}")];
+        let mut allow: Vec<String> = vec![
+            opts.https_entry
+                .clone()
+                .unwrap_or_else(|| format!("{HTTPS_HOST:?}")),
+        ];
         allow.extend(opts.allow.iter().map(|a| a.to_string()));
         let mut git = String::new();
         if opts.git {
