@@ -22,9 +22,9 @@ use crate::gitenv::{
 use crate::mirror::{NAMESPACES, parse_ref_list};
 use crate::reasons;
 use bottle_policy::audit::{AuditFinding, Decision, RefUpdate};
-use bottle_secrets::{Finding, Scanner};
+use bottle_secrets::Scanner;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -147,13 +147,13 @@ fn is_zero(oid: &str) -> bool {
 
 /// git commands for the hook: the gate's hermetic environment plus the
 /// quarantine variables receive-pack gave us.
-struct HookGit {
+pub(crate) struct HookGit {
     env: GitEnv,
     mirror: PathBuf,
 }
 
 impl HookGit {
-    fn command(&self) -> std::process::Command {
+    pub(crate) fn command(&self) -> std::process::Command {
         self.command_with(&QUARANTINE_VARS)
     }
 
@@ -176,7 +176,7 @@ impl HookGit {
         c
     }
 
-    fn output(&self, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    pub(crate) fn output(&self, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, String> {
         let mut c = self.command();
         c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
         if input.is_some() {
@@ -277,13 +277,7 @@ fn run(config: &Config, remote_name: &str, updates: &[RefUpdate], result: &mut H
             );
         }
     };
-    let report = match scan_push(
-        &git,
-        &paths.mirror(remote_name),
-        &current,
-        updates,
-        &scanner,
-    ) {
+    let report = match crate::scan::scan_push(&git, updates, &scanner) {
         Ok(r) => r,
         Err(e) => {
             return refuse(
@@ -303,6 +297,12 @@ fn run(config: &Config, remote_name: &str, updates: &[RefUpdate], result: &mut H
         .cloned()
         .collect();
     result.findings = report.findings.iter().map(|f| f.audit.clone()).collect();
+    // A ref name that holds a possible secret stays out of the audit line.
+    for r in &mut result.refs {
+        if report.secret_refs.contains(&r.name) {
+            r.name = "<ref name withheld: it holds a possible secret>".into();
+        }
+    }
     if !report.findings.is_empty() {
         let mut msg = format!(
             "bottle git gate: push refused: {} possible secret{} in what this push adds:\n",
@@ -326,11 +326,13 @@ fn run(config: &Config, remote_name: &str, updates: &[RefUpdate], result: &mut H
         return false;
     }
     let scanned = format!(
-        "bottle git gate: scanned {} new commit{} and {} tag message{} in {:.1}s: no secrets found",
+        "bottle git gate: scanned {} new commit{}, {} tag{} and {} new file version{} in {:.1}s: no secrets found",
         report.commits.len(),
         if report.commits.len() == 1 { "" } else { "s" },
         report.tags_scanned,
         if report.tags_scanned == 1 { "" } else { "s" },
+        report.files_scanned,
+        if report.files_scanned == 1 { "" } else { "s" },
         started.elapsed().as_secs_f64()
     );
     eprintln!("{scanned}");
@@ -389,270 +391,8 @@ fn build_scanner(config: &Config) -> Result<Scanner, String> {
     Ok(scanner)
 }
 
-struct ReportedFinding {
-    audit: AuditFinding,
-    display: String,
-}
-
-#[derive(Default)]
-struct ScanReport {
-    commits: Vec<String>,
-    tags_scanned: usize,
-    findings: Vec<ReportedFinding>,
-}
-
-fn short(oid: &str) -> &str {
-    oid.get(..12).unwrap_or(oid)
-}
-
-fn report_finding(f: &Finding, commit: Option<&str>, tag: Option<(&str, &str)>) -> ReportedFinding {
-    let commit = f.location.commit.as_deref().or(commit).map(str::to_string);
-    let path = f.location.path.clone();
-    let mut display = String::new();
-    if let Some(c) = &commit {
-        display.push_str(&format!("commit {}", short(c)));
-    }
-    if let Some((name, oid)) = tag {
-        display.push_str(&format!("tag {name} ({}) message", short(oid)));
-    }
-    match &path {
-        Some(p) => display.push_str(&format!("  file {p}")),
-        None if tag.is_none() => display.push_str("  commit message"),
-        None => {}
-    }
-    if let Some(l) = f.location.line {
-        display.push_str(&format!("  line {l}"));
-    }
-    display.push_str(&format!("  rule {}  secret {}", f.rule_id, f.redacted));
-    ReportedFinding {
-        audit: AuditFinding {
-            commit,
-            tag: tag.map(|(_, oid)| oid.to_string()),
-            path,
-            line: f.location.line,
-            rule: f.rule_id.clone(),
-            redacted: f.redacted.clone(),
-            fingerprint: f.fingerprint.clone(),
-        },
-        display,
-    }
-}
-
-/// Scan everything the push brings that the mirror (= the upstream, as of
-/// the refresh before this push) does not have: the added lines and messages
-/// of new commits, the messages of new tag objects, and whole blobs when a
-/// ref points straight at a tree or blob.
-fn scan_push(
-    git: &HookGit,
-    mirror: &Path,
-    current: &BTreeMap<String, String>,
-    updates: &[RefUpdate],
-    scanner: &Scanner,
-) -> Result<ScanReport, String> {
-    let mut report = ScanReport::default();
-    let known_values: BTreeSet<&str> = current.values().map(String::as_str).collect();
-    let mut commit_tips: Vec<String> = Vec::new();
-    let mut other_tips: Vec<String> = Vec::new();
-    let mut seen_tags = BTreeSet::new();
-    for u in updates.iter().filter(|u| !is_zero(&u.new)) {
-        let mut oid = u.new.clone();
-        // Peel tag chains, scanning each new tag object's message.
-        for _ in 0..32 {
-            let kind = object_type(git, &oid)?;
-            if kind != "tag" {
-                match kind.as_str() {
-                    "commit" => commit_tips.push(oid.clone()),
-                    _ => other_tips.push(oid.clone()),
-                }
-                break;
-            }
-            let raw = git.output(&["cat-file", "tag", &oid], None)?;
-            let (target, name, message) =
-                parse_tag(&raw).ok_or_else(|| format!("cannot parse tag object {oid}"))?;
-            if !known_values.contains(oid.as_str()) && seen_tags.insert(oid.clone()) {
-                report.tags_scanned += 1;
-                for f in scanner.scan(&message, None) {
-                    report
-                        .findings
-                        .push(report_finding(&f, None, Some((&name, &oid))));
-                }
-            }
-            oid = target;
-        }
-    }
-    commit_tips.sort();
-    commit_tips.dedup();
-    if !commit_tips.is_empty() {
-        let mut args: Vec<&str> = vec!["rev-list"];
-        args.extend(commit_tips.iter().map(String::as_str));
-        args.extend(["--not", "--all"]);
-        let out = git.output(&args, None)?;
-        report.commits = String::from_utf8_lossy(&out)
-            .lines()
-            .map(str::to_string)
-            .collect();
-    }
-    if !report.commits.is_empty() {
-        let mut revs: Vec<&str> = commit_tips.iter().map(String::as_str).collect();
-        revs.extend(["--not", "--all"]);
-        let findings =
-            bottle_secrets::git::scan_revs(mirror, &revs, scanner).map_err(|e| e.to_string())?;
-        for f in &findings {
-            report.findings.push(report_finding(f, None, None));
-        }
-        report
-            .findings
-            .extend(scan_merges(git, &commit_tips, scanner)?);
-    }
-    for tip in &other_tips {
-        let out = git.output(&["rev-list", "--objects", tip, "--not", "--all"], None)?;
-        let listed = String::from_utf8_lossy(&out).into_owned();
-        let ids: String = listed
-            .lines()
-            .map(|l| format!("{}\n", l.split(' ').next().unwrap_or(l)))
-            .collect();
-        let types = git.output(
-            &["cat-file", "--batch-check=%(objecttype)"],
-            Some(ids.as_bytes()),
-        )?;
-        let types = String::from_utf8_lossy(&types).into_owned();
-        for (line, kind) in listed.lines().zip(types.lines()) {
-            let (oid, path) = line.split_once(' ').unwrap_or((line, ""));
-            if kind != "blob" {
-                continue;
-            }
-            let data = git.output(&["cat-file", "blob", oid], None)?;
-            let p = if path.is_empty() { None } else { Some(path) };
-            for f in scanner.scan(&data, p) {
-                let mut rf = report_finding(&f, None, None);
-                // Not in a commit: name the object the ref points at.
-                let mut display = format!("object {} ({})", short(tip), object_type(git, tip)?);
-                if let Some(p) = p {
-                    display.push_str(&format!("  file {p}"));
-                }
-                if let Some(l) = f.location.line {
-                    display.push_str(&format!("  line {l}"));
-                }
-                display.push_str(&format!("  rule {}  secret {}", f.rule_id, f.redacted));
-                rf.display = display;
-                report.findings.push(rf);
-            }
-        }
-    }
-    Ok(report)
-}
-
-/// Scan what merge commits add themselves: lines of a merge's result that
-/// are in none of its parents (conflict resolutions, or edits slipped into
-/// the merge: an "evil merge"). `git log -p` shows no diff for merges, and a
-/// first-parent diff would re-flag whatever the merged branch already had
-/// upstream; the dense combined diff (`--cc`) marks exactly these lines with
-/// a `+` in every parent column.
-fn scan_merges(
-    git: &HookGit,
-    tips: &[String],
-    scanner: &Scanner,
-) -> Result<Vec<ReportedFinding>, String> {
-    let mut args: Vec<&str> = vec![
-        "-c",
-        "core.quotePath=true",
-        "log",
-        "--merges",
-        "-p",
-        "--cc",
-        "-U0",
-        "--no-color",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--format=%x00%H",
-    ];
-    args.extend(tips.iter().map(String::as_str));
-    args.extend(["--not", "--all", "--"]);
-    let out = git.output(&args, None)?;
-    let mut findings = Vec::new();
-    for chunk in merge_additions(&out) {
-        let data = chunk
-            .lines
-            .iter()
-            .map(|(_, l)| l.as_slice())
-            .collect::<Vec<_>>()
-            .join(&b'\n');
-        for mut f in scanner.scan(&data, Some(&chunk.path)) {
-            // Map the line within the collected lines back to the file.
-            f.location.line = f
-                .location
-                .line
-                .and_then(|l| chunk.lines.get(l.saturating_sub(1)))
-                .map(|(n, _)| *n);
-            let mut rf = report_finding(&f, Some(&chunk.commit), None);
-            rf.display = rf.display.replacen("commit ", "merge commit ", 1);
-            findings.push(rf);
-        }
-    }
-    Ok(findings)
-}
-
-/// Lines a merge adds itself, per (merge commit, path), with their line
-/// numbers in the merge's version of the file.
-struct MergeChunk {
-    commit: String,
-    path: String,
-    lines: Vec<(usize, Vec<u8>)>,
-}
-
-fn merge_additions(out: &[u8]) -> Vec<MergeChunk> {
-    let mut chunks: Vec<MergeChunk> = Vec::new();
-    let mut commit = String::new();
-    let mut path: Option<String> = None;
-    // (number of parents, next line number in the result) inside a hunk.
-    let mut hunk: Option<(usize, usize)> = None;
-    for line in out.split(|b| *b == b'\n') {
-        if let Some(rest) = line.strip_prefix(b"\0") {
-            commit = String::from_utf8_lossy(rest).trim().to_string();
-            path = None;
-            hunk = None;
-        } else if let Some(rest) = line.strip_prefix(b"diff --cc ") {
-            path = Some(unquote_path(rest));
-            hunk = None;
-        } else if line.starts_with(b"@@@") {
-            let ats = line.iter().take_while(|b| **b == b'@').count();
-            let start = std::str::from_utf8(line)
-                .ok()
-                .and_then(|l| l.split_whitespace().find(|w| w.starts_with('+')))
-                .and_then(|w| w[1..].split(',').next())
-                .and_then(|n| n.parse::<usize>().ok());
-            hunk = start.map(|s| (ats - 1, s));
-        } else if let (Some((parents, next)), Some(p)) = (hunk.as_mut(), path.as_ref()) {
-            if line.len() < *parents {
-                continue;
-            }
-            let (prefix, content) = line.split_at(*parents);
-            if prefix.contains(&b'-') {
-                continue;
-            }
-            if prefix.iter().all(|b| *b == b'+') {
-                let new_chunk = chunks
-                    .last()
-                    .is_none_or(|c| c.commit != commit || &c.path != p);
-                if new_chunk {
-                    chunks.push(MergeChunk {
-                        commit: commit.clone(),
-                        path: p.clone(),
-                        lines: Vec::new(),
-                    });
-                }
-                if let Some(c) = chunks.last_mut() {
-                    c.lines.push((*next, content.to_vec()));
-                }
-            }
-            *next += 1;
-        }
-    }
-    chunks
-}
-
 /// Undo git's C-style quoting of a path (`"a\"b"`, octal escapes).
-fn unquote_path(p: &[u8]) -> String {
+pub(crate) fn unquote_path(p: &[u8]) -> String {
     let p = p.strip_suffix(b"\t").unwrap_or(p);
     let Some(inner) = p.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")) else {
         return String::from_utf8_lossy(p).into_owned();
@@ -689,31 +429,6 @@ fn unquote_path(p: &[u8]) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn object_type(git: &HookGit, oid: &str) -> Result<String, String> {
-    let out = git.output(&["cat-file", "-t", oid], None)?;
-    Ok(String::from_utf8_lossy(&out).trim().to_string())
-}
-
-/// (target object, tag name, message) of a raw tag object.
-fn parse_tag(raw: &[u8]) -> Option<(String, String, Vec<u8>)> {
-    let split = raw.windows(2).position(|w| w == b"\n\n");
-    let (head, message) = match split {
-        Some(i) => (&raw[..i], raw[i + 2..].to_vec()),
-        None => (raw, Vec::new()),
-    };
-    let head = String::from_utf8_lossy(head);
-    let target = head
-        .lines()
-        .find_map(|l| l.strip_prefix("object "))?
-        .to_string();
-    let name = head
-        .lines()
-        .find_map(|l| l.strip_prefix("tag "))
-        .unwrap_or("?")
-        .to_string();
-    Some((target, name, message))
 }
 
 /// Push the same ref updates upstream. `Ok` carries the upstream's own
@@ -819,28 +534,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_lines_only_a_merge_adds() {
-        let out =
-            b"\0aaaa\n\ndiff --cc src/a.txt\nindex 1,2..3\n--- a/src/a.txt\n+++ b/src/a.txt\n\
-@@@ -3,0 -3,1 +3,3 @@@\n+ from ours\n ++from theirs\n++evil line\n@@@ -9,1 -9,1 +11,0 @@@\n- gone\n\
-\0bbbb\ndiff --cc \"q\\303\\251.txt\"\n@@@ -1,0 -1,0 +1,1 @@@\n++x\n";
-        let chunks = merge_additions(out);
-        assert_eq!(chunks.len(), 2);
-        assert_eq!(
-            (chunks[0].commit.as_str(), chunks[0].path.as_str()),
-            ("aaaa", "src/a.txt")
-        );
-        assert_eq!(chunks[0].lines, vec![(5, b"evil line".to_vec())]);
-        assert_eq!(chunks[1].path, "q\u{e9}.txt");
-        assert_eq!(chunks[1].lines, vec![(1, b"x".to_vec())]);
-    }
-
-    #[test]
-    fn parses_tag_objects() {
-        let raw = b"object 0123456789012345678901234567890123456789\ntype commit\ntag v1\ntagger A <a@b> 1 +0000\n\nmessage line\nsecond\n";
-        let (target, name, msg) = parse_tag(raw).unwrap();
-        assert_eq!(target, "0123456789012345678901234567890123456789");
-        assert_eq!(name, "v1");
-        assert_eq!(msg, b"message line\nsecond\n");
+    fn unquotes_paths() {
+        assert_eq!(unquote_path(b"\"q\\303\\251.txt\""), "q\u{e9}.txt");
+        assert_eq!(unquote_path(b"plain"), "plain");
     }
 }

@@ -31,6 +31,7 @@ mod hook;
 mod mirror;
 mod pktline;
 pub mod reasons;
+mod scan;
 mod server;
 
 pub use agent::{Rewrite, agent_gitconfig, agent_rewrites, render_gitconfig};

@@ -483,7 +483,7 @@ fn diff_refs(
 /// the cause when we recognise it.
 pub(crate) fn explain_upstream_error(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
-    let summary = summarize_stderr(stderr);
+    let summary = summarize_stderr(&drop_generic_lines(stderr));
     if text.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
         || text.contains("Host key verification failed")
     {
@@ -494,6 +494,32 @@ pub(crate) fn explain_upstream_error(stderr: &[u8]) -> String {
     } else {
         summary
     }
+}
+
+/// git's generic epilogue after a failed connection ("Could not read from
+/// remote repository. Please make sure you have the correct access rights
+/// and the repository exists."), which misleads when the real reason (host
+/// down, timeout, host key) is on the lines before it. Kept when it is all
+/// git said.
+const GENERIC_LINES: [&str; 3] = [
+    "fatal: Could not read from remote repository.",
+    "Please make sure you have the correct access rights",
+    "and the repository exists.",
+];
+
+fn drop_generic_lines(stderr: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(stderr);
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let t = l.trim();
+            !t.is_empty() && !GENERIC_LINES.contains(&t)
+        })
+        .collect();
+    if kept.is_empty() {
+        return stderr.to_vec();
+    }
+    kept.join("\n").into_bytes()
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {
@@ -595,5 +621,20 @@ mod tests {
             m.starts_with("the upstream's ssh host key does not match"),
             "{m}"
         );
+        assert!(!m.contains("Could not read from remote"), "{m}");
+    }
+
+    #[test]
+    fn the_generic_access_rights_epilogue_is_dropped_when_there_is_a_reason() {
+        let m = explain_upstream_error(
+            b"ssh: connect to host git.example.com port 22: Connection timed out\r\n\
+fatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n",
+        );
+        assert_eq!(
+            m,
+            "ssh: connect to host git.example.com port 22: Connection timed out"
+        );
+        let only = explain_upstream_error(b"fatal: Could not read from remote repository.\n");
+        assert_eq!(only, "fatal: Could not read from remote repository.");
     }
 }

@@ -4,5 +4,6 @@ mod agent;
 mod credentials;
 mod fetch;
 mod push;
+mod scan;
 mod server;
 mod ssh;

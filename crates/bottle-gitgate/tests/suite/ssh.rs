@@ -199,3 +199,37 @@ fn fingerprint_of(public: &str) -> String {
         .unwrap_or_else(|| panic!("no fingerprint in {text:?}"))
         .to_string()
 }
+
+/// An upstream host that takes the TCP connection and then says nothing (a
+/// hung or firewalled host): the gate gives up after its ssh connect
+/// timeout, the agent's git gets the gate's reason, and git's generic
+/// "make sure you have the correct access rights" is not the last word.
+#[test]
+fn hung_ssh_upstream_fails_with_the_gates_reason_not_git_s_generic_one() {
+    let sshd = Sshd::start();
+    let up = BareRepo::with_files(&[("a.txt", "1\n")]);
+    // Accepts (the kernel completes the handshake) but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let real = sshd.url(up.path());
+    let url = real.replacen(&format!(":{}/", sshd.port()), &format!(":{port}/"), 1);
+    assert_ne!(url, real, "{real}");
+    let gate = TestGate::start(vec![ssh_remote(
+        "origin",
+        &url,
+        &sshd,
+        sshd.host_public_key(),
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = gate.agent().try_run(dir.path(), &["clone", &url, "x"]);
+    assert!(!out.success, "{}", out.stderr);
+    assert_contains(
+        &out.stderr,
+        &format!("cannot fetch \"origin\" from its upstream {url}"),
+    );
+    assert_contains(&out.stderr, "timed out");
+    let last = out.stderr.trim_end().lines().last().unwrap_or("");
+    assert!(!last.contains("access rights"), "{}", out.stderr);
+    assert!(!out.stderr.contains("access rights"), "{}", out.stderr);
+    drop(silent);
+}
