@@ -45,6 +45,10 @@ pub struct Config {
     /// are never accepted this way.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dlp_allow: Vec<DlpAllow>,
+    /// Which classes of financial and personal data DLP blocks, besides
+    /// secrets (all on by default).
+    #[serde(default)]
+    pub dlp: DlpData,
     /// Size and time limits.
     #[serde(default)]
     pub limits: Limits,
@@ -96,6 +100,7 @@ impl Config {
             credentials: Vec::new(),
             known_secrets: Vec::new(),
             dlp_allow: Vec::new(),
+            dlp: DlpData::default(),
             limits: Limits::default(),
             audit: AuditTarget::Stdout,
             upstream_ca: Vec::new(),
@@ -246,6 +251,14 @@ impl Config {
             })?;
             if c.value.expose().is_empty() {
                 return Err(bad(format!("{key}.value"), "must not be empty".into()));
+            }
+            if let Some(p) = &c.placeholder
+                && (p.is_empty() || http::HeaderValue::from_str(p).is_err())
+            {
+                return Err(bad(
+                    format!("{key}.placeholder"),
+                    "must be a non-empty header value".into(),
+                ));
             }
         }
         for (i, k) in self.known_secrets.iter().enumerate() {
@@ -436,6 +449,57 @@ pub struct Credential {
     pub header: String,
     /// The real value.
     pub value: Secret,
+    /// What the agent holds instead (its environment variable's value):
+    /// the real value reflected in a response (an echo endpoint, an error
+    /// page) is replaced by this before the agent reads it. Default
+    /// `bottle-redacted-credential`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+}
+
+impl Credential {
+    /// A credential without a placeholder.
+    pub fn new(host: impl Into<String>, header: impl Into<String>, value: Secret) -> Self {
+        Self {
+            host: host.into(),
+            header: header.into(),
+            value,
+            placeholder: None,
+        }
+    }
+}
+
+/// Classes of financial and personal data that DLP blocks in URLs,
+/// headers, bodies and WebSocket messages toward every host (each finding
+/// has a fingerprint `dlp_allow` can accept for one host). All on by
+/// default; the manifest's `egress.dlp` table switches them per bottle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DlpData {
+    /// Payment card numbers: a brand's prefix and length, a valid Luhn
+    /// check digit, and either the usual grouping (`4xxx xxxx xxxx xxxx`)
+    /// or a card keyword nearby. Rule `card-number`.
+    pub cards: bool,
+    /// IBANs: a country's length and a valid mod-97 check. Rule `iban`.
+    pub iban: bool,
+    /// Crypto-wallet secrets: WIF private keys (base58check), BIP-39 seed
+    /// phrases (checksum), 64-hex private keys next to a key keyword.
+    /// Rules `crypto-wif-key`, `crypto-seed-phrase`, `crypto-private-key`.
+    pub crypto_keys: bool,
+    /// Crypto-wallet addresses: Bitcoin base58check (P2PKH, P2SH) and
+    /// bech32/bech32m (segwit). Rule `crypto-address`.
+    pub crypto_addresses: bool,
+}
+
+impl Default for DlpData {
+    fn default() -> Self {
+        Self {
+            cards: true,
+            iban: true,
+            crypto_keys: true,
+            crypto_addresses: true,
+        }
+    }
 }
 
 /// An extra exact secret to block wherever it appears (verbatim or encoded).
@@ -667,6 +731,7 @@ scan_limit = 1024
             host: "*.example.com".into(),
             header: "x-api-key".into(),
             value: Secret::new("v"),
+            placeholder: None,
         }];
         assert!(
             c.validate()

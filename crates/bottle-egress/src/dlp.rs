@@ -1,6 +1,7 @@
 //! Secret scanning of URLs, headers, bodies and WebSocket messages, on top
 //! of the shared scanner (`bottle-secrets`).
 
+use crate::config::DlpData;
 use crate::reasons::rule;
 use bottle_secrets::{DecodeError, DecodeLimits, Scanner};
 use http::HeaderMap;
@@ -33,15 +34,28 @@ pub(crate) type Verdict = Result<(), Hit>;
 
 pub(crate) struct Dlp {
     scanner: Scanner,
+    /// Financial and personal data classes switched on.
+    data: DlpData,
     limits: DecodeLimits,
     /// (exact host, fingerprint) pairs the user accepted.
     allow: Vec<(String, String)>,
 }
 
 impl Dlp {
+    #[cfg(test)]
     pub fn new(scanner: Scanner, scan_limit: usize, allow: Vec<(String, String)>) -> Self {
+        Self::with_data(scanner, scan_limit, allow, DlpData::default())
+    }
+
+    pub fn with_data(
+        scanner: Scanner,
+        scan_limit: usize,
+        allow: Vec<(String, String)>,
+        data: DlpData,
+    ) -> Self {
         Self {
             scanner: scanner.with_profile(bottle_secrets::Profile::Egress),
+            data,
             limits: DecodeLimits {
                 max_bytes: scan_limit,
                 ..DecodeLimits::default()
@@ -66,16 +80,18 @@ impl Dlp {
     /// `generic-api-key` on the same bytes). Findings the user accepted for
     /// this host (`dlp_allow`) do not count; known secrets always do.
     pub fn scan(&self, data: &[u8], host: &str) -> Verdict {
-        self.scan_filtered(data, host, false)
+        self.scan_filtered(data, host, false, false)
     }
 
     /// [`Dlp::scan`] counting known secrets only: for values that carry a
     /// token shape by design (a presigned URL's access key id).
     pub fn scan_known(&self, data: &[u8], host: &str) -> Verdict {
-        self.scan_filtered(data, host, true)
+        self.scan_filtered(data, host, true, false)
     }
 
-    fn scan_filtered(&self, data: &[u8], host: &str, known_only: bool) -> Verdict {
+    /// `known_only`: count known secrets only; `message`: a WebSocket
+    /// message, where JWTs and `Bearer` values block too.
+    fn scan_filtered(&self, data: &[u8], host: &str, known_only: bool, message: bool) -> Verdict {
         let mut hit: Option<Hit> = None;
         let walked = bottle_secrets::for_each_view(data, &self.limits, &mut |view| {
             let found = self.scanner.scan(view, None);
@@ -95,7 +111,23 @@ impl Dlp {
                     });
                     ControlFlow::Break(())
                 }
-                None => ControlFlow::Continue(()),
+                None if known_only => ControlFlow::Continue(()),
+                None => match crate::pii::scan(&self.data, view)
+                    .or_else(|| message.then(|| crate::pii::message_token(view)).flatten())
+                {
+                    Some(p) => {
+                        let fp = bottle_secrets::fingerprint(p.rule, &p.value);
+                        if self.allowed(host, &fp) {
+                            return ControlFlow::Continue(());
+                        }
+                        hit = Some(Hit {
+                            rule: p.rule.to_string(),
+                            fingerprint: Some(fp),
+                        });
+                        ControlFlow::Break(())
+                    }
+                    None => ControlFlow::Continue(()),
+                },
             }
         });
         match walked {
@@ -188,12 +220,85 @@ impl Dlp {
         let mut joined = Vec::with_capacity(carry.len() + message.len());
         joined.extend_from_slice(carry);
         joined.extend_from_slice(message);
-        let verdict = self.scan(&joined, host);
+        let verdict = self.scan_filtered(&joined, host, false, true);
         let keep = joined.len().min(MESSAGE_CARRY);
         carry.clear();
         carry.extend_from_slice(&joined[joined.len() - keep..]);
         verdict
     }
+}
+
+/// Whether an environment value the bottle gives its agent (from the host's
+/// `${VAR}` or asked at start) looks like a secret, so the launcher makes it
+/// a known secret of the DLP (blocked toward every host): 12 or more
+/// characters without whitespace, random-looking (character entropy of 3.2
+/// bits or more, at least two of lower case, upper case and digits), and
+/// not one of the shapes ordinary settings have — a path, an e-mail
+/// address, a URL without a password, a name of short lower-case words
+/// (`xterm-256color`, `eu-west-1.example.com`). A URL with a password in it
+/// is a secret.
+pub fn looks_secret(value: &str) -> bool {
+    let v = value.trim();
+    if v.len() < 12 || v.chars().any(char::is_whitespace) {
+        return false;
+    }
+    if let Some((_, rest)) = v.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        return authority
+            .rsplit_once('@')
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    }
+    if v.starts_with(['/', '~', '.']) {
+        return false;
+    }
+    if let Some((local, domain)) = v.split_once('@')
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.contains(['@', ':', '/'])
+    {
+        return false;
+    }
+    let b = v.as_bytes();
+    let lower = b.iter().any(u8::is_ascii_lowercase);
+    let upper = b.iter().any(u8::is_ascii_uppercase);
+    let digit = b.iter().any(u8::is_ascii_digit);
+    // Words, numbers and short lower-case ids between separators
+    // (`Europe/Berlin`, `en_US.UTF-8`, `xterm-256color`).
+    let seps: &[char] = &['.', '-', '_', '/', ':', '+', ',', '='];
+    let wordy = b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || seps.contains(&char::from(*c)))
+        && v.split(seps).all(|w| {
+            let wb = w.as_bytes();
+            let letters = wb.iter().all(u8::is_ascii_alphabetic)
+                && (wb.iter().skip(1).all(u8::is_ascii_lowercase)
+                    || wb.iter().all(u8::is_ascii_uppercase));
+            let digits = wb.iter().all(u8::is_ascii_digit);
+            let lower_id = wb
+                .iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            (letters && w.len() <= 12) || (digits && w.len() <= 12) || (lower_id && w.len() <= 10)
+        });
+    if wordy {
+        return false;
+    }
+    [lower, upper, digit].iter().filter(|x| **x).count() >= 2 && entropy(b) >= 3.2
+}
+
+fn entropy(s: &[u8]) -> f64 {
+    let mut counts = [0u32; 256];
+    for &b in s {
+        counts[usize::from(b)] += 1;
+    }
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = f64::from(*c) / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 /// A `Sec-WebSocket-Key`: base64 of exactly 16 bytes (RFC 6455 §4.1), so it
@@ -241,6 +346,32 @@ mod tests {
         let hit = d.scan(b"x=correct-horse-battery-staple", "h").unwrap_err();
         assert_eq!(hit.rule, KNOWN_SECRET);
         assert_eq!(hit.fingerprint, None);
+    }
+
+    #[test]
+    fn env_values_that_look_secret() {
+        for v in [
+            "sk-proj-4fQ9zR2kLm8XwP1vB7nC",
+            "a81f3c9d2e7b4a60f1c8d9e2b3a47f50",
+            "postgres://app:hunter2hunter2@db.internal/app",
+            "Zq8vR2mK4pLx",
+        ] {
+            assert!(looks_secret(v), "{v}");
+        }
+        for v in [
+            "short1A",
+            "/home/alice/projects/app",
+            "alice.smith@example.com",
+            "https://registry.example.com/simple",
+            "xterm-256color",
+            "eu-west-1.example.com",
+            "en_US.UTF-8",
+            "Europe/Berlin",
+            "correct horse battery staple",
+            "aaaaaaaaaaaaaaaaAAAA",
+        ] {
+            assert!(!looks_secret(v), "{v}");
+        }
     }
 
     #[test]

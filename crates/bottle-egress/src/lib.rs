@@ -30,9 +30,13 @@ mod error;
 mod exfil;
 mod health;
 pub mod net;
+mod pii;
+#[doc(hidden)]
+pub use pii::samples as dlp_samples;
 mod pipeline;
 mod proxy;
 pub mod reasons;
+mod redact;
 mod relay;
 mod ssrf;
 mod target;
@@ -42,9 +46,10 @@ mod urlshape;
 mod websocket;
 
 pub use config::{
-    AllowEntry, AuditTarget, CaFiles, Config, Credential, DlpAllow, KnownSecret, Limits, Secret,
-    is_fingerprint,
+    AllowEntry, AuditTarget, CaFiles, Config, Credential, DlpAllow, DlpData, KnownSecret, Limits,
+    Secret, is_fingerprint,
 };
+pub use dlp::looks_secret;
 pub use error::Error;
 pub use health::health_check;
 pub use net::{

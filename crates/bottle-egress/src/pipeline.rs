@@ -15,6 +15,7 @@ use crate::dlp::Dlp;
 use crate::error::Error;
 use crate::net::Hooks;
 use crate::reasons::{check, rule};
+use crate::redact::{RedactedBody, Redactor};
 use crate::target::Host;
 use crate::upstream::{Dest, UpstreamError, Upstreams};
 use crate::{exfil, ssrf, urlshape, websocket};
@@ -24,6 +25,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +46,8 @@ pub(crate) struct Shared {
     pub hooks: Hooks,
     pub upstreams: Upstreams,
     pub creds: Vec<Cred>,
+    /// Per credential host: its credentials' forms, replaced in responses.
+    pub redactors: HashMap<String, Arc<Redactor>>,
     pub limits: Limits,
     pub allow_loopback: bool,
     /// Distinct names per wildcard (DNS exfiltration by many lookups).
@@ -84,6 +88,17 @@ impl Shared {
                 value,
             });
         }
+        let mut by_host: HashMap<String, Vec<(String, Option<String>)>> = HashMap::new();
+        for c in &config.credentials {
+            by_host
+                .entry(c.host.to_ascii_lowercase())
+                .or_default()
+                .push((c.value.expose().to_string(), c.placeholder.clone()));
+        }
+        let redactors = by_host
+            .into_iter()
+            .filter_map(|(h, v)| Redactor::new(&v).map(|r| (h, Arc::new(r))))
+            .collect();
         for k in &config.known_secrets {
             scanner.add_known_secret(&k.name, k.value.expose().as_bytes());
         }
@@ -100,7 +115,7 @@ impl Shared {
         Ok(Self {
             rules,
             ca,
-            dlp: Arc::new(Dlp::new(
+            dlp: Arc::new(Dlp::with_data(
                 scanner,
                 limits.scan_limit,
                 config
@@ -113,11 +128,13 @@ impl Shared {
                         )
                     })
                     .collect(),
+                config.dlp,
             )),
             audit,
             hooks,
             upstreams,
             creds,
+            redactors,
             names: exfil::NameBudget::new(limits.max_names_per_wildcard),
             limits,
             allow_loopback: config.dangerously_allow_loopback_upstreams,
@@ -479,6 +496,15 @@ impl Shared {
         for c in &creds {
             parts.headers.insert(c.header.clone(), c.value.clone());
         }
+        // A reflected credential is redacted from the response: ask for it
+        // uncompressed, so the redactor reads it as it streams.
+        let redactor = self.redactors.get(&dest.host).cloned();
+        if redactor.is_some() && !dest.upgrade {
+            parts.headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+        }
         let out = Request::from_parts(parts, Full::new(data));
         let resp = match self.upstreams.send(&dest, out).await {
             Ok(r) => r,
@@ -522,8 +548,62 @@ impl Shared {
         }
         let (mut rparts, rbody) = resp.into_parts();
         strip_hop_by_hop(&mut rparts.headers, false);
-        let body = AuditedBody::new(rbody, self.audit.clone(), ev, allow_rule, status.as_u16());
-        Response::from_parts(rparts, BodyExt::boxed(body))
+        let Some(redactor) = redactor else {
+            let body = AuditedBody::new(rbody, self.audit.clone(), ev, allow_rule, status.as_u16());
+            return Response::from_parts(rparts, BodyExt::boxed(body));
+        };
+        // Credential reflection: headers and body with every form of the
+        // injected value replaced by the agent's placeholder.
+        redactor.headers(&mut rparts.headers);
+        let encoded = rparts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .filter(|e| !e.is_empty() && e != "identity");
+        let body = AuditedBody::new(
+            rbody,
+            self.audit.clone(),
+            ev.clone(),
+            allow_rule,
+            status.as_u16(),
+        );
+        let body: ProxyBody = match encoded {
+            None => BodyExt::boxed(body),
+            Some(enc) => {
+                // Compressed although asked not to be: decode whole
+                // (bounded), then redact; what cannot be decoded is refused.
+                let limit = self.dlp.scan_limit();
+                let timeout = Duration::from_millis(self.limits.body_timeout_ms);
+                let got = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
+                let plain = match got {
+                    Ok(Ok(c)) => bottle_secrets::decompress(&enc, &c.to_bytes(), limit).ok(),
+                    _ => None,
+                };
+                let Some(plain) = plain else {
+                    return self.deny(
+                        &ev,
+                        &Block::new(
+                            StatusCode::BAD_GATEWAY,
+                            check::UPSTREAM,
+                            rule::PROTOCOL_ERROR,
+                            format!(
+                                "the response of {} is compressed ({enc}) and could not be decoded to check it for a reflected credential",
+                                dest.host
+                            ),
+                        ),
+                    );
+                };
+                rparts.headers.remove(header::CONTENT_ENCODING);
+                body::full(plain)
+            }
+        };
+        // Replacements change the length.
+        rparts.headers.remove(header::CONTENT_LENGTH);
+        Response::from_parts(rparts, BodyExt::boxed(RedactedBody::new(body, redactor)))
     }
 }
 

@@ -3,8 +3,10 @@
 //! A block is named by a *check* and a *rule*. The pair appears verbatim in
 //! the 403 body, in the `X-Bottle-Block: <check>:<rule>` header and in the
 //! audit log, so scripts (and `bottle why`) can rely on them. Rename nothing
-//! here without a changelog entry. DLP blocks use the scanner's rule id as the
-//! rule (`dlp-body:github-pat`), so those rules are not listed here.
+//! here without a changelog entry. DLP blocks by the scanner use its rule id
+//! as the rule (`dlp-body:github-pat`), so those rules are not listed here;
+//! the proxy's own data rules (`card-number`, `iban`, `crypto-*`, `jwt`,
+//! `bearer-token`) are.
 
 /// Check names, in the order the proxy applies them.
 pub mod check {
@@ -57,6 +59,27 @@ pub mod rule {
     // dlp-url
     /// A long, random-looking (opaque) run in a path segment or query value.
     pub const HIGH_ENTROPY_VALUE: &str = "high-entropy-value";
+
+    // dlp-url / dlp-header / dlp-body / dlp-websocket: financial and
+    // personal data (the proxy's own rules, next to the scanner's ids)
+    /// A payment card number (brand prefix and length, Luhn, grouping or a
+    /// card keyword).
+    pub const CARD_NUMBER: &str = "card-number";
+    /// An IBAN (country length, mod-97).
+    pub const IBAN: &str = "iban";
+    /// A crypto-wallet private key in WIF (base58check).
+    pub const CRYPTO_WIF_KEY: &str = "crypto-wif-key";
+    /// A BIP-39 seed phrase (checksum valid).
+    pub const CRYPTO_SEED_PHRASE: &str = "crypto-seed-phrase";
+    /// 64 hex digits next to a private-key keyword.
+    pub const CRYPTO_PRIVATE_KEY: &str = "crypto-private-key";
+    /// A crypto-wallet address (base58check or bech32 checksum).
+    pub const CRYPTO_ADDRESS: &str = "crypto-address";
+
+    /// A JSON Web Token inside a WebSocket message.
+    pub const JWT: &str = "jwt";
+    /// A `Bearer <token>` value inside a WebSocket message.
+    pub const BEARER_TOKEN: &str = "bearer-token";
 
     // dns-exfil
     /// A long label with high character entropy.

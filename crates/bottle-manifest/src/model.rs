@@ -91,6 +91,60 @@ pub struct Egress {
     /// wildcard is an error.
     #[serde(default)]
     pub dangerously_allow_public_suffix_wildcards: bool,
+    /// Which classes of financial and personal data the proxy's DLP blocks
+    /// (all on by default).
+    #[serde(default)]
+    pub dlp: DlpData,
+    /// DLP findings accepted, each for one exact host: the `{ host,
+    /// fingerprint }` a block message names.
+    #[serde(default)]
+    pub dlp_allow: Vec<DlpAllow>,
+    /// Names of `env` entries whose values are secret whatever they look
+    /// like: the proxy blocks them toward every host. Values from `${VAR}`
+    /// or `?question` that look secret (12+ characters, random-looking) are
+    /// blocked without being listed here.
+    #[serde(default)]
+    pub secret_env: Vec<String>,
+}
+
+/// Classes of financial and personal data the egress proxy blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DlpData {
+    /// Payment card numbers (brand prefix, Luhn, grouping or a card keyword).
+    #[serde(default = "yes")]
+    pub cards: bool,
+    /// IBANs (country length, mod-97).
+    #[serde(default = "yes")]
+    pub iban: bool,
+    /// Crypto-wallet secrets: WIF keys, BIP-39 seed phrases, hex private
+    /// keys next to a key keyword.
+    #[serde(default = "yes")]
+    pub crypto_keys: bool,
+    /// Crypto-wallet addresses (base58check, bech32 checksums).
+    #[serde(default = "yes")]
+    pub crypto_addresses: bool,
+}
+
+impl Default for DlpData {
+    fn default() -> Self {
+        Self {
+            cards: true,
+            iban: true,
+            crypto_keys: true,
+            crypto_addresses: true,
+        }
+    }
+}
+
+/// A DLP finding accepted for one host.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DlpAllow {
+    /// The exact host the finding may go to.
+    pub host: String,
+    /// The finding's fingerprint (64 hex digits).
+    pub fingerprint: String,
 }
 
 fn yes() -> bool {
@@ -107,6 +161,9 @@ impl Default for Egress {
             allow_cidrs: Vec::new(),
             hosts: BTreeMap::new(),
             dangerously_allow_public_suffix_wildcards: false,
+            dlp: DlpData::default(),
+            dlp_allow: Vec::new(),
+            secret_env: Vec::new(),
         }
     }
 }

@@ -208,6 +208,38 @@ fn check_bottle(c: &mut Checker<'_>, bp: &KeyPath, b: &Bottle) {
             );
         }
     }
+    for (i, a) in b.egress.dlp_allow.iter().enumerate() {
+        let ap = ep.key("dlp_allow").index(i);
+        match HostPattern::parse(&a.host) {
+            Ok(HostPattern::Exact(_)) => {}
+            Ok(HostPattern::Wildcard(_)) => c.err(
+                &ap.key("host"),
+                format!("{:?}: an accepted finding is for one exact host", a.host),
+                "name the host the block message names",
+            ),
+            Err(e) => c.err(
+                &ap.key("host"),
+                format!("invalid hostname {:?}: {e}", a.host),
+                HOST_HELP,
+            ),
+        }
+        if a.fingerprint.len() != 64 || !a.fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+            c.err(
+                &ap.key("fingerprint"),
+                "expected the 64 hex digits a block message names".to_string(),
+                "copy the dlp_allow line from the block message or the audit line",
+            );
+        }
+    }
+    for (i, name) in b.egress.secret_env.iter().enumerate() {
+        if !b.env.contains_key(name) {
+            c.err(
+                &ep.key("secret_env").index(i),
+                format!("{name:?} is not in this bottle's env"),
+                "list names of the bottle's env entries",
+            );
+        }
+    }
     for (i, cred) in b.credentials.iter().enumerate() {
         let cp = bp.key("credentials").index(i);
         if let Err(e) = HostPattern::parse(&cred.host) {

@@ -240,6 +240,33 @@ pub struct EgressPlan {
     /// Operator hosts map: name → address, not resolved, exempt from the
     /// private-range check.
     pub hosts: BTreeMap<String, String>,
+    /// Classes of financial and personal data the proxy blocks.
+    pub dlp: DlpPlan,
+    /// DLP findings accepted, each for one host.
+    pub dlp_allow: Vec<DlpAllowPlan>,
+}
+
+/// Classes of financial and personal data the proxy's DLP blocks (the
+/// manifest's `egress.dlp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DlpPlan {
+    /// Payment card numbers.
+    pub cards: bool,
+    /// IBANs.
+    pub iban: bool,
+    /// Crypto-wallet secrets (WIF keys, seed phrases, hex private keys).
+    pub crypto_keys: bool,
+    /// Crypto-wallet addresses.
+    pub crypto_addresses: bool,
+}
+
+/// A DLP finding accepted for one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DlpAllowPlan {
+    /// Exact host.
+    pub host: String,
+    /// The finding's fingerprint.
+    pub fingerprint: String,
 }
 
 /// One allowlist rule.
@@ -294,6 +321,11 @@ pub struct EnvPlan {
     /// `literal`, `from host ${VAR}`, `asked at start: "…"`, or
     /// `placeholder (credential for host)`.
     pub from: String,
+    /// Whether the proxy blocks the value toward every host (a known
+    /// secret of its DLP): `yes` (listed in `egress.secret_env`),
+    /// `if-secret-looking` (from `${VAR}` or `?question`: when it has 12+
+    /// characters and looks random), `no` (literals, placeholders).
+    pub known_secret: String,
 }
 
 /// A bind mount.
@@ -431,9 +463,17 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
     let mut env: Vec<EnvPlan> = Vec::new();
     for (k, v) in &b.env {
         check_vars(&mut diags, file, &bp.key("env").key(k), v, &inputs.host_env);
+        let known_secret = if b.egress.secret_env.contains(k) {
+            "yes"
+        } else if matches!(v, EnvValue::Ask(_)) || !v.vars().is_empty() {
+            "if-secret-looking"
+        } else {
+            "no"
+        };
         env.push(EnvPlan {
             name: k.clone(),
             from: v.describe(),
+            known_secret: known_secret.to_string(),
         });
     }
     for c in &credentials {
@@ -441,6 +481,7 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             env.push(EnvPlan {
                 name: e.clone(),
                 from: format!("placeholder (credential for {})", c.host),
+                known_secret: "no".to_string(),
             });
         }
     }
@@ -579,6 +620,21 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             upstream_ca: b.egress.upstream_ca.iter().map(|p| resolve(p)).collect(),
             allow_cidrs: b.egress.allow_cidrs.clone(),
             hosts: b.egress.hosts.clone(),
+            dlp: DlpPlan {
+                cards: b.egress.dlp.cards,
+                iban: b.egress.dlp.iban,
+                crypto_keys: b.egress.dlp.crypto_keys,
+                crypto_addresses: b.egress.dlp.crypto_addresses,
+            },
+            dlp_allow: b
+                .egress
+                .dlp_allow
+                .iter()
+                .map(|a| DlpAllowPlan {
+                    host: a.host.to_ascii_lowercase(),
+                    fingerprint: a.fingerprint.to_ascii_lowercase(),
+                })
+                .collect(),
         },
         credentials,
         git,

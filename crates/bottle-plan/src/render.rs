@@ -151,6 +151,27 @@ fn write_plan(s: &mut String, p: &LaunchPlan) -> std::fmt::Result {
             p.egress.allow_cidrs.join(", ")
         )?;
     }
+    let d = &p.egress.dlp;
+    let off: Vec<&str> = [
+        (d.cards, "card numbers"),
+        (d.iban, "IBANs"),
+        (d.crypto_keys, "crypto-wallet keys"),
+        (d.crypto_addresses, "crypto-wallet addresses"),
+    ]
+    .iter()
+    .filter(|(on, _)| !on)
+    .map(|(_, what)| *what)
+    .collect();
+    if !off.is_empty() {
+        writeln!(s, "  {pad:w$}DLP does not look for: {}", off.join(", "))?;
+    }
+    for a in &p.egress.dlp_allow {
+        writeln!(
+            s,
+            "  {pad:w$}DLP finding accepted for {}: {}",
+            a.host, a.fingerprint
+        )?;
+    }
     if p.credentials.is_empty() {
         writeln!(s, "  {:w$}none", "credentials")?;
     }

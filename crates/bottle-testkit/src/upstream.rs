@@ -130,6 +130,7 @@ impl Recorded {
 enum Route {
     Static(StatusCode, Bytes),
     WebSocketEcho,
+    Reflect,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -199,6 +200,14 @@ impl Builder {
         let status = StatusCode::from_u16(status).expect("status");
         self.routes
             .insert(path.to_string(), Route::Static(status, body.into()));
+        self
+    }
+
+    /// Reflect the request at `path`, as debug endpoints and error pages
+    /// do: the echo body plus every header's value base64-encoded
+    /// (`headers_b64`), and each request header back as `x-echo-<name>`.
+    pub fn reflect_headers(mut self, path: &str) -> Self {
+        self.routes.insert(path.to_string(), Route::Reflect);
         self
     }
 
@@ -339,14 +348,37 @@ async fn handle(st: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Byt
                 .iter()
                 .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
                 .collect();
-            let echo = serde_json::json!({
+            let mut echo = serde_json::json!({
                 "method": rec.method,
                 "path": rec.path,
                 "version": rec.version,
                 "headers": hmap,
                 "body": String::from_utf8_lossy(&rec.body),
             });
+            let reflect = matches!(route, Some(Route::Reflect));
+            if reflect {
+                use base64::Engine as _;
+                let b64: serde_json::Map<String, serde_json::Value> = rec
+                    .headers
+                    .iter()
+                    .map(|(n, v)| {
+                        let e = base64::engine::general_purpose::STANDARD.encode(v);
+                        (n.clone(), serde_json::Value::String(e))
+                    })
+                    .collect();
+                echo["headers_b64"] = serde_json::Value::Object(b64);
+            }
             let mut r = Response::new(Full::new(Bytes::from(echo.to_string())));
+            if reflect {
+                for (n, v) in &rec.headers {
+                    if let (Ok(n), Ok(v)) = (
+                        http::HeaderName::from_bytes(format!("x-echo-{n}").as_bytes()),
+                        http::HeaderValue::from_str(v),
+                    ) {
+                        r.headers_mut().append(n, v);
+                    }
+                }
+            }
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("application/json"),

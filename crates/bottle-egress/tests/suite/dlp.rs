@@ -391,6 +391,7 @@ async fn credentials_are_injected_only_for_their_host_and_never_logged() {
         host: "api.anthropic.com".into(),
         header: "x-api-key".into(),
         value: Secret::new(real.clone()),
+        placeholder: None,
     });
     h.allow("api.anthropic.com").allow("other.example.com");
     h.map_host("api.anthropic.com", api.addr())

@@ -2,6 +2,7 @@ pub mod common;
 
 mod allowlist;
 mod dlp;
+mod dlpdata;
 mod passthrough;
 mod ssrf;
 mod tls;

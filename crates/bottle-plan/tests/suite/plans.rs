@@ -174,6 +174,13 @@ fn full_manifest_plan() {
             upstream_ca: vec!["/proj/certs/corp.pem".into()],
             allow_cidrs: vec!["10.1.2.0/24".into()],
             hosts: BTreeMap::from([("api.github.com".to_string(), "127.0.0.1:8443".to_string())]),
+            dlp: DlpPlan {
+                cards: true,
+                iban: true,
+                crypto_keys: true,
+                crypto_addresses: true,
+            },
+            dlp_allow: vec![],
         },
         credentials: vec![CredentialPlan {
             host: "api.anthropic.com".into(),
@@ -217,18 +224,22 @@ fn full_manifest_plan() {
             EnvPlan {
                 name: "ANTHROPIC_API_KEY".into(),
                 from: "placeholder (credential for api.anthropic.com)".into(),
+                known_secret: "no".into(),
             },
             EnvPlan {
                 name: "GH_USER".into(),
                 from: "from host ${USER}".into(),
+                known_secret: "if-secret-looking".into(),
             },
             EnvPlan {
                 name: "OTP".into(),
                 from: "asked at start: \"one-time code\"".into(),
+                known_secret: "if-secret-looking".into(),
             },
             EnvPlan {
                 name: "RUST_LOG".into(),
                 from: "literal".into(),
+                known_secret: "no".into(),
             },
         ],
         mounts: vec![

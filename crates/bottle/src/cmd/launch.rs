@@ -153,8 +153,48 @@ pub fn egress_files(
             host: host.clone(),
             header: header.clone(),
             value: bottle_egress::Secret::new(value.clone()),
+            // Reflected in a response, the value becomes what the agent holds.
+            placeholder: plan
+                .credentials
+                .iter()
+                .find(|c| &c.host == host && &c.header == header)
+                .and_then(|c| c.agent_env.as_deref())
+                .map(placeholder),
         })
         .collect();
+    let d = &plan.egress.dlp;
+    cfg.dlp = bottle_egress::DlpData {
+        cards: d.cards,
+        iban: d.iban,
+        crypto_keys: d.crypto_keys,
+        crypto_addresses: d.crypto_addresses,
+    };
+    cfg.dlp_allow = plan
+        .egress
+        .dlp_allow
+        .iter()
+        .map(|a| bottle_egress::DlpAllow {
+            host: a.host.clone(),
+            fingerprint: a.fingerprint.clone(),
+        })
+        .collect();
+    // The bottle's own secrets: env values the proxy blocks everywhere.
+    for (name, value) in &values.env {
+        let Some(e) = plan.env.iter().find(|e| &e.name == name) else {
+            continue;
+        };
+        let secret = match e.known_secret.as_str() {
+            "yes" => !value.is_empty(),
+            "if-secret-looking" => bottle_egress::looks_secret(value),
+            _ => false,
+        };
+        if secret {
+            cfg.known_secrets.push(bottle_egress::KnownSecret {
+                name: format!("env {name}"),
+                value: bottle_egress::Secret::new(value.clone()),
+            });
+        }
+    }
     for (i, host_path) in plan.egress.upstream_ca.iter().enumerate() {
         let pem = std::fs::read(host_path)
             .with_context(|| format!("reading egress.upstream_ca {host_path}"))?;
@@ -504,3 +544,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "launch_dlp_tests.rs"]
+mod dlp_tests;

@@ -1,0 +1,1063 @@
+//! Financial and personal data: payment card numbers, IBANs, crypto-wallet
+//! secrets and addresses. Each detector needs a checksum (Luhn, mod-97,
+//! base58check, bech32, the BIP-39 checksum) plus a shape that real data
+//! has and ordinary numbers do not, so a long number in a JSON body of real
+//! code passes:
+//!
+//! - `card-number`: 13–19 digits with a card brand's prefix and length and
+//!   a valid Luhn digit, either grouped as cards are printed (`4xxx xxxx
+//!   xxxx xxxx`, `3xxx xxxxxx xxxxx`, one separator throughout) or with a
+//!   card keyword (`card`, `credit`, `cvv`, `pan`, …) in the 48 bytes
+//!   before. Published test numbers (`4242…`, `4111…`) and numbers of three
+//!   or fewer distinct digits carry nothing and pass.
+//! - `iban`: a country code, its country's length and a valid mod-97
+//!   check, contiguous or in groups of four, upper case.
+//! - `crypto-wif-key`: a base58check private key (WIF, version 0x80 or
+//!   0xef, compressed or not).
+//! - `crypto-seed-phrase`: 12, 15, 18, 21 or 24 consecutive BIP-39 words
+//!   whose checksum holds.
+//! - `crypto-private-key`: 64 hex digits (optionally `0x`) within 48 bytes
+//!   after a private-key keyword (`private_key`, `privkey`, `secret key`, …).
+//! - `crypto-address`: a base58check Bitcoin, Litecoin or Dogecoin address
+//!   or a bech32/bech32m segwit address (`bc1…`, `tb1…`, `ltc1…`).
+//!
+//! The BIP-39 English word list (`bip39-english.txt`) is the standard's
+//! (bitcoin/bips, SHA-256 `2f5eed53…4dbda`).
+
+use crate::config::DlpData;
+use crate::reasons::rule;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// A finding: the rule and the canonical value (what its fingerprint is
+/// computed over: digits only, upper case without spaces, …).
+pub(crate) struct PiiHit {
+    pub rule: &'static str,
+    pub value: Vec<u8>,
+}
+
+/// Run the detectors `data` switches on over one view; the first finding.
+pub(crate) fn scan(data: &DlpData, view: &[u8]) -> Option<PiiHit> {
+    let hit = |rule: &'static str| move |value: Vec<u8>| PiiHit { rule, value };
+    if data.cards
+        && let Some(v) = card(view)
+    {
+        return Some(hit(rule::CARD_NUMBER)(v));
+    }
+    if data.iban
+        && let Some(v) = iban(view)
+    {
+        return Some(hit(rule::IBAN)(v));
+    }
+    if (data.crypto_keys || data.crypto_addresses)
+        && let Some((is_key, v)) = base58(view, data.crypto_keys, data.crypto_addresses)
+    {
+        let r = if is_key {
+            rule::CRYPTO_WIF_KEY
+        } else {
+            rule::CRYPTO_ADDRESS
+        };
+        return Some(hit(r)(v));
+    }
+    if data.crypto_keys {
+        if let Some(v) = seed_phrase(view) {
+            return Some(hit(rule::CRYPTO_SEED_PHRASE)(v));
+        }
+        if let Some(v) = hex_private_key(view) {
+            return Some(hit(rule::CRYPTO_PRIVATE_KEY)(v));
+        }
+    }
+    if data.crypto_addresses
+        && let Some(v) = bech32_address(view)
+    {
+        return Some(hit(rule::CRYPTO_ADDRESS)(v));
+    }
+    None
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Lower-cased bytes of the `n` bytes before `start`.
+fn before(view: &[u8], start: usize, n: usize) -> Vec<u8> {
+    view[start.saturating_sub(n)..start].to_ascii_lowercase()
+}
+
+// ---- payment cards -------------------------------------------------------
+
+const CARD_KEYWORDS: &[&[u8]] = &[
+    b"card",
+    b"credit",
+    b"debit",
+    b"visa",
+    b"mastercard",
+    b"amex",
+    b"cvv",
+    b"cvc",
+    b"ccnum",
+    b"cc_num",
+    b"cc-num",
+    b"\"cc\"",
+    b"'cc'",
+    b"cc=",
+    b"pan\"",
+    b"pan'",
+    b"pan=",
+    b"pan:",
+    b"_pan",
+    b"payment",
+];
+
+/// Published test card numbers (payment processors' documentation).
+const TEST_CARDS: &[&str] = &[
+    "4242424242424242",
+    "4111111111111111",
+    "4012888888881881",
+    "4000056655665556",
+    "4000000000000002",
+    "4000000000009995",
+    "5555555555554444",
+    "5105105105105100",
+    "5200828282828210",
+    "2223003122003222",
+    "378282246310005",
+    "371449635398431",
+    "6011111111111117",
+    "6011000990139424",
+    "3056930009020004",
+    "36227206271667",
+    "3566002020360505",
+    "6200000000000005",
+];
+
+fn brand_fits(d: &[u8]) -> bool {
+    let n = d.len();
+    let p = |k: usize| -> u32 {
+        d[..k]
+            .iter()
+            .fold(0u32, |a, c| a * 10 + u32::from(c - b'0'))
+    };
+    match d[0] {
+        b'4' => matches!(n, 13 | 16 | 19),
+        b'5' => (51..=55).contains(&p(2)) && n == 16,
+        b'2' => (2221..=2720).contains(&p(4)) && n == 16,
+        b'3' => {
+            (matches!(p(2), 34 | 37) && n == 15)
+                || ((300..=305).contains(&p(3)) || matches!(p(2), 36 | 38 | 39))
+                    && (14..=19).contains(&n)
+                || (3528..=3589).contains(&p(4)) && (16..=19).contains(&n)
+        }
+        b'6' => {
+            (p(4) == 6011 || (644..=649).contains(&p(3)) || p(2) == 65 || p(2) == 62)
+                && (16..=19).contains(&n)
+        }
+        _ => false,
+    }
+}
+
+fn luhn(d: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, c) in d.iter().rev().enumerate() {
+        let mut v = u32::from(c - b'0');
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum.is_multiple_of(10)
+}
+
+fn grouping_fits(groups: &[usize]) -> bool {
+    matches!(
+        groups,
+        [4, 4, 4, 4] | [4, 4, 4, 4, 3] | [4, 6, 5] | [4, 6, 4] | [4, 4, 4, 1..=4]
+    )
+}
+
+fn card(view: &[u8]) -> Option<Vec<u8>> {
+    let mut i = 0;
+    while i < view.len() {
+        if !view[i].is_ascii_digit()
+            || (i > 0 && (is_word_byte(view[i - 1]) || b".+-".contains(&view[i - 1])))
+        {
+            i += 1;
+            continue;
+        }
+        // Digits with at most one kind of single separator between groups.
+        let start = i;
+        let mut digits = Vec::with_capacity(19);
+        let mut groups = Vec::new();
+        let mut sep: Option<u8> = None;
+        let mut run = 0;
+        let mut j = i;
+        while j < view.len() && digits.len() <= 19 {
+            let b = view[j];
+            if b.is_ascii_digit() {
+                digits.push(b);
+                run += 1;
+                j += 1;
+            } else if (b == b' ' || b == b'-')
+                && run > 0
+                && sep.is_none_or(|s| s == b)
+                && view.get(j + 1).is_some_and(u8::is_ascii_digit)
+            {
+                sep = Some(b);
+                groups.push(run);
+                run = 0;
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        groups.push(run);
+        let end = j;
+        let bounded = end >= view.len()
+            || !(is_word_byte(view[end])
+                || (view[end] == b'.' && view.get(end + 1).is_some_and(u8::is_ascii_digit)));
+        if bounded && (13..=19).contains(&digits.len()) && brand_fits(&digits) && luhn(&digits) {
+            let grouped = sep.is_some() && grouping_fits(&groups);
+            let plain = sep.is_none() && {
+                let ctx = before(view, start, 48);
+                CARD_KEYWORDS
+                    .iter()
+                    .any(|k| memchr::memmem::find(&ctx, k).is_some())
+            };
+            let mut distinct = [false; 10];
+            digits
+                .iter()
+                .for_each(|d| distinct[usize::from(d - b'0')] = true);
+            let varied = distinct.iter().filter(|x| **x).count() > 3;
+            let test = TEST_CARDS.iter().any(|t| t.as_bytes() == digits.as_slice());
+            if (grouped || plain) && varied && !test {
+                return Some(digits);
+            }
+        }
+        i = end.max(i + 1);
+    }
+    None
+}
+
+// ---- IBAN ----------------------------------------------------------------
+
+fn iban_length(cc: &[u8]) -> Option<usize> {
+    const T: &[(&[u8; 2], usize)] = &[
+        (b"AD", 24),
+        (b"AE", 23),
+        (b"AL", 28),
+        (b"AT", 20),
+        (b"AZ", 28),
+        (b"BA", 20),
+        (b"BE", 16),
+        (b"BG", 22),
+        (b"BH", 22),
+        (b"BR", 29),
+        (b"BY", 28),
+        (b"CH", 21),
+        (b"CR", 22),
+        (b"CY", 28),
+        (b"CZ", 24),
+        (b"DE", 22),
+        (b"DK", 18),
+        (b"DO", 28),
+        (b"EE", 20),
+        (b"EG", 29),
+        (b"ES", 24),
+        (b"FI", 18),
+        (b"FO", 18),
+        (b"FR", 27),
+        (b"GB", 22),
+        (b"GE", 22),
+        (b"GI", 23),
+        (b"GL", 18),
+        (b"GR", 27),
+        (b"GT", 28),
+        (b"HR", 21),
+        (b"HU", 28),
+        (b"IE", 22),
+        (b"IL", 23),
+        (b"IQ", 23),
+        (b"IS", 26),
+        (b"IT", 27),
+        (b"JO", 30),
+        (b"KW", 30),
+        (b"KZ", 20),
+        (b"LB", 28),
+        (b"LC", 32),
+        (b"LI", 21),
+        (b"LT", 20),
+        (b"LU", 20),
+        (b"LV", 21),
+        (b"LY", 25),
+        (b"MC", 27),
+        (b"MD", 24),
+        (b"ME", 22),
+        (b"MK", 19),
+        (b"MR", 27),
+        (b"MT", 31),
+        (b"MU", 30),
+        (b"NL", 18),
+        (b"NO", 15),
+        (b"PK", 24),
+        (b"PL", 28),
+        (b"PS", 29),
+        (b"PT", 25),
+        (b"QA", 29),
+        (b"RO", 24),
+        (b"RS", 22),
+        (b"SA", 24),
+        (b"SC", 31),
+        (b"SD", 18),
+        (b"SE", 24),
+        (b"SI", 19),
+        (b"SK", 24),
+        (b"SM", 27),
+        (b"ST", 25),
+        (b"SV", 28),
+        (b"TL", 23),
+        (b"TN", 24),
+        (b"TR", 26),
+        (b"UA", 29),
+        (b"VA", 22),
+        (b"VG", 24),
+        (b"XK", 20),
+    ];
+    T.iter().find(|(c, _)| c.as_slice() == cc).map(|(_, n)| *n)
+}
+
+/// Documentation examples (ISO 13616, banks' and Wikipedia's pages).
+const EXAMPLE_IBANS: &[&str] = &[
+    "DE89370400440532013000",
+    "GB82WEST12345698765432",
+    "GB29NWBK60161331926819",
+    "FR1420041010050500013M02606",
+    "NL91ABNA0417164300",
+    "CH9300762011623852957",
+];
+
+fn mod97(iban: &[u8]) -> bool {
+    let mut r = 0u32;
+    for &b in iban[4..].iter().chain(&iban[..4]) {
+        match b {
+            b'0'..=b'9' => r = (r * 10 + u32::from(b - b'0')) % 97,
+            b'A'..=b'Z' => r = (r * 100 + u32::from(b - b'A' + 10)) % 97,
+            _ => return false,
+        }
+    }
+    r == 1
+}
+
+fn iban(view: &[u8]) -> Option<Vec<u8>> {
+    let upper_alnum = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+    let mut i = 0;
+    while i + 15 <= view.len() {
+        let ok_start = view[i].is_ascii_uppercase()
+            && view[i + 1].is_ascii_uppercase()
+            && view[i + 2].is_ascii_digit()
+            && view[i + 3].is_ascii_digit()
+            && (i == 0 || !view[i - 1].is_ascii_alphanumeric());
+        let Some(len) = ok_start.then(|| iban_length(&view[i..i + 2])).flatten() else {
+            i += 1;
+            continue;
+        };
+        // Contiguous, or in groups of four separated by one space.
+        let mut compact = Vec::with_capacity(len);
+        let mut j = i;
+        let mut spaced = None;
+        while j < view.len() && compact.len() < len {
+            let b = view[j];
+            if upper_alnum(b) {
+                compact.push(b);
+                j += 1;
+            } else if b == b' ' && compact.len() % 4 == 0 && spaced != Some(false) {
+                if !compact.is_empty() && spaced.is_none() {
+                    spaced = Some(compact.len() == 4);
+                }
+                if spaced != Some(true) {
+                    break;
+                }
+                j += 1;
+            } else {
+                break;
+            }
+            if compact.len() == 4
+                && spaced.is_none()
+                && view.get(j).is_some_and(|b| upper_alnum(*b))
+            {
+                spaced = Some(false);
+            }
+        }
+        let bounded = j >= view.len() || !view[j].is_ascii_alphanumeric();
+        if compact.len() == len && bounded && mod97(&compact) {
+            let example = EXAMPLE_IBANS
+                .iter()
+                .any(|e| e.as_bytes() == compact.as_slice());
+            if !example {
+                return Some(compact);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+// ---- base58check: WIF keys and addresses -------------------------------
+
+const B58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+fn b58_value(b: u8) -> Option<u8> {
+    B58.iter().position(|c| *c == b).map(|p| p as u8)
+}
+
+fn base58_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Vec<u8> = Vec::with_capacity(40);
+    for &c in s {
+        let mut carry = u32::from(b58_value(c)?);
+        for byte in out.iter_mut().rev() {
+            carry += u32::from(*byte) * 58;
+            *byte = (carry & 0xff) as u8;
+            carry >>= 8;
+        }
+        while carry > 0 {
+            out.insert(0, (carry & 0xff) as u8);
+            carry >>= 8;
+        }
+    }
+    let zeros = s.iter().take_while(|c| **c == b'1').count();
+    let mut v = vec![0u8; zeros];
+    v.extend(out);
+    Some(v)
+}
+
+fn check_ok(raw: &[u8]) -> bool {
+    if raw.len() < 5 {
+        return false;
+    }
+    let (payload, sum) = raw.split_at(raw.len() - 4);
+    let h = Sha256::digest(Sha256::digest(payload));
+    &h[..4] == sum
+}
+
+/// Base58 runs: a WIF key (`true`) or an address (`false`).
+fn base58(view: &[u8], keys: bool, addresses: bool) -> Option<(bool, Vec<u8>)> {
+    let mut i = 0;
+    while i < view.len() {
+        if b58_value(view[i]).is_none() || (i > 0 && is_word_byte(view[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < view.len() && b58_value(view[j]).is_some() {
+            j += 1;
+        }
+        let run = &view[i..j];
+        let bounded = j >= view.len() || !is_word_byte(view[j]);
+        if bounded {
+            let n = run.len();
+            if keys
+                && matches!((run[0], n), (b'5' | b'9', 51) | (b'K' | b'L' | b'c', 52))
+                && let Some(raw) = base58_decode(run)
+                && check_ok(&raw)
+                && matches!(raw[0], 0x80 | 0xef)
+                && (raw.len() == 37 || (raw.len() == 38 && raw[33] == 0x01))
+            {
+                return Some((true, run.to_vec()));
+            }
+            if addresses
+                && (26..=35).contains(&n)
+                && b"13mn2LMD".contains(&run[0])
+                && let Some(raw) = base58_decode(run)
+                && raw.len() == 25
+                && matches!(
+                    raw[0],
+                    0x00 | 0x05 | 0x6f | 0xc4 | 0x30 | 0x32 | 0x1e | 0x16
+                )
+                && check_ok(&raw)
+            {
+                return Some((false, run.to_vec()));
+            }
+        }
+        i = j.max(i + 1);
+    }
+    None
+}
+
+// ---- bech32 ----------------------------------------------------------------
+
+const BECH32: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+fn polymod(values: impl Iterator<Item = u8>) -> u32 {
+    const GEN: [u32; 5] = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+    let mut chk: u32 = 1;
+    for v in values {
+        let top = chk >> 25;
+        chk = ((chk & 0x1ffffff) << 5) ^ u32::from(v);
+        for (i, g) in GEN.iter().enumerate() {
+            if (top >> i) & 1 == 1 {
+                chk ^= g;
+            }
+        }
+    }
+    chk
+}
+
+fn bech32_address(view: &[u8]) -> Option<Vec<u8>> {
+    let lower = view.to_ascii_lowercase();
+    for hrp in [&b"bc1"[..], b"tb1", b"ltc1", b"bcrt1"] {
+        for at in memchr::memmem::find_iter(&lower, hrp) {
+            if at > 0 && lower[at - 1].is_ascii_alphanumeric() {
+                continue;
+            }
+            let data_start = at + hrp.len();
+            let mut end = data_start;
+            while end < lower.len() && BECH32.contains(&lower[end]) {
+                end += 1;
+            }
+            if end < lower.len() && lower[end].is_ascii_alphanumeric() {
+                continue;
+            }
+            let raw = &view[at..end];
+            let mixed =
+                raw.iter().any(u8::is_ascii_lowercase) && raw.iter().any(u8::is_ascii_uppercase);
+            let data: Vec<u8> = lower[data_start..end]
+                .iter()
+                .filter_map(|c| BECH32.iter().position(|x| x == c).map(|p| p as u8))
+                .collect();
+            // Witness version, a 20- or 32-byte program (v0) or 2–40 bytes,
+            // and the 6-character checksum.
+            if mixed || !(39..=90).contains(&(end - at)) || data.len() < 7 {
+                continue;
+            }
+            let h = &hrp[..hrp.len() - 1];
+            let expanded = h
+                .iter()
+                .map(|c| c >> 5)
+                .chain(std::iter::once(0))
+                .chain(h.iter().map(|c| c & 31))
+                .chain(data.iter().copied());
+            let pm = polymod(expanded);
+            let version = data[0];
+            let prog_bits = (data.len() - 7) * 5;
+            let prog_len = prog_bits / 8;
+            let ok = match (pm, version) {
+                (1, 0) => prog_len == 20 || prog_len == 32,
+                (0x2bc830a3, 1..=16) => (2..=40).contains(&prog_len),
+                _ => false,
+            };
+            if ok {
+                return Some(lower[at..end].to_vec());
+            }
+        }
+    }
+    None
+}
+
+// ---- BIP-39 seed phrases -------------------------------------------------
+
+fn wordlist() -> &'static HashMap<&'static [u8], u16> {
+    static W: OnceLock<HashMap<&'static [u8], u16>> = OnceLock::new();
+    W.get_or_init(|| {
+        include_str!("bip39-english.txt")
+            .lines()
+            .enumerate()
+            .map(|(i, w)| (w.as_bytes(), i as u16))
+            .collect()
+    })
+}
+
+fn seed_checksum_ok(idx: &[u16]) -> bool {
+    let bits = idx.len() * 11;
+    let cs = bits / 33;
+    let ent = bits - cs;
+    let mut bytes = vec![0u8; ent / 8];
+    let bit = |k: usize| (idx[k / 11] >> (10 - k % 11)) & 1 == 1;
+    for k in 0..ent {
+        if bit(k) {
+            bytes[k / 8] |= 0x80 >> (k % 8);
+        }
+    }
+    let h = Sha256::digest(&bytes);
+    (0..cs).all(|k| bit(ent + k) == ((h[k / 8] >> (7 - k % 8)) & 1 == 1))
+}
+
+fn seed_phrase(view: &[u8]) -> Option<Vec<u8>> {
+    let words = wordlist();
+    // Runs of list words separated only by spaces, newlines, commas,
+    // quotes, brackets or list numbers ("1. abandon 2. ability").
+    let mut run: Vec<(u16, usize, usize)> = Vec::new();
+    let mut i = 0;
+    let check = |run: &[(u16, usize, usize)]| -> Option<Vec<u8>> {
+        for n in [24usize, 21, 18, 15, 12] {
+            if run.len() < n {
+                continue;
+            }
+            for s in 0..=run.len() - n {
+                let idx: Vec<u16> = run[s..s + n].iter().map(|w| w.0).collect();
+                if seed_checksum_ok(&idx) {
+                    let mut v = Vec::new();
+                    for (k, w) in run[s..s + n].iter().enumerate() {
+                        if k > 0 {
+                            v.push(b' ');
+                        }
+                        v.extend(view[w.1..w.2].to_ascii_lowercase());
+                    }
+                    return Some(v);
+                }
+            }
+        }
+        None
+    };
+    while i < view.len() {
+        if !view[i].is_ascii_alphabetic() {
+            let separator = view[i].is_ascii_whitespace()
+                || b",\"'[]().;:-".contains(&view[i])
+                || view[i].is_ascii_digit();
+            if !separator && !run.is_empty() {
+                if run.len() >= 12
+                    && let Some(v) = check(&run)
+                {
+                    return Some(v);
+                }
+                run.clear();
+            }
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < view.len() && view[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let w = view[s..i].to_ascii_lowercase();
+        match words.get(w.as_slice()) {
+            Some(&ix) if w.len() >= 3 => run.push((ix, s, i)),
+            _ => {
+                if run.len() >= 12
+                    && let Some(v) = check(&run)
+                {
+                    return Some(v);
+                }
+                run.clear();
+            }
+        }
+        if run.len() > 48 {
+            if let Some(v) = check(&run) {
+                return Some(v);
+            }
+            run.drain(..24);
+        }
+    }
+    if run.len() >= 12 {
+        return check(&run);
+    }
+    None
+}
+
+// ---- hex private keys by keyword ---------------------------------------
+
+const KEY_KEYWORDS: &[&[u8]] = &[
+    b"privatekey",
+    b"privkey",
+    b"secretkey",
+    b"signingkey",
+    b"walletkey",
+    b"keypriv",
+    b"pkey",
+    b"ethkey",
+    b"seckey",
+];
+
+fn hex_private_key(view: &[u8]) -> Option<Vec<u8>> {
+    let mut i = 0;
+    while i < view.len() {
+        if !view[i].is_ascii_hexdigit()
+            || (i > 0 && is_word_byte(view[i - 1]) && !(i >= 2 && &view[i - 2..i] == b"0x"))
+        {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < view.len() && view[j].is_ascii_hexdigit() {
+            j += 1;
+        }
+        if j - i == 64 && (j >= view.len() || !is_word_byte(view[j])) {
+            let run = &view[i..j];
+            let mut distinct = [false; 16];
+            for c in run {
+                let v = (*c as char).to_digit(16).unwrap_or(0) as usize;
+                distinct[v] = true;
+            }
+            let ctx: Vec<u8> = before(view, i, 48)
+                .into_iter()
+                .filter(|b| b.is_ascii_alphanumeric())
+                .collect();
+            if distinct.iter().filter(|x| **x).count() >= 10
+                && KEY_KEYWORDS
+                    .iter()
+                    .any(|k| memchr::memmem::find(&ctx, k).is_some())
+            {
+                return Some(run.to_ascii_lowercase());
+            }
+        }
+        i = j.max(i + 1);
+    }
+    None
+}
+
+// ---- tokens inside WebSocket messages ------------------------------------
+
+fn b64url_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// A JWT (`header.payload.signature`, the header base64url of a JSON
+/// object naming `alg` or `typ`) or a `Bearer <token>` value: inside a
+/// WebSocket message, where no authentication belongs (the upgrade request
+/// carries it, and is scanned as headers).
+pub(crate) fn message_token(view: &[u8]) -> Option<PiiHit> {
+    use base64::Engine as _;
+    let mut i = 0;
+    while i < view.len() {
+        if !b64url_byte(view[i]) || (i > 0 && b64url_byte(view[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let mut segs = [(0usize, 0usize); 3];
+        let mut j = i;
+        let mut n = 0;
+        while n < 3 {
+            let s = j;
+            while j < view.len() && b64url_byte(view[j]) {
+                j += 1;
+            }
+            segs[n] = (s, j);
+            n += 1;
+            if n < 3 && view.get(j) == Some(&b'.') {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        if n == 3 && segs[0].1 - segs[0].0 >= 10 && segs[1].1 - segs[1].0 >= 10 {
+            let head = &view[segs[0].0..segs[0].1];
+            if let Ok(h) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head) {
+                let h = String::from_utf8_lossy(&h);
+                if h.trim_start().starts_with('{')
+                    && (h.contains("\"alg\"") || h.contains("\"typ\""))
+                {
+                    return Some(PiiHit {
+                        rule: rule::JWT,
+                        value: view[i..segs[2].1].to_vec(),
+                    });
+                }
+            }
+        }
+        i = segs[0].1.max(i + 1);
+    }
+    let lower = view.to_ascii_lowercase();
+    for at in memchr::memmem::find_iter(&lower, b"bearer") {
+        if at > 0 && lower[at - 1].is_ascii_alphanumeric() {
+            continue;
+        }
+        let mut j = at + 6;
+        let ws = j;
+        while j < view.len() && (view[j] == b' ' || view[j] == b'\t') {
+            j += 1;
+        }
+        if j == ws {
+            continue;
+        }
+        let s = j;
+        while j < view.len() && (view[j].is_ascii_alphanumeric() || b"-._~+/=".contains(&view[j])) {
+            j += 1;
+        }
+        let tok = &view[s..j];
+        let classes = [
+            tok.iter().any(u8::is_ascii_lowercase),
+            tok.iter().any(u8::is_ascii_uppercase),
+            tok.iter().any(u8::is_ascii_digit),
+        ];
+        if tok.len() >= 16 && classes.iter().filter(|c| **c).count() >= 2 && distinct(tok) >= 10 {
+            return Some(PiiHit {
+                rule: rule::BEARER_TOKEN,
+                value: tok.to_vec(),
+            });
+        }
+    }
+    None
+}
+
+fn distinct(s: &[u8]) -> usize {
+    let mut seen = [false; 256];
+    s.iter().for_each(|b| seen[usize::from(*b)] = true);
+    seen.iter().filter(|x| **x).count()
+}
+
+#[doc(hidden)]
+pub mod samples {
+    //! True samples made at run time (no card, IBAN or key literal in the
+    //! repository), for this crate's tests and its suite.
+    use super::*;
+
+    /// A Luhn-valid number: `prefix` and digits from `seed`, completed
+    /// with its check digit, `len` digits in all.
+    pub fn card(prefix: &str, len: usize, seed: u64) -> String {
+        let mut d: Vec<u8> = prefix.bytes().collect();
+        let mut x = seed;
+        while d.len() < len - 1 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            d.push(b'0' + ((x >> 33) % 10) as u8);
+        }
+        for c in b'0'..=b'9' {
+            d.push(c);
+            if luhn(&d) {
+                break;
+            }
+            d.pop();
+        }
+        String::from_utf8_lossy(&d).into_owned()
+    }
+
+    /// A valid IBAN for a country and a BBAN of the country's length.
+    pub fn iban(cc: &str, bban: &str) -> String {
+        let mut s = format!("{cc}00{bban}").into_bytes();
+        for check in 2..=98u8 {
+            s[2] = b'0' + check / 10;
+            s[3] = b'0' + check % 10;
+            if mod97(&s) {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&s).into_owned()
+    }
+
+    /// Base58check of a payload (version byte first).
+    pub fn base58check(payload: &[u8]) -> String {
+        let mut raw = payload.to_vec();
+        let h = Sha256::digest(Sha256::digest(payload));
+        raw.extend_from_slice(&h[..4]);
+        let zeros = raw.iter().take_while(|b| **b == 0).count();
+        let mut digits: Vec<u8> = Vec::new();
+        for &b in &raw {
+            let mut carry = u32::from(b);
+            for d in digits.iter_mut() {
+                carry += u32::from(*d) << 8;
+                *d = (carry % 58) as u8;
+                carry /= 58;
+            }
+            while carry > 0 {
+                digits.push((carry % 58) as u8);
+                carry /= 58;
+            }
+        }
+        let mut s: Vec<u8> = vec![b'1'; zeros];
+        s.extend(digits.iter().rev().map(|d| B58[usize::from(*d)]));
+        String::from_utf8_lossy(&s).into_owned()
+    }
+
+    /// A seed phrase of `n` words with a valid checksum.
+    pub fn seed(n: usize, seed: u64) -> String {
+        let list: Vec<&str> = include_str!("bip39-english.txt").lines().collect();
+        let mut x = seed;
+        loop {
+            let idx: Vec<u16> = (0..n)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((x >> 33) % 2048) as u16
+                })
+                .collect();
+            if seed_checksum_ok(&idx) {
+                return idx
+                    .iter()
+                    .map(|i| list[usize::from(*i)])
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
+        }
+    }
+
+    /// A bech32 (v0) address for a 20-byte program.
+    pub fn bech32(hrp: &str, program: &[u8]) -> String {
+        let mut data = vec![0u8];
+        let mut acc = 0u32;
+        let mut bits = 0;
+        for &b in program {
+            acc = (acc << 8) | u32::from(b);
+            bits += 8;
+            while bits >= 5 {
+                bits -= 5;
+                data.push(((acc >> bits) & 31) as u8);
+            }
+        }
+        if bits > 0 {
+            data.push(((acc << (5 - bits)) & 31) as u8);
+        }
+        let h = hrp.as_bytes();
+        let values: Vec<u8> = h
+            .iter()
+            .map(|c| c >> 5)
+            .chain(std::iter::once(0))
+            .chain(h.iter().map(|c| c & 31))
+            .chain(data.iter().copied())
+            .chain([0u8; 6])
+            .collect();
+        let pm = polymod(values.into_iter()) ^ 1;
+        for k in 0..6 {
+            data.push(((pm >> (5 * (5 - k))) & 31) as u8);
+        }
+        let mut s = format!("{hrp}1");
+        s.extend(data.iter().map(|d| BECH32[usize::from(*d)] as char));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::samples as sm;
+    use super::samples::{base58check, bech32, seed};
+    use super::*;
+
+    fn all() -> DlpData {
+        DlpData::default()
+    }
+
+    fn rule_of(text: &str) -> Option<&'static str> {
+        scan(&all(), text.as_bytes()).map(|h| h.rule)
+    }
+
+    fn group4(s: &str, sep: char) -> String {
+        s.as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(&sep.to_string())
+    }
+
+    #[test]
+    fn card_numbers_need_luhn_and_grouping_or_a_keyword() {
+        let visa = sm::card("4", 16, 7);
+        let mc = sm::card("53", 16, 9);
+        let amex = sm::card("37", 15, 3);
+        for t in [
+            group4(&visa, ' '),
+            group4(&mc, '-'),
+            format!("{} {} {}", &amex[..4], &amex[4..10], &amex[10..]),
+            format!("{{\"card_number\": \"{visa}\"}}"),
+            format!("cc={mc}&exp=12/29"),
+        ] {
+            assert_eq!(rule_of(&t), Some(rule::CARD_NUMBER), "{t}");
+        }
+        // Benign twins: the same number bare in code, a non-Luhn grouped
+        // number, test cards, ids and timestamps.
+        let mut bad = visa.clone().into_bytes();
+        bad[15] = b'0' + (bad[15] - b'0' + 1) % 10;
+        let bad = String::from_utf8(bad).unwrap();
+        for t in [
+            format!("{{\"id\": {visa}, \"ts\": 1733112000000000000}}"),
+            group4(&bad, ' '),
+            "card: 4242 4242 4242 4242".to_string(),
+            "{\"card\": \"4111111111111111\"}".to_string(),
+            format!("version {visa}.1"),
+            format!("x = 0.{visa}"),
+            format!("{{\"id\": \"{}\"}}", sm::card("1", 16, 5)),
+        ] {
+            assert_eq!(rule_of(&t), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn ibans_need_the_country_length_and_mod_97() {
+        let de = sm::iban("DE", "500105175407324931");
+        let gb = sm::iban("GB", "NWBK60161331926811");
+        for t in [
+            format!("IBAN: {de}"),
+            format!("pay to {}", group4(&gb, ' ')),
+            format!("{{\"iban\":\"{de}\"}}"),
+        ] {
+            assert_eq!(rule_of(&t), Some(rule::IBAN), "{t}");
+        }
+        let mut wrong = de.clone().into_bytes();
+        wrong[10] = if wrong[10] == b'9' { b'8' } else { b'9' };
+        for t in [
+            String::from_utf8(wrong).unwrap(),
+            format!("{de}0"),
+            "DE89370400440532013000".to_string(),
+            "ID: AB12CDEFGHIJKLMNOP".to_string(),
+            de.to_ascii_lowercase(),
+        ] {
+            assert_eq!(rule_of(&t), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn wallet_keys_and_addresses_need_their_checksums() {
+        let mut payload = vec![0x80];
+        payload.extend((0..32u8).map(|i| i.wrapping_mul(37).wrapping_add(11)));
+        let wif_u = base58check(&payload);
+        payload.push(0x01);
+        let wif_c = base58check(&payload);
+        let mut a = vec![0x00];
+        a.extend((0..20u8).map(|i| i.wrapping_mul(53).wrapping_add(7)));
+        let p2pkh = base58check(&a);
+        let segwit = bech32("bc", &a[1..]);
+        assert_eq!(rule_of(&format!("wif {wif_u}")), Some(rule::CRYPTO_WIF_KEY));
+        assert_eq!(rule_of(&format!("\"{wif_c}\"")), Some(rule::CRYPTO_WIF_KEY));
+        assert_eq!(
+            rule_of(&format!("send to {p2pkh}")),
+            Some(rule::CRYPTO_ADDRESS)
+        );
+        assert_eq!(rule_of(&format!("to={segwit}")), Some(rule::CRYPTO_ADDRESS));
+        let s = seed(12, 1);
+        assert_eq!(
+            rule_of(&format!("mnemonic: {s}")),
+            Some(rule::CRYPTO_SEED_PHRASE)
+        );
+        let s24 = seed(24, 2);
+        let listed: Vec<String> = s24
+            .split(' ')
+            .enumerate()
+            .map(|(i, w)| format!("{}. {w}", i + 1))
+            .collect();
+        assert_eq!(rule_of(&listed.join("\n")), Some(rule::CRYPTO_SEED_PHRASE));
+        let key: String = (0..32u8)
+            .map(|i| format!("{:02x}", i.wrapping_mul(91).wrapping_add(5)))
+            .collect();
+        assert_eq!(
+            rule_of(&format!("PRIVATE_KEY=0x{key}")),
+            Some(rule::CRYPTO_PRIVATE_KEY)
+        );
+        // Benign twins: a broken checksum, hashes, prose of list words.
+        let mut broken = p2pkh.clone().into_bytes();
+        broken[10] = if broken[10] == b'z' { b'y' } else { b'z' };
+        let sha = format!("sha256 = \"{key}\"");
+        let commit = "commit 9fbdb1c0e0c1b5a3d9c9d5c8e4f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a";
+        let mut words: Vec<&str> = s.split(' ').collect();
+        words.swap(0, 1);
+        for t in [
+            String::from_utf8(broken).unwrap(),
+            sha,
+            commit.to_string(),
+            "the quick brown fox jumps over the lazy dog again and again today".to_string(),
+            "abandon abandon abandon ability able about above absent absorb abstract absurd abuse"
+                .to_string(),
+            "bc1qnotanaddressatallqqqqqqqqqqqqqqqqq".to_string(),
+            format!("id {}", &wif_c[..40]),
+        ] {
+            assert_eq!(rule_of(&t), None, "{t}");
+        }
+        // Each class is switched separately.
+        let off = DlpData {
+            crypto_keys: false,
+            ..all()
+        };
+        assert!(scan(&off, format!("mnemonic: {s}").as_bytes()).is_none());
+        assert!(scan(&off, p2pkh.as_bytes()).is_some());
+    }
+}

@@ -1,0 +1,324 @@
+//! Issue 12, class 5: financial and personal data (card numbers, IBANs,
+//! crypto-wallet keys and addresses), on by default, switched per bottle;
+//! and class 7: credentials reflected by their own host are replaced by the
+//! agent's placeholder before the agent reads them.
+
+use super::common::*;
+use base64::Engine;
+use bottle_egress::dlp_samples as samples;
+use bottle_egress::{Credential, DlpAllow, DlpData, Secret};
+use bottle_testkit::upstream::{self, Upstream};
+use bytes::Bytes;
+
+async fn setup(h: &mut Harness) -> (Upstream, bottle_egress::ProxyHandle, String) {
+    let up = upstream::http().run().await;
+    h.loopback().allow(&format!("127.0.0.1:{}", up.port()));
+    let proxy = h.start().await;
+    let base = format!("http://127.0.0.1:{}", up.port());
+    (up, proxy, base)
+}
+
+fn group4(s: &str) -> String {
+    s.as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// (body, rule, the value that must not reach the audit log).
+fn true_samples() -> Vec<(String, &'static str, String)> {
+    let visa = samples::card("4", 16, 11);
+    let amex = samples::card("34", 15, 12);
+    let iban = samples::iban("DE", "500105175407324931");
+    let mut wif = vec![0x80];
+    wif.extend((0..32u8).map(|i| i.wrapping_mul(29).wrapping_add(3)));
+    wif.push(1);
+    let wif = samples::base58check(&wif);
+    let mut addr = vec![0x05];
+    addr.extend((0..20u8).map(|i| i.wrapping_mul(17).wrapping_add(9)));
+    let addr = samples::base58check(&addr);
+    let segwit = samples::bech32("bc", &(0..20u8).collect::<Vec<_>>());
+    let seed = samples::seed(12, 42);
+    let hexkey: String = (0..32u8)
+        .map(|i| format!("{:02x}", i.wrapping_mul(73).wrapping_add(1)))
+        .collect();
+    vec![
+        (
+            format!("{{\"note\":\"my card is {}\"}}", group4(&visa)),
+            "card-number",
+            visa.clone(),
+        ),
+        (
+            format!("{{\"card_number\":\"{amex}\",\"exp\":\"12/29\"}}"),
+            "card-number",
+            amex,
+        ),
+        (format!("{{\"iban\":\"{iban}\"}}"), "iban", iban.clone()),
+        (
+            format!("{{\"text\":\"pay {}\"}}", group4(&iban)),
+            "iban",
+            iban[4..].to_string(),
+        ),
+        (format!("{{\"k\":\"{wif}\"}}"), "crypto-wif-key", wif),
+        (
+            format!("{{\"text\":\"wallet words: {seed}\"}}"),
+            "crypto-seed-phrase",
+            seed,
+        ),
+        (
+            format!("{{\"text\": \"the private key of my wallet is 0x{hexkey}, keep it\"}}"),
+            "crypto-private-key",
+            hexkey.clone(),
+        ),
+        // The scanner's own rule may name it first (`ethereum-private-key`).
+        (format!("ETH_PRIVATE_KEY=0x{hexkey}\n"), "", hexkey),
+        (format!("{{\"to\":\"{addr}\"}}"), "crypto-address", addr),
+        (format!("{{\"to\":\"{segwit}\"}}"), "crypto-address", segwit),
+    ]
+}
+
+/// What real model API requests carry: code with long numbers, hashes,
+/// test cards, documentation IBANs, English prose.
+fn benign_samples() -> Vec<String> {
+    let visa = samples::card("4", 16, 11);
+    let mut wrong = visa.clone().into_bytes();
+    wrong[15] = b'0' + (wrong[15] - b'0' + 1) % 10;
+    let wrong = String::from_utf8(wrong).unwrap();
+    vec![
+        // The same number bare in code: no grouping, no card keyword.
+        format!(
+            "{{\"messages\":[{{\"role\":\"user\",\"content\":\"let id: u64 = {visa};\\nlet ts = 1733112000000000000;\"}}]}}"
+        ),
+        format!("{{\"note\":\"{}\"}}", group4(&wrong)),
+        "{\"content\":\"Stripe test card: 4242 4242 4242 4242, exp 12/34\"}".to_string(),
+        "{\"content\":\"assert validate_iban(\\\"DE89370400440532013000\\\")\"}".to_string(),
+        "{\"content\":\"sha256 = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}"
+            .to_string(),
+        "{\"content\":\"The quick brown fox jumps over the lazy dog, then the dog sleeps.\"}"
+            .to_string(),
+        "{\"content\":\"version = \\\"4.1.2\\\" # 4111-1111 is a part number\"}".to_string(),
+    ]
+}
+
+#[tokio::test]
+async fn issue12_financial_and_wallet_data_blocks_everywhere_and_benign_twins_pass() {
+    let mut h = Harness::new();
+    let (up, proxy, base) = setup(&mut h).await;
+    for (body, rule, value) in true_samples() {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/v1/messages"),
+            &[],
+            body.clone(),
+        )
+        .await;
+        if rule.is_empty() {
+            assert_blocked_by(&r, 403, "dlp-body");
+        } else {
+            assert_blocked(&r, 403, &format!("dlp-body:{rule}"));
+        }
+        assert!(!r.text().contains(&value), "the block echoes the value");
+        assert!(r.text().contains("dlp_allow"), "{}", r.text());
+        assert!(
+            !h.audit_text().contains(&value),
+            "the value is in the audit log"
+        );
+    }
+    let card = samples::card("52", 16, 3);
+    let r = get(proxy.addr(), &format!("{base}/pay?card={card}")).await;
+    assert_blocked(&r, 403, "dlp-url:card-number");
+    let iban = samples::iban("GB", "NWBK60161331926811");
+    let r = plain(
+        proxy.addr(),
+        "GET",
+        &format!("{base}/"),
+        &[("x-note", &iban)],
+        Bytes::new(),
+    )
+    .await;
+    assert_blocked(&r, 403, "dlp-header:iban");
+    assert!(
+        up.requests().is_empty(),
+        "a blocked request reached the upstream"
+    );
+    for body in benign_samples() {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/v1/messages"),
+            &[],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "benign body blocked: {body}\n{}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn issue12_financial_data_is_switched_per_bottle_and_accepted_per_host() {
+    // Off in this bottle's config: the same bodies pass.
+    let mut h = Harness::new();
+    h.cfg.dlp = DlpData {
+        cards: false,
+        iban: false,
+        crypto_keys: false,
+        crypto_addresses: false,
+    };
+    let (up, proxy, base) = setup(&mut h).await;
+    let ours: Vec<_> = true_samples()
+        .into_iter()
+        .filter(|(_, rule, _)| !rule.is_empty())
+        .collect();
+    for (body, _, _) in &ours {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/v1/messages"),
+            &[],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(up.requests().len(), ours.len());
+    // Cards only off: an IBAN still blocks.
+    let mut h = Harness::new();
+    h.cfg.dlp.cards = false;
+    let (_up, proxy, base) = setup(&mut h).await;
+    let samples = true_samples();
+    let r = plain(
+        proxy.addr(),
+        "POST",
+        &format!("{base}/x"),
+        &[],
+        samples[0].0.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = plain(
+        proxy.addr(),
+        "POST",
+        &format!("{base}/x"),
+        &[],
+        samples[2].0.clone(),
+    )
+    .await;
+    assert_blocked(&r, 403, "dlp-body:iban");
+    // A finding accepted for this host by its fingerprint.
+    let line = h.wait_audit(|l| l["rule"] == "iban").await;
+    let fp = line["fingerprint"].as_str().unwrap().to_string();
+    let mut h = Harness::new();
+    let up = upstream::http().run().await;
+    h.cfg.dlp_allow.push(DlpAllow {
+        host: "127.0.0.1".into(),
+        fingerprint: fp,
+    });
+    h.loopback().allow(&format!("127.0.0.1:{}", up.port()));
+    let proxy = h.start().await;
+    let base = format!("http://127.0.0.1:{}", up.port());
+    let r = plain(
+        proxy.addr(),
+        "POST",
+        &format!("{base}/x"),
+        &[],
+        samples[2].0.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Class 7: the credential's own host echoes the request (headers in the
+/// body and in response headers); the agent reads its placeholder, never
+/// the real value, in any encoding, over HTTP/1.1 and HTTP/2.
+#[tokio::test]
+async fn issue12_a_reflected_credential_reaches_the_agent_as_its_placeholder() {
+    let mut h = Harness::new();
+    let api = upstream::https(&h.upstream_ca)
+        .name("api.example.com")
+        .reflect_headers("/debug/echo")
+        .run()
+        .await;
+    let other = upstream::https(&h.upstream_ca)
+        .name("other.example.com")
+        .reflect_headers("/debug/echo")
+        .run()
+        .await;
+    let real = format!("sk-real-{}", random_alnum(32));
+    let placeholder = "bottle-placeholder-example-api-key";
+    h.cfg.credentials.push(Credential {
+        host: "api.example.com".into(),
+        header: "authorization".into(),
+        value: Secret::new(format!("Bearer {real}")),
+        placeholder: Some(placeholder.into()),
+    });
+    h.allow("api.example.com").allow("other.example.com");
+    h.map_host("api.example.com", api.addr())
+        .map_host("other.example.com", other.addr());
+    let proxy = h.start().await;
+    for h2 in [false, true] {
+        let r = https(
+            &h,
+            proxy.addr(),
+            "api.example.com:443",
+            "GET",
+            "/debug/echo",
+            &[
+                ("authorization", &format!("Bearer {placeholder}")),
+                ("accept-encoding", "gzip"),
+            ],
+            Bytes::new(),
+            h2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        let body = r.text();
+        let heads = format!("{:?}", r.headers);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("Bearer {real}"));
+        for form in [real.clone(), b64.clone(), real.replace('-', "%2D")] {
+            assert!(
+                !body.contains(&form),
+                "h2={h2}: the agent read the credential: {body}"
+            );
+            assert!(!heads.contains(&form), "h2={h2}: in a header: {heads}");
+        }
+        assert!(
+            body.contains(&format!("Bearer {placeholder}")),
+            "h2={h2}: {body}"
+        );
+        assert_eq!(
+            r.header("x-echo-authorization"),
+            Some(format!("Bearer {placeholder}").as_str())
+        );
+    }
+    // The upstream got the real value, uncompressed replies were asked for.
+    for req in api.requests() {
+        assert_eq!(
+            req.header("authorization"),
+            Some(format!("Bearer {real}").as_str())
+        );
+        assert_eq!(req.header("accept-encoding"), Some("identity"));
+    }
+    // Benign twin: another host's reflection is untouched (it never got
+    // the credential), and so is its Accept-Encoding.
+    let r = https(
+        &h,
+        proxy.addr(),
+        "other.example.com:443",
+        "GET",
+        "/debug/echo",
+        &[
+            ("authorization", &format!("Bearer {placeholder}")),
+            ("accept-encoding", "gzip"),
+        ],
+        Bytes::new(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(other.requests()[0].header("accept-encoding"), Some("gzip"));
+    assert!(r.text().contains(placeholder));
+}
