@@ -309,16 +309,13 @@ async fn issue12_a_reflected_credential_reaches_the_agent_as_its_placeholder() {
         "other.example.com:443",
         "GET",
         "/debug/echo",
-        &[
-            ("authorization", &format!("Bearer {placeholder}")),
-            ("accept-encoding", "gzip"),
-        ],
+        &[("x-trace", placeholder), ("accept-encoding", "gzip")],
         Bytes::new(),
         false,
     )
     .await
     .unwrap();
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(other.requests()[0].header("accept-encoding"), Some("gzip"));
     assert!(r.text().contains(placeholder));
 }
