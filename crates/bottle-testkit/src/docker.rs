@@ -34,6 +34,9 @@ pub const HTTPS_HOST: &str = "https.upstream.test";
 /// A second name of the same HTTPS upstream (its certificate names both):
 /// a host a test can leave off the allowlist and allow later.
 pub const OTHER_HTTPS_HOST: &str = "other.upstream.test";
+/// A real, public name the HTTPS upstream's certificate also covers, so a
+/// bottle's `egress.hosts` map can send it there instead of the Internet.
+pub const MAPPED_HOST: &str = "example.com";
 /// Name the git upstream answers to.
 pub const GIT_HOST: &str = "git.upstream.test";
 /// The cloud metadata address, where the trap listens.
@@ -399,8 +402,10 @@ impl Upstreams {
             self.network(&trap_net, Some("169.254.169.0/24")).await;
         }
 
-        // The upstream's TLS: a throwaway CA made here, a leaf for its name.
-        let (ca_pem, cert_pem, key_pem) = test_tls_names(&[HTTPS_HOST, OTHER_HTTPS_HOST]);
+        // The upstream's TLS: a throwaway CA made here, a leaf for its names
+        // (and for the public name a hosts map may point at it).
+        let (ca_pem, cert_pem, key_pem) =
+            test_tls_names(&[HTTPS_HOST, OTHER_HTTPS_HOST, MAPPED_HOST]);
         std::fs::write(&self.ca_path, &ca_pem).expect("write upstream CA");
         let https = self
             .container(
@@ -736,5 +741,66 @@ pub fn leftovers(prefix: &str) -> (Vec<String>, Vec<String>) {
             .filter_map(|n| n.name)
             .collect();
         (containers, networks)
+    })
+}
+
+/// Every container, network and volume carrying `label` (`key` or
+/// `key=value`), as `container NAME`, `network NAME`, `volume NAME`: what a
+/// test asks the engine to prove nothing was made or everything is gone.
+pub fn labelled(label: &str) -> Vec<String> {
+    use bottle_docker::bollard::query_parameters::ListVolumesOptionsBuilder;
+    let rt = runtime();
+    rt.block_on(async {
+        let engine = Engine::connect().await.expect("engine");
+        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+        let mut out: Vec<String> = engine
+            .docker()
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .expect("list containers")
+            .into_iter()
+            .map(|c| {
+                let name = c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .unwrap_or_default();
+                format!("container {}", name.trim_start_matches('/'))
+            })
+            .collect();
+        out.extend(
+            engine
+                .docker()
+                .list_networks(Some(
+                    ListNetworksOptionsBuilder::default()
+                        .filters(&filters)
+                        .build(),
+                ))
+                .await
+                .expect("list networks")
+                .into_iter()
+                .map(|n| format!("network {}", n.name.unwrap_or_default())),
+        );
+        out.extend(
+            engine
+                .docker()
+                .list_volumes(Some(
+                    ListVolumesOptionsBuilder::default()
+                        .filters(&filters)
+                        .build(),
+                ))
+                .await
+                .expect("list volumes")
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| format!("volume {}", v.name)),
+        );
+        out.sort();
+        out
     })
 }

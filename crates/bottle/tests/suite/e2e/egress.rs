@@ -3,7 +3,7 @@
 //! not leave, credentials are injected on the way out.
 
 use super::{Opts, TestBottle, random_alnum, setup, show};
-use bottle_testkit::docker::HTTPS_HOST;
+use bottle_testkit::docker::{HTTPS_HOST, MAPPED_HOST};
 
 #[test]
 fn allowlisted_https_host_answers_and_every_stack_trusts_the_bottle_ca() {
@@ -190,5 +190,39 @@ curl -sS --fail https://{HTTPS_HOST}/without-header"#
     for r in &reqs {
         assert_eq!(r["headers"]["x-api-key"], secret.as_str(), "{r}");
     }
+    b.assert_clean();
+}
+
+/// The manifest's `egress.hosts` map reaches the proxy: a real, public name
+/// mapped to the local upstream is answered by it (without the map the
+/// proxy resolves the name itself and the local upstream never sees it).
+#[test]
+fn a_hosts_map_sends_a_real_hostname_to_a_local_upstream() {
+    let Some(()) = setup() else { return };
+    // The upstream's address is known only once it runs: start it first.
+    let up = bottle_testkit::docker::Upstreams::start_with(false, false);
+    let b = TestBottle::with_upstreams(
+        "hosts",
+        up,
+        Opts {
+            allow: vec![format!("{MAPPED_HOST:?}")],
+            ..Opts::default()
+        },
+        |up| format!("hosts = {{ {MAPPED_HOST:?} = {:?} }}", up.https_ip),
+    );
+    let out = b.run_ok(&format!(
+        "curl -sS --fail https://{MAPPED_HOST}/through-the-hosts-map"
+    ));
+    assert!(out.contains(r#""path": "/through-the-hosts-map""#), "{out}");
+    let reqs = b.up.https_requests();
+    assert_eq!(reqs.len(), 1, "{reqs:#?}");
+    assert_eq!(reqs[0]["headers"]["host"], MAPPED_HOST, "{:#}", reqs[0]);
+    let audit = b.audit();
+    assert!(
+        audit
+            .iter()
+            .any(|l| l["host"] == MAPPED_HOST && l["decision"] == "allow" && l["status"] == 200),
+        "audit: {audit:#?}"
+    );
     b.assert_clean();
 }

@@ -70,6 +70,8 @@ pub struct Opts {
     /// The allowlist item for the HTTPS upstream instead of its bare name
     /// (e.g. a table limiting methods).
     pub https_entry: Option<String>,
+    /// Extra TOML for `[bottles.b.egress]` (hosts, passthrough).
+    pub egress: String,
 }
 
 /// One test's bottle: a scratch project with a manifest, upstreams, and an
@@ -85,6 +87,19 @@ pub struct TestBottle {
 impl TestBottle {
     pub fn new(name: &str, opts: Opts) -> Self {
         let up = Upstreams::start_with(opts.git, opts.trap);
+        Self::with_upstreams(name, up, opts, |_| String::new())
+    }
+
+    /// Like [`new`](Self::new), on upstreams already running; `egress`
+    /// adds TOML for `[bottles.b.egress]` that needs their addresses.
+    pub fn with_upstreams(
+        name: &str,
+        up: Upstreams,
+        mut opts: Opts,
+        egress: impl FnOnce(&Upstreams) -> String,
+    ) -> Self {
+        opts.egress.push('\n');
+        opts.egress.push_str(&egress(&up));
         let agent = format!("e2e-{name}-{}", &dk::random_id()[..6]);
         let scratch = Scratch::new();
         let mut allow: Vec<String> = vec![
@@ -123,12 +138,14 @@ allowlist = [{allow}]
 defaults = false
 upstream_ca = [{ca:?}]
 allow_cidrs = [{subnet:?}]
+{egress}
 {git}
 [agents.{agent}]
 bottle = "b"
 preset = "shell"
 "#,
             extra = opts.extra,
+            egress = opts.egress,
             allow = allow.join(", "),
             ca = up.ca_path.display().to_string(),
             subnet = up.subnet,
