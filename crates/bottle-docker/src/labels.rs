@@ -28,6 +28,10 @@ pub mod role {
     pub const EGRESS: &str = "egress";
     /// The git gate sidecar.
     pub const GIT: &str = "git";
+    /// The container that holds the instance name for one launch (created
+    /// first, never started, removed last; see
+    /// [`crate::launch::reservation_name`]).
+    pub const RESERVATION: &str = "reservation";
 }
 
 /// The process that owns a launch.

@@ -175,8 +175,10 @@ pub struct LaunchSpec {
     /// so tests can put upstream servers where only the gates reach them.
     /// Set from `BOTTLE_TEST_SIDECAR_NETWORKS` by the binary.
     pub test_sidecar_networks: Vec<String>,
-    /// Where the sidecars' logs are saved at teardown.
-    pub log_dir: Option<PathBuf>,
+    /// The logs directory (`<state>/logs`): at teardown the sidecars' logs
+    /// are saved under `<logs_root>/<instance>/<launch id>/` (see
+    /// [`crate::paths::launch_log_dir`]), so no launch overwrites another's.
+    pub logs_root: Option<PathBuf>,
     /// How long sidecars get to become healthy.
     pub health_timeout: Duration,
 }
@@ -201,10 +203,27 @@ pub const RESERVED_ENV: &[&str] = &[
     "BOTTLE_INSTANCE",
 ];
 
+/// A resource this launch made, by the id the engine gave it (names of
+/// networks need not be unique; ids are).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Res {
-    Network(String),
-    Container { name: String, role: String },
+    Network {
+        id: String,
+        name: String,
+    },
+    Container {
+        id: String,
+        name: String,
+        role: String,
+    },
+}
+
+/// The container that holds an instance name for one launch:
+/// `bottle-<instance>-reserved`. Container names are unique on an engine,
+/// so creating it is the atomic check that no other launch uses the name;
+/// it is created first, never started, and removed last.
+pub fn reservation_name(instance: &str) -> String {
+    format!("bottle-{instance}-reserved")
 }
 
 /// A launched (or partly launched) bottle. Call [`Bottle::teardown`]; if it
@@ -219,7 +238,12 @@ pub struct Bottle {
     pub agent: String,
     owner: Owner,
     created: Arc<Mutex<Vec<Res>>>,
-    log_dir: Option<PathBuf>,
+    /// Network ids by plan name, once created.
+    networks: HashMap<String, String>,
+    started: std::time::SystemTime,
+    agent_name: String,
+    bottle_name: String,
+    logs_root: Option<PathBuf>,
     torn_down: bool,
 }
 
@@ -249,32 +273,94 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Launch `spec`: create everything up to the agent container (created,
-/// not started). On any error, or when `cancel` is set, whatever was created
-/// is torn down before this returns.
-pub async fn launch(
-    engine: &Engine,
-    spec: &LaunchSpec,
-    cancel: &Cancel,
-    progress: ProgressFn<'_>,
-) -> Result<Bottle> {
-    let plan = &spec.plan;
+/// Reserve `plan`'s instance name on the engine: create its reservation
+/// container ([`reservation_name`]), labelled like every resource of the
+/// launch. `Ok(None)` when the name is taken (the engine answered 409: another
+/// launch, running or left behind, holds it); plan again with the next name.
+/// The returned bottle holds only the reservation; [`launch`] builds on it,
+/// and its teardown removes the reservation last.
+pub async fn reserve(engine: &Engine, plan: &LaunchPlan) -> Result<Option<Bottle>> {
     let agent = plan
         .containers
         .iter()
         .find(|c| c.role == labels::role::AGENT)
         .map(|c| c.name.clone())
         .ok_or_else(|| Error::Invalid("the plan has no agent container".into()))?;
-    let mut bottle = Bottle {
+    // Any image the launch has made sure of will do: it never runs.
+    let image = plan
+        .containers
+        .iter()
+        .find(|c| c.role == labels::role::EGRESS)
+        .map(|c| c.image.clone())
+        .ok_or_else(|| Error::Invalid("the plan has no egress sidecar".into()))?;
+    let bottle = Bottle {
         engine: engine.clone(),
         instance: plan.instance.clone(),
         launch_id: labels::random_id(),
         agent,
         owner: Owner::current(),
         created: Arc::new(Mutex::new(Vec::new())),
-        log_dir: spec.log_dir.clone(),
+        networks: HashMap::new(),
+        started: std::time::SystemTime::now(),
+        agent_name: plan.agent.name.clone(),
+        bottle_name: plan.bottle.name.clone(),
+        logs_root: None,
         torn_down: false,
     };
+    let name = reservation_name(&plan.instance);
+    let body = ContainerCreateBody {
+        image: Some(image),
+        labels: Some(bottle.labels(plan, labels::role::RESERVATION)),
+        network_disabled: Some(true),
+        host_config: Some(HostConfig {
+            network_mode: Some("none".into()),
+            cap_drop: Some(vec!["ALL".into()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    match engine
+        .docker()
+        .create_container(
+            Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+            body,
+        )
+        .await
+    {
+        Ok(r) => {
+            bottle.record(Res::Container {
+                id: r.id,
+                name,
+                role: labels::role::RESERVATION.into(),
+            });
+            Ok(Some(bottle))
+        }
+        Err(e) if is_conflict(&e) => Ok(None),
+        Err(source) => Err(Error::Api {
+            context: format!("creating container {name}"),
+            source,
+        }),
+    }
+}
+
+/// Launch `spec` on a bottle [`reserve`] returned for its plan: create
+/// everything up to the agent container (created, not started). On any
+/// error, or when `cancel` is set, whatever was created (the reservation
+/// too) is torn down before this returns.
+pub async fn launch(
+    mut bottle: Bottle,
+    spec: &LaunchSpec,
+    cancel: &Cancel,
+    progress: ProgressFn<'_>,
+) -> Result<Bottle> {
+    if bottle.instance != spec.plan.instance {
+        bottle.teardown(None).await;
+        return Err(Error::Invalid(format!(
+            "the launch of {:?} was reserved for {:?}",
+            spec.plan.instance, bottle.instance
+        )));
+    }
+    bottle.logs_root = spec.logs_root.clone();
     match bottle.steps(spec, cancel, progress).await {
         Ok(()) => Ok(bottle),
         Err(e) => {
@@ -343,7 +429,13 @@ impl Bottle {
         let mut first_err = None;
         for (name, r) in futures_util::future::join_all(nets).await {
             match r {
-                Ok(_) => self.record(Res::Network(name)),
+                Ok(created) => {
+                    self.networks.insert(name.clone(), created.id.clone());
+                    self.record(Res::Network {
+                        id: created.id,
+                        name,
+                    });
+                }
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
@@ -355,11 +447,13 @@ impl Bottle {
         cancel.check()?;
 
         // 2. Sidecars: create, join their networks, copy files in, start.
+        // Networks are named by the plan but addressed by id from here on:
+        // a name another tool (or an older bottle) also used is ambiguous.
         let int = plan
             .networks
             .iter()
             .find(|n| n.internal)
-            .map(|n| n.name.clone())
+            .and_then(|n| self.networks.get(&n.name).cloned())
             .ok_or_else(|| Error::Invalid("the plan has no internal network".into()))?;
         let mut sidecars = Vec::new();
         for c in plan
@@ -469,7 +563,7 @@ impl Bottle {
             }),
             ..Default::default()
         };
-        docker
+        let created = docker
             .create_container(
                 Some(
                     CreateContainerOptionsBuilder::default()
@@ -481,6 +575,7 @@ impl Bottle {
             .await
             .ctx(|| format!("creating container {}", c.name))?;
         self.record(Res::Container {
+            id: created.id,
             name: c.name.clone(),
             role: c.role.clone(),
         });
@@ -503,15 +598,17 @@ impl Bottle {
         extra_networks: &[String],
     ) -> Result<()> {
         let docker = self.engine.docker();
-        for net in c
+        let own = c
             .networks
             .iter()
-            .filter(|n| *n != int)
-            .chain(extra_networks)
+            .map(|n| self.networks.get(n).cloned().unwrap_or_else(|| n.clone()));
+        for net in own
+            .filter(|n| n != int)
+            .chain(extra_networks.iter().cloned())
         {
             docker
                 .connect_network(
-                    net,
+                    &net,
                     NetworkConnectRequest {
                         container: c.name.clone(),
                         endpoint_config: Some(EndpointSettings::default()),
@@ -666,7 +763,8 @@ impl Bottle {
             }),
             ..Default::default()
         };
-        self.engine
+        let created = self
+            .engine
             .docker()
             .create_container(
                 Some(
@@ -679,6 +777,7 @@ impl Bottle {
             .await
             .ctx(|| format!("creating container {}", self.agent))?;
         self.record(Res::Container {
+            id: created.id,
             name: self.agent.clone(),
             role: labels::role::AGENT.into(),
         });
@@ -714,97 +813,115 @@ impl Bottle {
 
     /// Tear everything down, in reverse: the agent (given `grace` to exit
     /// after SIGTERM when it still runs), the sidecars (their logs saved
-    /// first), the networks; then anything else labelled with this launch.
-    /// Idempotent: what is already gone is skipped.
+    /// first, under `<logs root>/<instance>/<launch id>/`), the networks;
+    /// then anything else labelled with this launch; the instance name's
+    /// reservation last. Everything goes by id. Idempotent: what is already
+    /// gone is skipped.
     pub async fn teardown(&mut self, grace: Option<Duration>) -> TeardownReport {
         let mut report = TeardownReport::default();
         let created: Vec<Res> = lock(&self.created).clone();
         let docker = self.engine.docker().clone();
 
-        if let Some(g) = grace
-            && created
-                .iter()
-                .any(|r| matches!(r, Res::Container { role, .. } if role == labels::role::AGENT))
-        {
-            stop_gracefully(&self.engine, &self.agent, g).await;
+        let agent_id = created.iter().find_map(|r| match r {
+            Res::Container { id, role, .. } if role == labels::role::AGENT => Some(id.clone()),
+            _ => None,
+        });
+        if let (Some(g), Some(id)) = (grace, &agent_id) {
+            stop_gracefully(&self.engine, id, g).await;
         }
 
-        if let Some(dir) = &self.log_dir {
-            let saves = created.iter().filter_map(|r| match r {
-                Res::Container { name, role } if role != labels::role::AGENT => {
-                    Some(save_logs(&self.engine, name, dir, role))
-                }
-                _ => None,
-            });
-            if futures_util::future::join_all(saves)
-                .await
+        if let Some(dir) = self
+            .logs_root
+            .as_deref()
+            .map(|root| crate::paths::launch_log_dir(root, &self.instance, &self.launch_id))
+        {
+            let sidecars: Vec<(&str, &str)> = created
                 .iter()
-                .any(|r| r.is_ok())
-            {
-                report.logs_saved = Some(dir.clone());
+                .filter_map(|r| match r {
+                    Res::Container { id, role, .. }
+                        if role == labels::role::EGRESS || role == labels::role::GIT =>
+                    {
+                        Some((id.as_str(), role.as_str()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !sidecars.is_empty() {
+                let saves = sidecars
+                    .iter()
+                    .map(|(id, role)| save_logs(&self.engine, id, &dir, role));
+                let saved = futures_util::future::join_all(saves).await;
+                for e in saved.iter().filter_map(|r| r.as_ref().err()) {
+                    report.errors.push(format!("saving logs: {e}"));
+                }
+                if saved.iter().any(|r| r.is_ok()) {
+                    let record = crate::paths::LaunchRecord {
+                        launch: self.launch_id.clone(),
+                        instance: self.instance.clone(),
+                        agent: self.agent_name.clone(),
+                        bottle: self.bottle_name.clone(),
+                        started: unix_time(self.started),
+                        ended: unix_time(std::time::SystemTime::now()),
+                        sidecars: sidecars.iter().map(|(_, r)| r.to_string()).collect(),
+                    };
+                    if let Err(e) = record.write(&dir) {
+                        report.errors.push(format!("saving logs: {e}"));
+                    }
+                    report.logs_saved = Some(dir);
+                }
             }
         }
 
         // Containers together (the agent has ended or was stopped above),
-        // then the networks they were on.
-        let containers: Vec<String> = created
+        // then the networks they were on; the reservation after both.
+        let is_reservation =
+            |r: &Res| matches!(r, Res::Container { role, .. } if role == labels::role::RESERVATION);
+        let containers: Vec<(String, String)> = created
             .iter()
             .rev()
+            .filter(|r| !is_reservation(r))
             .filter_map(|r| match r {
-                Res::Container { name, .. } => Some(name.clone()),
-                Res::Network(_) => None,
+                Res::Container { id, name, .. } => Some((id.clone(), name.clone())),
+                Res::Network { .. } => None,
             })
             .collect();
-        let removals = containers
-            .iter()
-            .map(|name| remove_container(&docker, name));
-        for (name, r) in containers
-            .iter()
-            .zip(futures_util::future::join_all(removals).await)
-        {
-            match r {
-                Ok(true) => report.containers.push(name.clone()),
-                Ok(false) => {}
-                Err(e) => report.errors.push(e),
-            }
-        }
-        let networks: Vec<String> = created
+        remove_containers(&docker, &containers, &mut report).await;
+        let networks: Vec<(String, String)> = created
             .iter()
             .rev()
             .filter_map(|r| match r {
-                Res::Network(n) => Some(n.clone()),
+                Res::Network { id, name } => Some((id.clone(), name.clone())),
                 Res::Container { .. } => None,
             })
             .collect();
-        let removals = networks.iter().map(|n| remove_network(&docker, n));
-        for (name, r) in networks
-            .iter()
-            .zip(futures_util::future::join_all(removals).await)
-        {
-            match r {
-                Ok(true) => report.networks.push(name.clone()),
-                Ok(false) => {}
-                Err(e) => report.errors.push(e),
-            }
-        }
+        remove_networks(&docker, &networks, &mut report).await;
 
         // Safety net: anything else labelled with this launch.
         let label = format!("{}={}", labels::LAUNCH, self.launch_id);
         let (left_c, left_n) = labelled(&docker, &label).await;
-        for name in left_c {
-            match remove_container(&docker, &name).await {
-                Ok(true) => report.containers.push(name),
-                Ok(false) => {}
-                Err(e) => report.errors.push(e),
+        let (reserved, others): (Vec<Labelled>, Vec<Labelled>) = left_c
+            .into_iter()
+            .partition(|c| c.role == labels::role::RESERVATION);
+        let others: Vec<(String, String)> = others.into_iter().map(|c| (c.id, c.name)).collect();
+        remove_containers(&docker, &others, &mut report).await;
+        let left_n: Vec<(String, String)> = left_n.into_iter().map(|n| (n.id, n.name)).collect();
+        remove_networks(&docker, &left_n, &mut report).await;
+
+        // Only now may another launch take the name.
+        let mut reservations: Vec<(String, String)> = created
+            .iter()
+            .filter(|r| is_reservation(r))
+            .filter_map(|r| match r {
+                Res::Container { id, name, .. } => Some((id.clone(), name.clone())),
+                Res::Network { .. } => None,
+            })
+            .collect();
+        for c in reserved {
+            if !reservations.iter().any(|(id, _)| *id == c.id) {
+                reservations.push((c.id, c.name));
             }
         }
-        for name in left_n {
-            match remove_network(&docker, &name).await {
-                Ok(true) => report.networks.push(name),
-                Ok(false) => {}
-                Err(e) => report.errors.push(e),
-            }
-        }
+        remove_containers(&docker, &reservations, &mut report).await;
         lock(&self.created).clear();
         self.torn_down = true;
         report
@@ -831,7 +948,11 @@ impl Drop for Bottle {
             agent: self.agent.clone(),
             owner: self.owner.clone(),
             created: self.created.clone(),
-            log_dir: self.log_dir.clone(),
+            networks: self.networks.clone(),
+            started: self.started,
+            agent_name: self.agent_name.clone(),
+            bottle_name: self.bottle_name.clone(),
+            logs_root: self.logs_root.clone(),
             // Already marked: this copy's own drop must not start another.
             torn_down: true,
         };
@@ -886,14 +1007,15 @@ pub(crate) async fn stop_gracefully(engine: &Engine, name: &str, grace: Duration
     }
 }
 
-/// Force-remove a container. `Ok(false)` when it was already gone.
-pub(crate) async fn remove_container(docker: &bollard::Docker, name: &str) -> Result<bool, String> {
+/// Force-remove a container (by id, or a name only the engine's own unique
+/// names make safe). `Ok(false)` when it was already gone.
+pub(crate) async fn remove_container(docker: &bollard::Docker, id: &str) -> Result<bool, String> {
     let opts = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)
         .build();
     for attempt in 0..5 {
-        match docker.remove_container(name, Some(opts.clone())).await {
+        match docker.remove_container(id, Some(opts.clone())).await {
             Ok(()) => return Ok(true),
             Err(e) if is_not_found(&e) => return Ok(false),
             // "removal already in progress": another teardown (stop, cleanup)
@@ -901,17 +1023,18 @@ pub(crate) async fn remove_container(docker: &bollard::Docker, name: &str) -> Re
             Err(e) if is_conflict(&e) && attempt < 4 => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            Err(e) => return Err(format!("removing container {name}: {e}")),
+            Err(e) => return Err(format!("removing container {id}: {e}")),
         }
     }
-    Err(format!("removing container {name}: still in progress"))
+    Err(format!("removing container {id}: still in progress"))
 }
 
-/// Remove a network. `Ok(false)` when it was already gone.
-pub(crate) async fn remove_network(docker: &bollard::Docker, name: &str) -> Result<bool, String> {
+/// Remove a network by id (names may be shared by several networks).
+/// `Ok(false)` when it was already gone.
+pub(crate) async fn remove_network(docker: &bollard::Docker, id: &str) -> Result<bool, String> {
     let mut last = String::new();
     for _ in 0..10 {
-        match docker.remove_network(name).await {
+        match docker.remove_network(id).await {
             Ok(()) => return Ok(true),
             Err(e) if is_not_found(&e) => return Ok(false),
             // Endpoints of just-removed containers can linger a moment.
@@ -921,12 +1044,68 @@ pub(crate) async fn remove_network(docker: &bollard::Docker, name: &str) -> Resu
             }
         }
     }
-    Err(format!("removing network {name}: {last}"))
+    Err(format!("removing network {id}: {last}"))
 }
 
-/// Names of containers and networks carrying `label` (`key=value`).
-pub(crate) async fn labelled(docker: &bollard::Docker, label: &str) -> (Vec<String>, Vec<String>) {
+/// Remove `(id, name)` containers together; what was removed goes into the
+/// report by name.
+async fn remove_containers(
+    docker: &bollard::Docker,
+    containers: &[(String, String)],
+    report: &mut TeardownReport,
+) {
+    let removals = containers
+        .iter()
+        .map(|(id, _)| remove_container(docker, id));
+    for ((_, name), r) in containers
+        .iter()
+        .zip(futures_util::future::join_all(removals).await)
+    {
+        match r {
+            Ok(true) => report.containers.push(name.clone()),
+            Ok(false) => {}
+            Err(e) => report.errors.push(format!("{e} ({name})")),
+        }
+    }
+}
+
+/// Remove `(id, name)` networks together.
+async fn remove_networks(
+    docker: &bollard::Docker,
+    networks: &[(String, String)],
+    report: &mut TeardownReport,
+) {
+    let removals = networks.iter().map(|(id, _)| remove_network(docker, id));
+    for ((_, name), r) in networks
+        .iter()
+        .zip(futures_util::future::join_all(removals).await)
+    {
+        match r {
+            Ok(true) => report.networks.push(name.clone()),
+            Ok(false) => {}
+            Err(e) => report.errors.push(format!("{e} ({name})")),
+        }
+    }
+}
+
+/// A labelled resource: its id, name and `bottle.role`.
+#[derive(Debug, Clone)]
+pub(crate) struct Labelled {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) role: String,
+}
+
+/// Containers and networks carrying `label` (`key=value`).
+pub(crate) async fn labelled(
+    docker: &bollard::Docker,
+    label: &str,
+) -> (Vec<Labelled>, Vec<Labelled>) {
     let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+    let role = |l: Option<&HashMap<String, String>>| {
+        l.and_then(|l| l.get(labels::ROLE).cloned())
+            .unwrap_or_default()
+    };
     let containers = docker
         .list_containers(Some(
             ListContainersOptionsBuilder::default()
@@ -938,8 +1117,15 @@ pub(crate) async fn labelled(docker: &bollard::Docker, label: &str) -> (Vec<Stri
         .unwrap_or_default()
         .into_iter()
         .filter_map(|c| {
-            c.names
-                .and_then(|n| n.first().map(|s| s.trim_start_matches('/').to_string()))
+            Some(Labelled {
+                role: role(c.labels.as_ref()),
+                name: c
+                    .names
+                    .as_ref()
+                    .and_then(|n| n.first().map(|s| s.trim_start_matches('/').to_string()))
+                    .unwrap_or_default(),
+                id: c.id?,
+            })
         })
         .collect();
     let networks = docker
@@ -951,9 +1137,21 @@ pub(crate) async fn labelled(docker: &bollard::Docker, label: &str) -> (Vec<Stri
         .await
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|n| n.name)
+        .filter_map(|n| {
+            Some(Labelled {
+                role: role(n.labels.as_ref()),
+                name: n.name.clone().unwrap_or_default(),
+                id: n.id?,
+            })
+        })
         .collect();
     (containers, networks)
+}
+
+fn unix_time(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Copy files into a container (created or running) through the archive API.
@@ -1041,7 +1239,7 @@ async fn read_bundle(engine: &Engine, container: &str) -> Result<Option<(String,
     Ok(None)
 }
 
-/// A container's IPv4 address on `network`.
+/// A container's IPv4 address on `network` (its name or id).
 pub async fn container_ip(engine: &Engine, name: &str, network: &str) -> Result<String> {
     let info = engine
         .docker()
@@ -1050,7 +1248,12 @@ pub async fn container_ip(engine: &Engine, name: &str, network: &str) -> Result<
         .ctx(|| format!("inspecting {name}"))?;
     info.network_settings
         .and_then(|s| s.networks)
-        .and_then(|n| n.get(network).cloned())
+        .and_then(|n| {
+            n.get(network).cloned().or_else(|| {
+                n.into_values()
+                    .find(|e| e.network_id.as_deref() == Some(network))
+            })
+        })
         .and_then(|e| e.ip_address)
         .filter(|ip| !ip.is_empty())
         .ok_or_else(|| Error::Invalid(format!("{name} has no address on {network}")))

@@ -40,7 +40,7 @@ pub use bollard;
 pub use cancel::Cancel;
 pub use engine::Engine;
 pub use error::{Error, Result};
-pub use launch::{AgentSpec, Bottle, FileSpec, LaunchSpec, TeardownReport, launch};
+pub use launch::{AgentSpec, Bottle, FileSpec, LaunchSpec, TeardownReport, launch, reserve};
 pub use progress::{Progress, ProgressFn};
 
 /// Names of running instances, for planning a new one's name. `None` when

@@ -17,10 +17,15 @@ use std::time::Duration;
 /// A container of an instance.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ContainerInfo {
+    /// Engine id (what removal goes by).
+    pub id: String,
     /// Name.
     pub name: String,
-    /// `agent`, `egress` or `git`.
+    /// `agent`, `egress`, `git` or `reservation` (the container holding
+    /// the instance name, never started).
     pub role: String,
+    /// The launch that made it (`bottle.launch`).
+    pub launch: String,
     /// `created`, `running`, `exited`, ...
     pub state: String,
     /// `healthy`, `unhealthy`, `starting`, or empty when there is no check.
@@ -32,6 +37,8 @@ pub struct ContainerInfo {
 /// A network of an instance.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct NetworkInfo {
+    /// Engine id (what removal goes by: names need not be unique).
+    pub id: String,
     /// Name.
     pub name: String,
     /// `internal`, `egress` or `git-egress`.
@@ -148,6 +155,8 @@ pub async fn list(engine: &Engine) -> Result<Vec<Instance>> {
             })
             .unwrap_or_default();
         acc.containers.push(ContainerInfo {
+            id: c.id.clone().unwrap_or_default(),
+            launch: l.get(labels::LAUNCH).cloned().unwrap_or_default(),
             name: c
                 .names
                 .as_ref()
@@ -168,6 +177,7 @@ pub async fn list(engine: &Engine) -> Result<Vec<Instance>> {
         let acc = by.entry(inst.clone()).or_default();
         take(acc, &l);
         acc.networks.push(NetworkInfo {
+            id: n.id.clone().unwrap_or_default(),
             name: n.name.clone().unwrap_or_default(),
             role: l.get(labels::ROLE).cloned().unwrap_or_default(),
         });
@@ -245,19 +255,26 @@ pub struct Removed {
     pub errors: Vec<String>,
 }
 
+/// Remove everything of an instance, by id (so duplicates of a name, left
+/// by an older version or another tool, go too): agents, the sidecars, the
+/// networks, and the name's reservation last.
 async fn remove_instance(engine: &Engine, inst: &Instance, out: &mut Removed) {
     let docker = engine.docker();
-    let agents = inst
+    let by_role = |agent: bool| -> Vec<&ContainerInfo> {
+        inst.containers
+            .iter()
+            .filter(|c| c.role != labels::role::RESERVATION)
+            .filter(|c| (c.role == labels::role::AGENT) == agent)
+            .collect()
+    };
+    let reservations: Vec<&ContainerInfo> = inst
         .containers
         .iter()
-        .filter(|c| c.role == labels::role::AGENT);
-    let others = inst
-        .containers
-        .iter()
-        .filter(|c| c.role != labels::role::AGENT);
-    for group in [agents.collect::<Vec<_>>(), others.collect::<Vec<_>>()] {
+        .filter(|c| c.role == labels::role::RESERVATION)
+        .collect();
+    for group in [by_role(true), by_role(false)] {
         let rs =
-            futures_util::future::join_all(group.iter().map(|c| remove_container(docker, &c.name)))
+            futures_util::future::join_all(group.iter().map(|c| remove_container(docker, &c.id)))
                 .await;
         for (c, r) in group.iter().zip(rs) {
             match r {
@@ -267,15 +284,23 @@ async fn remove_instance(engine: &Engine, inst: &Instance, out: &mut Removed) {
             }
         }
     }
-    let rs = futures_util::future::join_all(
-        inst.networks
-            .iter()
-            .map(|n| remove_network(docker, &n.name)),
-    )
-    .await;
+    let rs =
+        futures_util::future::join_all(inst.networks.iter().map(|n| remove_network(docker, &n.id)))
+            .await;
     for (n, r) in inst.networks.iter().zip(rs) {
         match r {
             Ok(true) => out.networks.push(n.name.clone()),
+            Ok(false) => {}
+            Err(e) => out.errors.push(e),
+        }
+    }
+    let rs = futures_util::future::join_all(
+        reservations.iter().map(|c| remove_container(docker, &c.id)),
+    )
+    .await;
+    for (c, r) in reservations.iter().zip(rs) {
+        match r {
+            Ok(true) => out.containers.push(c.name.clone()),
             Ok(false) => {}
             Err(e) => out.errors.push(e),
         }
@@ -297,7 +322,7 @@ pub async fn stop(engine: &Engine, name: &str, grace: Duration) -> Result<Remove
         .iter()
         .filter(|c| c.role == labels::role::AGENT)
     {
-        stop_gracefully(engine, &c.name, grace).await;
+        stop_gracefully(engine, &c.id, grace).await;
     }
     let mut out = Removed::default();
     remove_instance(engine, &inst, &mut out).await;
@@ -350,38 +375,129 @@ pub enum LogChunk {
     Err(Vec<u8>),
 }
 
-/// Stream an instance's log to `sink`: from the running container, or, when
-/// the bottle has stopped, from the copy saved at teardown.
+/// One launch of an instance whose logs can be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LaunchLogs {
+    /// The launch id (`bottle.launch`).
+    pub launch: String,
+    /// Unix time it began (for a running one: its oldest container).
+    pub started: u64,
+    /// Unix time its logs were saved; `None` while it runs.
+    pub ended: Option<u64>,
+    /// Whether it still runs (its logs are read from the containers).
+    pub running: bool,
+    /// Where its saved logs are (`<state>/logs/<instance>/<launch id>/`).
+    pub dir: Option<std::path::PathBuf>,
+}
+
+/// Every launch of instance `name` with logs: the saved ones (oldest first)
+/// and, last, the one running now, if any.
+pub async fn launches(engine: &Engine, name: &str) -> Result<Vec<LaunchLogs>> {
+    let mut out: Vec<LaunchLogs> = crate::paths::logs_root()
+        .map(|root| crate::paths::launches(&root, name))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(dir, r)| LaunchLogs {
+            launch: r.launch,
+            started: r.started,
+            ended: Some(r.ended),
+            running: false,
+            dir: Some(dir),
+        })
+        .collect();
+    if let Some(inst) = list(engine).await?.into_iter().find(|i| i.name == name) {
+        let mut live: BTreeMap<&str, u64> = BTreeMap::new();
+        for c in inst
+            .containers
+            .iter()
+            .filter(|c| c.role != labels::role::RESERVATION && !c.launch.is_empty())
+        {
+            live.entry(&c.launch)
+                .or_insert(u64::try_from(inst.created).unwrap_or(0));
+        }
+        for (launch, started) in live {
+            if !out.iter().any(|l| l.launch == launch) {
+                out.push(LaunchLogs {
+                    launch: launch.to_string(),
+                    started,
+                    ended: None,
+                    running: true,
+                    dir: None,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Which launch's log to read: the latest (the running one, else the last
+/// saved), or the one whose id starts with the given text.
+fn pick<'a>(all: &'a [LaunchLogs], name: &str, launch: Option<&str>) -> Result<&'a LaunchLogs> {
+    match launch {
+        None => all
+            .iter()
+            .rev()
+            .find(|l| l.running)
+            .or_else(|| all.last())
+            .ok_or_else(|| Error::NoSuchInstance(name.to_string())),
+        Some(id) => {
+            let found: Vec<&LaunchLogs> = all
+                .iter()
+                .filter(|l| l.launch.starts_with(id) && !id.is_empty())
+                .collect();
+            match found.as_slice() {
+                [one] => Ok(one),
+                [] => Err(Error::Invalid(format!(
+                    "bottle {name:?} has no launch {id:?} (`bottle logs {name} --list` lists them)"
+                ))),
+                _ => Err(Error::Invalid(format!(
+                    "{id:?} names {} launches of {name:?}; give more of the id",
+                    found.len()
+                ))),
+            }
+        }
+    }
+}
+
+/// Stream an instance's log to `sink`: of the latest launch (from the
+/// running container, or the copy saved at its teardown), or of `launch`
+/// (an id or a unique prefix of one; see [`launches`]).
 pub async fn logs(
     engine: &Engine,
     name: &str,
     source: LogSource,
     follow: bool,
+    launch: Option<&str>,
     mut sink: impl FnMut(LogChunk),
 ) -> Result<()> {
-    let all = list(engine).await?;
-    let container = all
-        .iter()
-        .find(|i| i.name == name)
-        .and_then(|i| i.containers.iter().find(|c| c.role == source.role()))
-        .map(|c| c.name.clone());
-    let Some(container) = container else {
-        // Stopped: the saved copy (sidecars only).
-        let dir = crate::paths::instance_log_dir(name);
-        let role = source.role();
-        if let Some(dir) = dir.filter(|d| d.join(format!("{role}.jsonl")).is_file()) {
-            let read = |f: String| std::fs::read(dir.join(f)).unwrap_or_default();
-            sink(LogChunk::Out(read(format!("{role}.jsonl"))));
-            sink(LogChunk::Err(read(format!("{role}.log"))));
-            return Ok(());
-        }
-        if all.iter().any(|i| i.name == name) {
+    let all = launches(engine, name).await?;
+    let chosen = pick(&all, name, launch)?;
+    let role = source.role();
+    if !chosen.running {
+        // Saved (sidecars only).
+        let dir = chosen.dir.clone().unwrap_or_default();
+        if !dir.join(format!("{role}.jsonl")).is_file() {
             return Err(Error::Invalid(format!(
-                "bottle {name:?} has no {role} container"
+                "launch {} of bottle {name:?} kept no {role} log",
+                chosen.launch
             )));
         }
-        return Err(Error::NoSuchInstance(name.to_string()));
-    };
+        let read = |f: String| std::fs::read(dir.join(f)).unwrap_or_default();
+        sink(LogChunk::Out(read(format!("{role}.jsonl"))));
+        sink(LogChunk::Err(read(format!("{role}.log"))));
+        return Ok(());
+    }
+    let container = list(engine)
+        .await?
+        .into_iter()
+        .find(|i| i.name == name)
+        .and_then(|i| {
+            i.containers
+                .into_iter()
+                .find(|c| c.role == role && c.launch == chosen.launch)
+        })
+        .map(|c| c.id)
+        .ok_or_else(|| Error::Invalid(format!("bottle {name:?} has no {role} container")))?;
     let opts = LogsOptionsBuilder::default()
         .stdout(true)
         .stderr(true)
@@ -396,7 +512,7 @@ pub async fn logs(
             Err(e) if crate::error::is_not_found(&e) => break,
             Err(e) => {
                 return Err(Error::Api {
-                    context: format!("reading the logs of {container}"),
+                    context: format!("reading the logs of {name}'s {role}"),
                     source: e,
                 });
             }
@@ -679,6 +795,51 @@ fn root_cause(e: &Error) -> String {
 mod tests {
     use super::*;
     use bollard::models::HealthStatusEnum;
+
+    fn launch(id: &str, running: bool) -> LaunchLogs {
+        LaunchLogs {
+            launch: id.into(),
+            started: 1,
+            ended: (!running).then_some(2),
+            running,
+            dir: None,
+        }
+    }
+
+    #[test]
+    fn the_latest_launch_is_the_running_one_else_the_last_saved() {
+        let saved = [launch("aa11", false), launch("bb22", false)];
+        assert_eq!(pick(&saved, "x", None).unwrap().launch, "bb22");
+        let with_live = [
+            launch("aa11", false),
+            launch("cc33", true),
+            launch("bb22", false),
+        ];
+        assert_eq!(pick(&with_live, "x", None).unwrap().launch, "cc33");
+        assert!(matches!(
+            pick(&[], "x", None),
+            Err(Error::NoSuchInstance(n)) if n == "x"
+        ));
+    }
+
+    #[test]
+    fn a_launch_is_chosen_by_a_unique_prefix_of_its_id() {
+        let all = [
+            launch("aa11", false),
+            launch("aa22", false),
+            launch("bb", false),
+        ];
+        assert_eq!(pick(&all, "x", Some("aa2")).unwrap().launch, "aa22");
+        assert_eq!(pick(&all, "x", Some("bb")).unwrap().launch, "bb");
+        let e = pick(&all, "x", Some("aa")).unwrap_err().to_string();
+        assert!(e.contains("names 2 launches"), "{e}");
+        let e = pick(&all, "x", Some("zz")).unwrap_err().to_string();
+        assert!(
+            e.contains("has no launch \"zz\"") && e.contains("--list"),
+            "{e}"
+        );
+        assert!(pick(&all, "x", Some("")).is_err());
+    }
 
     #[test]
     fn health_and_state_enums_render_as_the_engine_spells_them() {

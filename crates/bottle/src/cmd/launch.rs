@@ -348,7 +348,7 @@ pub fn build_spec(i: SpecInput<'_>) -> anyhow::Result<LaunchSpec> {
             },
         },
         test_sidecar_networks,
-        log_dir: bottle_docker::paths::instance_log_dir(&i.plan.instance),
+        logs_root: bottle_docker::paths::logs_root(),
         health_timeout: Duration::from_secs(30),
     })
 }
@@ -437,13 +437,55 @@ pub struct SessionOpts {
     pub grace: Duration,
 }
 
-/// What `run` and `start` share once the spec is built: connect, check the
-/// runtime, make the images, launch, run `session`, tear down whatever
-/// happened, and turn the outcome into the exit status (the agent's code, or
-/// 128 + the signal that interrupted it).
-pub fn launch_session(
+/// Plan `plan`'s agent again with `taken` instance names avoided (the
+/// engine refused the name: another launch holds it). Everything else comes
+/// out as before; the command line's command is kept.
+pub fn replan(
+    set: &ManifestSet,
     plan: &LaunchPlan,
-    spec: &LaunchSpec,
+    taken: std::collections::BTreeSet<String>,
+) -> anyhow::Result<LaunchPlan> {
+    let inputs = super::common::plan_inputs(Some(plan.agent.name.clone()), taken);
+    let mut next = bottle_plan::plan(set, &inputs)?;
+    next.agent.command = plan.agent.command.clone();
+    Ok(next)
+}
+
+/// Reserve an instance name on the engine, the arbiter between launches
+/// that run at once: try the plan's name, and on a refusal plan again with
+/// the next free one. Returns the plan that holds its name.
+pub async fn reserve(
+    engine: &Engine,
+    set: &ManifestSet,
+    plan: &LaunchPlan,
+) -> anyhow::Result<(LaunchPlan, bottle_docker::Bottle)> {
+    let mut plan = plan.clone();
+    let mut taken = std::collections::BTreeSet::new();
+    // Each refusal means another launch took a name since we looked; a
+    // bound only guards against an engine that refuses everything.
+    for _ in 0..1000 {
+        if let Some(b) = bottle_docker::reserve(engine, &plan).await? {
+            return Ok((plan, b));
+        }
+        taken.insert(plan.instance.clone());
+        taken.extend(bottle_docker::ops::instance_names(engine).await?);
+        plan = replan(set, &plan, taken.clone())?;
+    }
+    bail!(
+        "no free instance name for agent {:?} after 1000 tries",
+        plan.agent.name
+    )
+}
+
+/// What `run` and `start` share once the values are resolved: connect,
+/// check the runtime, make the images, reserve the instance name (which may
+/// change the plan's), build the spec with `build`, launch, run `session`,
+/// tear down whatever happened, and turn the outcome into the exit status
+/// (the agent's code, or 128 + the signal that interrupted it).
+pub fn launch_session(
+    set: &ManifestSet,
+    plan: &LaunchPlan,
+    build: impl FnOnce(&LaunchPlan) -> anyhow::Result<LaunchSpec>,
     opts: SessionOpts,
     session: impl AsyncFnOnce(
         &bottle_docker::Bottle,
@@ -462,7 +504,16 @@ pub fn launch_session(
             .race(async { Ok(ensure_images(&engine, plan, opts.yes).await) })
             .await??;
         let progress = launch_progress(opts.verbose);
-        let mut bottle = bottle_docker::launch(&engine, spec, &cancel, &progress).await?;
+        let (plan, reserved) = reserve(&engine, set, plan).await?;
+        let spec = match build(&plan) {
+            Ok(s) => s,
+            Err(e) => {
+                let mut reserved = reserved;
+                report_teardown(&reserved.teardown(None).await);
+                return Err(e);
+            }
+        };
+        let mut bottle = bottle_docker::launch(reserved, &spec, &cancel, &progress).await?;
         progress(Progress::Phase("starting the agent"));
         let ended = session(&bottle, &cancel).await;
         progress(Progress::Phase("tearing down"));

@@ -1,6 +1,9 @@
-//! `bottle logs NAME [--egress|--git|--agent] [--follow] [--json]`: the
-//! egress proxy's audit log (default), the git gate's, or the agent's output.
-//! After a bottle stopped, the sidecars' logs saved at teardown are shown.
+//! `bottle logs NAME [--egress|--git|--agent] [--follow] [--json]
+//! [--launch ID | --list]`: the egress proxy's audit log (default), the git
+//! gate's, or the agent's output, of the latest launch of the bottle NAME.
+//! After a bottle stopped, the sidecars' logs saved at its teardown are
+//! shown; every launch keeps its own (`<state>/logs/<instance>/<launch
+//! id>/`), `--list` lists them and `--launch` picks one.
 
 use super::launch::runtime;
 use bottle_docker::ops::{LogChunk, LogSource};
@@ -27,9 +30,60 @@ pub struct Args {
     #[arg(long, short = 'f')]
     pub follow: bool,
     /// Print the audit lines as they are (one JSON object per line) and
-    /// nothing else.
+    /// nothing else; with `--list`, the launches as a JSON array.
     #[arg(long)]
     pub json: bool,
+    /// Read this launch's logs instead of the latest's (its id, or a unique
+    /// prefix of it; `--list` shows them).
+    #[arg(long, value_name = "ID", conflicts_with = "list")]
+    pub launch: Option<String>,
+    /// List the launches of NAME whose logs can be read, oldest first.
+    #[arg(long)]
+    pub list: bool,
+}
+
+fn list(args: &Args) -> anyhow::Result<ExitCode> {
+    let all = runtime()?.block_on(async {
+        let engine = bottle_docker::Engine::connect().await?;
+        bottle_docker::ops::launches(&engine, &args.name).await
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if all.is_empty() {
+        anyhow::bail!("no logs of a bottle {:?}", args.name);
+    }
+    println!("{:<32}  {:<20}  {:<20}", "LAUNCH", "STARTED", "ENDED");
+    for l in &all {
+        let ended = match l.ended {
+            Some(t) => utc(t),
+            None => "running".to_string(),
+        };
+        println!("{:<32}  {:<20}  {:<20}", l.launch, utc(l.started), ended);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Unix time as `YYYY-MM-DDTHH:MM:SSZ`.
+fn utc(t: u64) -> String {
+    let (days, secs) = (t / 86_400, t % 86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// One audit line as text. Lines are read as the one audit schema both
@@ -113,6 +167,9 @@ pub(crate) fn egress_target(e: &bottle_policy::audit::EgressAudit) -> String {
 
 /// Run.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.list {
+        return list(&args);
+    }
     let source = if args.git {
         LogSource::Git
     } else if args.agent {
@@ -130,6 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &args.name,
             source,
             args.follow,
+            args.launch.as_deref(),
             |chunk| match chunk {
                 LogChunk::Out(bytes) => {
                     pending.extend_from_slice(&bytes);
@@ -164,7 +222,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::render;
+    use super::{render, utc};
+
+    #[test]
+    fn unix_times_print_as_utc() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_796_180_461), "2026-12-02T03:01:01Z");
+    }
 
     #[test]
     fn audit_lines_render_with_their_reason() {

@@ -47,6 +47,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let containers: Vec<String> = i
             .containers
             .iter()
+            // The name's reservation is never started: nothing to show.
+            .filter(|c| c.role != bottle_docker::labels::role::RESERVATION)
             .map(|c| {
                 if c.health.is_empty() {
                     format!("{}:{}", c.role, c.state)

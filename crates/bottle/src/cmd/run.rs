@@ -37,17 +37,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     l::confirm(args.yes, "Start this bottle?")?;
     let values = l::resolve_values(&set, &plan)?;
     let forward_stdin = !std::io::stdin().is_terminal();
-    let spec = l::build_spec(SpecInput {
-        set: &set,
-        plan: &plan,
-        values: &values,
-        command_overridden: true,
-        tty: false,
-        stdin: forward_stdin,
-    })?;
     l::launch_session(
+        &set,
         &plan,
-        &spec,
+        |plan| {
+            l::build_spec(SpecInput {
+                set: &set,
+                plan,
+                values: &values,
+                command_overridden: true,
+                tty: false,
+                stdin: forward_stdin,
+            })
+        },
         l::SessionOpts {
             yes: args.yes,
             verbose: args.verbose,

@@ -43,17 +43,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     l::confirm(args.yes, "Start this bottle?")?;
     let values = l::resolve_values(&set, &plan)?;
     let tty = std::io::stdin().is_terminal();
-    let spec = l::build_spec(SpecInput {
-        set: &set,
-        plan: &plan,
-        values: &values,
-        command_overridden: overridden,
-        tty,
-        stdin: true,
-    })?;
     l::launch_session(
+        &set,
         &plan,
-        &spec,
+        |plan| {
+            l::build_spec(SpecInput {
+                set: &set,
+                plan,
+                values: &values,
+                command_overridden: overridden,
+                tty,
+                stdin: true,
+            })
+        },
         l::SessionOpts {
             yes: args.yes,
             verbose: args.verbose,

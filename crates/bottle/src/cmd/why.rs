@@ -545,7 +545,7 @@ fn read_audit(name: &str) -> anyhow::Result<Vec<AuditRecord>> {
         let mut out = Vec::new();
         for source in [LogSource::Egress, LogSource::Git] {
             let mut bytes = Vec::new();
-            let r = bottle_docker::ops::logs(&engine, name, source, false, |chunk| {
+            let r = bottle_docker::ops::logs(&engine, name, source, false, None, |chunk| {
                 if let LogChunk::Out(b) = chunk {
                     bytes.extend_from_slice(&b);
                 }

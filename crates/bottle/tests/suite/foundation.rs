@@ -103,17 +103,23 @@ fn plan_json_matches_the_documented_shape() {
 
 #[test]
 fn start_dry_run_shows_the_preflight_and_creates_nothing() {
+    // An agent name of its own, so the engine can be asked about it alone.
+    let agent = format!("impl-{}", &bottle_testkit::docker::random_id()[..6]);
     let s = Scratch::new();
     s.write(
         "bottle.toml",
-        concat!(
-            "[bottles.dev]\nenv = { RUST_LOG = \"info\" }\n",
-            "egress.allowlist = [\"api.github.com\", \"*.crates.io\"]\n",
-            "[[bottles.dev.credentials]]\nhost = \"api.anthropic.com\"\nheader = \"x-api-key\"\nvalue = \"lit\"\nagent_env = \"ANTHROPIC_API_KEY\"\n",
-            "[agents.impl]\nbottle = \"dev\"\npreset = \"claude\"\n",
+        &format!(
+            concat!(
+                "[bottles.dev]\nenv = {{ RUST_LOG = \"info\" }}\n",
+                "egress.allowlist = [\"api.github.com\", \"*.crates.io\"]\n",
+                "[[bottles.dev.credentials]]\nhost = \"api.anthropic.com\"\nheader = \"x-api-key\"\nvalue = \"lit\"\nagent_env = \"ANTHROPIC_API_KEY\"\n",
+                "[agents.{agent}]\nbottle = \"dev\"\npreset = \"claude\"\n",
+            ),
+            agent = agent
         ),
     );
-    let out = s.stdout(&["start", "impl", "--dry-run"]);
+    let engine = bottle_testkit::docker::engine();
+    let out = s.stdout(&["start", &agent, "--dry-run"]);
     assert!(
         out.contains("9 hosts allowed (*.crates.io, api.anthropic.com, api.github.com, +6 more)"),
         "{out}"
@@ -128,12 +134,23 @@ fn start_dry_run_shows_the_preflight_and_creates_nothing() {
     );
     assert!(out.contains("ANTHROPIC_API_KEY (placeholder"), "{out}");
     assert!(out.contains("RUST_LOG (literal)"), "{out}");
-    assert!(out.contains("bottle-impl-egress"), "{out}");
+    assert!(out.contains(&format!("bottle-{agent}-egress")), "{out}");
     assert!(out.contains("dry run: nothing was created"), "{out}");
     assert!(!out.contains("lit\""), "a credential value leaked: {out}");
     // Nothing was written next to the manifest either.
     let entries: Vec<_> = std::fs::read_dir(s.path()).unwrap().collect();
     assert_eq!(entries.len(), 1);
+    // And the engine, when there is one, holds nothing of it: no container
+    // (not even the name's reservation), network or volume.
+    if engine.is_some() {
+        let made = bottle_testkit::docker::labelled(&format!("bottle.agent={agent}"));
+        assert!(made.is_empty(), "the dry run created {made:?}");
+        let named = bottle_testkit::docker::labelled("bottle.instance")
+            .into_iter()
+            .filter(|r| r.contains(&agent))
+            .collect::<Vec<_>>();
+        assert!(named.is_empty(), "the dry run created {named:?}");
+    }
 }
 
 #[test]

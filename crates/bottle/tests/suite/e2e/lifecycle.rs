@@ -164,8 +164,14 @@ fn ls_shows_a_running_bottle_and_stop_removes_it() {
                 .iter()
                 .map(|c| c["role"].as_str().unwrap())
                 .collect();
-            assert_eq!(roles.len(), 2, "{i}");
-            assert!(roles.contains(&"agent") && roles.contains(&"egress"), "{i}");
+            // The agent, the proxy, and the container that holds the name.
+            assert_eq!(roles.len(), 3, "{i}");
+            assert!(
+                roles.contains(&"agent")
+                    && roles.contains(&"egress")
+                    && roles.contains(&"reservation"),
+                "{i}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "never running: {all:?}");
@@ -214,6 +220,102 @@ fn ls_shows_a_running_bottle_and_stop_removes_it() {
         "stopping a gone bottle is an error: {}",
         show(&again)
     );
+    b.assert_clean();
+}
+
+/// Ten launches of one agent at once, in one directory: the engine is the
+/// arbiter of instance names (a name is held by a container, whose name it
+/// refuses twice), so each gets its own, all succeed, and nothing is left.
+#[test]
+fn ten_concurrent_runs_in_one_directory_all_succeed_and_leave_nothing() {
+    let Some(()) = setup() else { return };
+    let b = TestBottle::new("many", Opts::default());
+    let children: Vec<std::process::Child> = (0..10)
+        .map(|_| {
+            b.cmd(&["run", "--yes", &b.agent, "--", "true"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn bottle run")
+        })
+        .collect();
+    let outs: Vec<std::process::Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait for bottle run"))
+        .collect();
+    for (i, out) in outs.iter().enumerate() {
+        assert!(out.status.success(), "run {i}: {}", show(out));
+    }
+    let left = dk::labelled(&format!("bottle.agent={}", b.agent));
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // Every launch saved its logs; launches that overlapped in time had
+    // different instance names.
+    let root = b.state.path().join("logs");
+    let mut records = Vec::new();
+    for inst in std::fs::read_dir(&root).expect("logs root") {
+        let inst = inst.unwrap().file_name().into_string().unwrap();
+        assert!(inst.starts_with(&b.agent), "{inst}");
+        records.extend(
+            bottle_docker::paths::launches(&root, &inst)
+                .into_iter()
+                .map(|(_, r)| r),
+        );
+    }
+    assert_eq!(records.len(), 10, "{records:#?}");
+    for x in &records {
+        for y in &records {
+            if x.launch != y.launch && x.started < y.ended && y.started < x.ended {
+                assert_ne!(x.instance, y.instance, "{x:?} and {y:?} overlapped");
+            }
+        }
+    }
+    let names: std::collections::BTreeSet<&str> =
+        records.iter().map(|r| r.instance.as_str()).collect();
+    assert!(names.len() > 1, "no two runs overlapped? {records:#?}");
+    b.assert_clean();
+}
+
+/// Two bottles with the same name, one after the other: each launch keeps
+/// its own logs, `logs` shows the latest, `--list` lists both and
+/// `--launch` reads the first.
+#[test]
+fn both_audit_logs_of_two_bottles_with_the_same_name_are_readable() {
+    let Some(()) = setup() else { return };
+    let b = TestBottle::new("twice", Opts::default());
+    let https = bottle_testkit::docker::HTTPS_HOST;
+    b.run_ok(&format!("curl -sS --fail https://{https}/first-launch"));
+    b.run_ok(&format!("curl -sS --fail https://{https}/second-launch"));
+    let paths = |args: &[&str]| -> Vec<String> {
+        let out = b.cmd(args).output().expect("bottle logs");
+        assert!(out.status.success(), "{args:?}: {}", show(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("audit line"))
+            .filter_map(|l| l["path"].as_str().map(String::from))
+            .filter(|p| p.ends_with("-launch"))
+            .collect()
+    };
+    assert_eq!(paths(&["logs", &b.agent, "--json"]), ["/second-launch"]);
+    let out = b
+        .cmd(&["logs", &b.agent, "--list", "--json"])
+        .output()
+        .expect("bottle logs --list");
+    assert!(out.status.success(), "{}", show(&out));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("list json");
+    assert_eq!(list.len(), 2, "{list:#?}");
+    let ids: Vec<&str> = list.iter().map(|l| l["launch"].as_str().unwrap()).collect();
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(
+        paths(&["logs", &b.agent, "--json", "--launch", ids[0]]),
+        ["/first-launch"]
+    );
+    assert_eq!(
+        paths(&["logs", &b.agent, "--json", "--launch", &ids[1][..8]]),
+        ["/second-launch"]
+    );
+    let text = b.cmd(&["logs", &b.agent, "--list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(ids[0]) && text.contains(ids[1]), "{text}");
     b.assert_clean();
 }
 
