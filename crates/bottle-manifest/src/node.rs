@@ -296,27 +296,61 @@ impl JsonParser<'_> {
         }
     }
 
+    /// A number as RFC 8259 writes it: `-? (0 | [1-9][0-9]*) (. [0-9]+)?
+    /// ([eE] [+-]? [0-9]+)?` — no leading zeros, no bare `.` or `e`.
     fn number(&mut self) -> Result<Kind, SyntaxError> {
         let start = self.i;
-        if self.s[self.i] == b'-' {
+        let digits = |p: &mut Self| {
+            let from = p.i;
+            while p.s.get(p.i).is_some_and(u8::is_ascii_digit) {
+                p.i += 1;
+            }
+            p.i - from
+        };
+        if self.s.get(self.i) == Some(&b'-') {
             self.i += 1;
         }
+        let int_start = self.i;
+        let n = digits(self);
+        let mut ok = n > 0 && !(n > 1 && self.s[int_start] == b'0');
         let mut float = false;
-        while self.i < self.s.len() {
-            match self.s[self.i] {
-                b'0'..=b'9' => {}
-                b'.' | b'e' | b'E' | b'+' | b'-' => float = true,
-                _ => break,
-            }
+        if ok && self.s.get(self.i) == Some(&b'.') {
             self.i += 1;
+            float = true;
+            ok = digits(self) > 0;
+        }
+        if ok && matches!(self.s.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            float = true;
+            if matches!(self.s.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            ok = digits(self) > 0;
+        }
+        // Whatever else sticks to the number is part of the mistake.
+        while self
+            .s
+            .get(self.i)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
+        {
+            self.i += 1;
+            ok = false;
         }
         let t = &self.text[start..self.i];
         let bad = || SyntaxError {
             message: format!("invalid number {t:?}"),
             span: start..self.i,
         };
+        if !ok {
+            return Err(bad());
+        }
         if float {
-            t.parse::<f64>().map(Kind::Float).map_err(|_| bad())
+            // An exponent past f64's range would read as infinity.
+            t.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Kind::Float)
+                .ok_or_else(bad)
         } else {
             t.parse::<i64>().map(Kind::Int).map_err(|_| bad())
         }
@@ -388,6 +422,8 @@ impl JsonParser<'_> {
         let h = self
             .text
             .get(self.i..self.i + 4)
+            // from_str_radix would also take a sign (`\u+0a1`).
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
             .and_then(|h| u32::from_str_radix(h, 16).ok())
             .ok_or_else(|| self.err("expected four hex digits after \\u"))?;
         self.i += 4;
@@ -536,5 +572,248 @@ mod tests {
     fn path_display_quotes_odd_keys() {
         let p = KeyPath::root().key("env").key("A.B");
         assert_eq!(p.to_string(), "env[\"A.B\"]");
+    }
+
+    /// A small deterministic generator (xorshift64*): the same cases on
+    /// every run, so a failure reproduces.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+            xs[self.below(xs.len() as u64) as usize]
+        }
+    }
+
+    fn ws(g: &mut Gen, out: &mut String) {
+        for _ in 0..g.below(3) {
+            out.push_str(g.pick(&[" ", "\n", "\t", "\r\n", ""]));
+        }
+    }
+
+    fn string(g: &mut Gen, out: &mut String) {
+        out.push('"');
+        for _ in 0..g.below(6) {
+            out.push_str(g.pick(&[
+                "a",
+                "Z",
+                " ",
+                "é",
+                "😀",
+                "\\\"",
+                "\\\\",
+                "\\/",
+                "\\n",
+                "\\t",
+                "\\b",
+                "\\f",
+                "\\r",
+                "\\u00e9",
+                "\\u0041",
+                "\\ud83d\\ude00",
+                "\\uDBFF\\uDFFF",
+                "key",
+                ".",
+            ]));
+        }
+        out.push('"');
+    }
+
+    fn number(g: &mut Gen, out: &mut String) {
+        if g.below(3) == 0 {
+            out.push('-');
+        }
+        out.push_str(&match g.below(4) {
+            0 => g.below(10).to_string(),
+            1 => (g.next() >> g.below(64)).to_string(),
+            2 => format!("{}.{}", g.below(1000), g.below(1000)),
+            _ => format!(
+                "{}e{}{}",
+                g.below(100),
+                g.pick(&["", "+", "-"]),
+                g.below(30)
+            ),
+        });
+    }
+
+    fn value(g: &mut Gen, depth: u32, out: &mut String) {
+        ws(g, out);
+        match g.below(if depth > 3 { 5 } else { 7 }) {
+            0 => out.push_str(g.pick(&["true", "false", "null"])),
+            1 | 2 => number(g, out),
+            3 | 4 => string(g, out),
+            5 => {
+                out.push('[');
+                let n = g.below(4);
+                for i in 0..n {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    value(g, depth + 1, out);
+                }
+                ws(g, out);
+                out.push(']');
+            }
+            _ => {
+                out.push('{');
+                let n = g.below(4);
+                for i in 0..n {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    ws(g, out);
+                    string(g, out);
+                    ws(g, out);
+                    out.push(':');
+                    value(g, depth + 1, out);
+                }
+                ws(g, out);
+                out.push('}');
+            }
+        }
+        ws(g, out);
+    }
+
+    /// Break a valid text the way a typo does: drop, double or insert a
+    /// character somewhere.
+    fn mutate(g: &mut Gen, text: &str) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        if chars.is_empty() {
+            return text.to_string();
+        }
+        let at = g.below(chars.len() as u64) as usize;
+        let mut out: Vec<char> = chars.clone();
+        match g.below(3) {
+            0 => {
+                out.remove(at);
+            }
+            1 => out.insert(at, chars[at]),
+            _ => {
+                let c = g.pick(&[
+                    "0", "-", ".", "e", "+", "\"", "\\", "u", ",", ":", "[", "}", "\u{1}",
+                ]);
+                out.insert(at, c.chars().next().unwrap_or('0'));
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    fn to_json(n: &Node) -> serde_json::Value {
+        use serde_json::Value;
+        match &n.kind {
+            Kind::Null => Value::Null,
+            Kind::Bool(b) => Value::Bool(*b),
+            Kind::Int(i) => Value::from(*i),
+            Kind::Float(f) => Value::from(*f),
+            Kind::Str(s) | Kind::Datetime(s) => Value::String(s.clone()),
+            Kind::Array(a) => Value::Array(a.iter().map(to_json).collect()),
+            Kind::Table(es) => Value::Object(
+                es.iter()
+                    .map(|e| (e.key.clone(), to_json(&e.value)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Equal values; floats within a rounding step (serde_json's default
+    /// float parsing is not correctly rounded, Rust's is).
+    fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+                match (x.as_f64(), y.as_f64()) {
+                    (Some(x), Some(y)) => x == y || (x - y).abs() <= 4.0 * f64::EPSILON * x.abs(),
+                    _ => false,
+                }
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+
+    /// Every value and key span, read on its own, is that value or key.
+    fn check_spans(text: &str, n: &Node, why: &str) {
+        let alone = parse_json(&text[n.span.clone()])
+            .unwrap_or_else(|e| panic!("{why}: span {:?} does not parse: {e:?}", n.span));
+        assert_eq!(to_json(&alone), to_json(n), "{why}: span {:?}", n.span);
+        match &n.kind {
+            Kind::Array(a) => a.iter().for_each(|x| check_spans(text, x, why)),
+            Kind::Table(es) => {
+                for e in es {
+                    let k: String = serde_json::from_str(&text[e.key_span.clone()])
+                        .unwrap_or_else(|err| panic!("{why}: key span {:?}: {err}", e.key_span));
+                    assert_eq!(k, e.key, "{why}");
+                    check_spans(text, &e.value, why);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// What serde_json accepts that we refuse by design: duplicate keys
+    /// (it keeps the last; a manifest must not say two things) and
+    /// integers beyond i64 (it reads them as u64 or rounds them to f64).
+    fn refused_by_design(v: &serde_json::Value, text: &str) -> bool {
+        fn big(v: &serde_json::Value) -> bool {
+            match v {
+                serde_json::Value::Number(n) => n.is_u64() && n.as_i64().is_none(),
+                serde_json::Value::Array(a) => a.iter().any(big),
+                serde_json::Value::Object(o) => o.values().any(big),
+                _ => false,
+            }
+        }
+        let too_long_int = |e: &SyntaxError| {
+            let t = text[e.span.clone()].trim_start_matches('-');
+            e.message.starts_with("invalid number")
+                && !t.is_empty()
+                && t.bytes().all(|b| b.is_ascii_digit())
+                && t.parse::<i64>().is_err()
+        };
+        big(v)
+            || parse_json(text)
+                .is_err_and(|e| e.message.contains("duplicate key") || too_long_int(&e))
+    }
+
+    /// Property: the span-carrying JSON parser agrees with serde_json on
+    /// what is JSON and what it means, and every span it records holds
+    /// exactly its value. Valid texts and typo'd ones.
+    #[test]
+    fn the_json_parser_agrees_with_serde_json_and_its_spans_hold_their_values() {
+        let mut g = Gen(0x5eed_0002);
+        let (mut ok, mut bad) = (0, 0);
+        for case in 0..20_000 {
+            let mut text = String::new();
+            value(&mut g, 0, &mut text);
+            if g.below(3) == 0 {
+                text = mutate(&mut g, &text);
+            }
+            let ours = parse_json(&text);
+            let theirs = serde_json::from_str::<serde_json::Value>(&text);
+            let why = format!("case {case}: {text:?}: ours {ours:?}, serde_json {theirs:?}");
+            match (&ours, &theirs) {
+                (Ok(n), Ok(v)) => {
+                    assert!(same(&to_json(n), v), "{why}");
+                    check_spans(&text, n, &why);
+                    ok += 1;
+                }
+                (Err(_), Err(_)) => bad += 1,
+                (Err(_), Ok(v)) if refused_by_design(v, &text) => bad += 1,
+                _ => panic!("{why}"),
+            }
+        }
+        assert!(ok > 5_000 && bad > 2_000, "ok {ok}, bad {bad}");
     }
 }
