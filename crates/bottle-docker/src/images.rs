@@ -55,6 +55,9 @@ const CLAUDE_FILES: &[(&str, &str)] = &[
     ),
 ];
 
+const CODEX_FILES: &[(&str, &str)] =
+    &[("AGENTS.md", include_str!("../../../images/codex/AGENTS.md"))];
+
 /// The `shell` preset.
 pub const SHELL: Recipe = Recipe {
     name: "agent-shell",
@@ -85,7 +88,7 @@ pub const CODEX: Recipe = Recipe {
     dockerfile: include_str!("../../../images/codex/Dockerfile"),
     needs_network: false,
     agent: Some(&agents::CODEX),
-    files: &[],
+    files: CODEX_FILES,
 };
 /// The `codex` preset from the npm registry (`BOTTLE_AGENT_FROM=npm`).
 pub const CODEX_NPM: Recipe = Recipe {
@@ -93,7 +96,7 @@ pub const CODEX_NPM: Recipe = Recipe {
     dockerfile: include_str!("../../../images/codex/npm.Dockerfile"),
     needs_network: true,
     agent: Some(&agents::CODEX),
-    files: &[],
+    files: CODEX_FILES,
 };
 /// The egress sidecar.
 pub const EGRESS: Recipe = Recipe {

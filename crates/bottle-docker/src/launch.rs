@@ -52,6 +52,9 @@ pub mod paths {
     pub const GIT_UID: u32 = 999;
     /// The agent's git config (`GIT_CONFIG_SYSTEM`).
     pub const AGENT_GITCONFIG: &str = "/etc/bottle/gitconfig";
+    /// The agent's description of its sandbox (what the presets' CLAUDE.md
+    /// and AGENTS.md point at).
+    pub const AGENT_POLICY: &str = "/etc/bottle/policy.md";
     /// User the agent runs as.
     pub const AGENT_UID: u32 = 1000;
     /// Where the agent's CA bundle goes when the image has none.
@@ -133,6 +136,8 @@ pub struct AgentSpec {
     pub ca_cert_pem: String,
     /// Git config routing the remotes through the gate.
     pub gitconfig: Option<String>,
+    /// The policy description the agent reads ([`paths::AGENT_POLICY`]).
+    pub policy: Option<String>,
     /// Allocate a TTY (interactive `start`).
     pub tty: bool,
     /// Keep stdin open (interactive, or input piped to `run`).
@@ -807,6 +812,9 @@ impl Bottle {
                 0o644,
                 0,
             ));
+        }
+        if let Some(p) = &a.policy {
+            files.push(FileSpec::new(paths::AGENT_POLICY, p.as_bytes(), 0o644, 0));
         }
         upload(&self.engine, &self.agent, &files).await
     }

@@ -337,6 +337,7 @@ pub fn build_spec(i: SpecInput<'_>) -> anyhow::Result<LaunchSpec> {
             env: i.values.env.clone(),
             ca_cert_pem: ca.cert_pem.clone(),
             gitconfig,
+            policy: Some(super::policy::policy_md(i.plan)),
             tty: i.tty,
             stdin: i.stdin,
             workdir: i.plan.mounts.first().map(|m| m.target.clone()),

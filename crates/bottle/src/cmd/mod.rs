@@ -11,6 +11,7 @@ pub mod launch;
 pub mod logs;
 pub mod ls;
 pub mod plan;
+pub mod policy;
 pub mod run;
 pub mod scan;
 pub mod schema;

@@ -226,3 +226,14 @@ fn a_hosts_map_sends_a_real_hostname_to_a_local_upstream() {
     );
     b.assert_clean();
 }
+
+#[test]
+fn the_agent_can_read_its_sandbox_policy() {
+    let Some(()) = setup() else { return };
+    let b = TestBottle::new("policy", Opts::default());
+    let out = b.run_ok("cat /etc/bottle/policy.md");
+    assert!(out.contains(&format!("`{HTTPS_HOST}`")), "{out}");
+    assert!(out.contains("DNS does not resolve"), "{out}");
+    assert!(out.contains("egress proxy at http://"), "{out}");
+    b.assert_clean();
+}
