@@ -13,6 +13,7 @@ mod egress;
 mod escape;
 mod git;
 mod lifecycle;
+mod why;
 
 use super::cli::{Scratch, bottle_bin};
 use bottle_testkit::docker::{self as dk, HTTPS_HOST, Upstreams};
