@@ -7,6 +7,14 @@
                        a false positive.
   OUT/dir/planted/...  source and config files with planted secrets of known
                        types; OUT/planted-dir.json lists (path, line, type).
+  OUT/dir/benign/docs  a placeholder and a documentation example for every
+                       built-in rule (from BENCH_PLACEHOLDERS, the JSON the
+                       bottle-secrets example `bench_placeholders` prints)
+  OUT/dir/benign/vectors  crypto libraries' test-vector files (hex keys in
+                       NIST .rsp, BoringSSL, Go and Python test files)
+  OUT/dense/...        JSON of 1, 3 and 10 MB with a token every ~150 bytes,
+                       once on one line and once a record per line;
+                       OUT/planted-dense.json lists (path, line, col, type)
   OUT/repo             a git history of COMMITS commits (default 2500) mixing
                        the same kinds of content; OUT/planted-git.json lists
                        (commit, path, line, type) of the planted secrets.
@@ -39,7 +47,7 @@ def rs(chars, n):
     # almost always have both; entropy-gated rules need it).
     if n >= 8 and any(c.isdigit() for c in chars) and not any(c.isdigit() for c in s):
         i = R.randrange(n)
-        s = s[:i] + R.choice(string.digits) + s[i + 1:]
+        s = s[:i] + R.choice([c for c in chars if c.isdigit()]) + s[i + 1:]
     return s
 
 
@@ -358,6 +366,115 @@ def git_history(repo, commits, out_manifest):
     return added_bytes, len(manifest)
 
 
+def write_placeholders(root, path):
+    """A placeholder and a documentation example per built-in rule, in a
+    few kinds of documentation and sample-config files."""
+    if not path:
+        return 0
+    entries = json.load(open(path))
+    suffixes = ["README.md", "setup.md", ".env.sample", "settings.example.py", "values.yaml"]
+    os.makedirs(root, exist_ok=True)
+    written = 0
+    for i in range(0, len(entries), 20):
+        group = entries[i:i + 20]
+        suffix = suffixes[(i // 20) % len(suffixes)]
+        lines = []
+        for e in group:
+            lines.append(f"# {e['role']} for {e['rule']}: replace with your own value")
+            lines.append(e["text"])
+            lines.append("")
+        text = "\n".join(lines) + "\n"
+        with open(os.path.join(root, f"d{i // 20:03d}-{suffix}"), "w") as f:
+            f.write(text)
+        written += len(text)
+    return written
+
+
+def hx(n):
+    return R.randbytes(n).hex()
+
+
+def write_vectors(root):
+    """Test-vector files as crypto libraries ship them."""
+    files = {}
+    nist = ["[Keylen = 256]", "[IVlen = 96]", "[PTlen = 128]", "[AADlen = 128]", "[Taglen = 128]", ""]
+    for n in range(300):
+        nist += [f"Count = {n}", f"Key = {hx(32)}", f"IV = {hx(12)}", f"PT = {hx(16)}",
+                 f"AAD = {hx(16)}", f"CT = {hx(16)}", f"Tag = {hx(16)}", ""]
+    files["KAT/gcmEncryptExtIV256.rsp"] = nist
+    bssl = []
+    for n in range(300):
+        bssl += [f"KEY: {hx(32)}", f"NONCE: {hx(12)}", f"IN: {hx(R.randrange(8, 64))}",
+                 f"AD: {hx(R.randrange(0, 16))}", f"CT: {hx(R.randrange(8, 64))}", f"TAG: {hx(16)}", ""]
+    files["crypto/cipher_extra/test/chacha20_poly1305_tests.txt"] = bssl
+    go = ["package hmac", "", "var hmacTests = []hmacTest{"]
+    for n in range(200):
+        go += ["\t{", "\t\tsha256.New,", f"\t\tkey: \"{hx(32)}\",", f"\t\tin: \"{hx(24)}\",",
+               f"\t\tout: \"{hx(32)}\",", "\t},"]
+    files["src/crypto/hmac/hmac_test.go"] = go + ["}"]
+    py = ["import unittest", "", "VECTORS = ["]
+    for n in range(200):
+        py += [f"    {{\"ikm\": \"{hx(22)}\", \"salt\": \"{hx(13)}\", \"secret\": \"{hx(32)}\",",
+               f"     \"private_key\": \"{hx(32)}\", \"okm\": \"{hx(42)}\"}},"]
+    files["tests/hazmat/primitives/test_vectors_hkdf.py"] = py + ["]"]
+    wy = ['{"algorithm": "X25519", "testGroups": [{"tests": [']
+    for n in range(300):
+        wy.append(f'  {{"tcId": {n}, "public": "{hx(32)}", "private": "{hx(32)}", "secret_key": "{hx(32)}", "shared": "{hx(32)}", "result": "valid"}},')
+    files["testvectors/x25519_test.json"] = wy + ["]}]}"]
+    written = 0
+    for rel, lines in files.items():
+        full = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        text = "\n".join(lines) + "\n"
+        with open(full, "w") as f:
+            f.write(text)
+        written += len(text)
+    return written
+
+
+# Token kinds for the dense files: prefix-anchored, 100 characters or fewer.
+DENSE_TYPES = ["github-pat", "github-fine-grained-pat", "gitlab-pat", "aws-access-key-id", "slack-bot-token",
+               "stripe-secret-key", "sendgrid-api-key", "npm-token", "huggingface-token", "google-api-key",
+               "shopify-access-token", "digitalocean-pat", "databricks-token", "sentry-user-token", "doppler-token",
+               "grafana-service-account-token", "vault-token"]
+
+
+def write_dense(root, manifest):
+    """JSON with a token every ~150 bytes: 1, 3 and 10 MB, one line and a
+    record per line."""
+    os.makedirs(root, exist_ok=True)
+    written = 0
+    for mb in (1, 3, 10):
+        for one_line in (True, False):
+            name = f"dense-{mb}mb-{'one-line' if one_line else 'per-line'}.json"
+            rel = os.path.join("dense", name)
+            parts = ["["]
+            line, col, size, n = 1, 2, 1, 0
+            while size < mb * 1000 * 1000:
+                t = DENSE_TYPES[n % len(DENSE_TYPES)]
+                tok = SECRETS[t][0]()
+                pad = rs(string.ascii_lowercase, max(8, 120 - len(tok)))
+                sep = "" if n == 0 else ","
+                if not one_line and n > 0:
+                    sep = ",\n"
+                    line += 1
+                    col = 1
+                else:
+                    col += len(sep)
+                head = f'{{"i": {n}, "note": "{pad}", "value": "'
+                rec = f'{head}{tok}"}}'
+                manifest.append({"path": rel, "line": line, "col": col + len(head), "type": t})
+                parts.append(sep + rec)
+                col += len(rec)
+                size += len(sep) + len(rec)
+                n += 1
+            text = "".join(parts) + "]\n"
+            with open(os.path.join(root, name), "w") as f:
+                f.write(text)
+            written += len(text)
+    return written
+
+
 def main():
     out = sys.argv[1]
     dir_mib = int(os.environ.get("BENCH_DIR_MIB", "210"))
@@ -367,7 +484,16 @@ def main():
     with open(os.path.join(out, "planted-dir.json"), "w") as f:
         json.dump(manifest, f)
     added, n_git = git_history(os.path.join(out, "repo"), commits, os.path.join(out, "planted-git.json"))
+    # The extensions of issue 11 come last, so the corpus above stays the
+    # same for the same seed.
+    benign += write_placeholders(os.path.join(out, "dir", "benign", "docs"), os.environ.get("BENCH_PLACEHOLDERS"))
+    benign += write_vectors(os.path.join(out, "dir", "benign", "vectors"))
+    dense_manifest = []
+    dense = write_dense(os.path.join(out, "dense"), dense_manifest)
+    with open(os.path.join(out, "planted-dense.json"), "w") as f:
+        json.dump(dense_manifest, f)
     print(json.dumps({"benign_bytes": benign, "planted_bytes": planted_bytes, "planted_dir": len(manifest),
+                      "dense_bytes": dense, "planted_dense": len(dense_manifest),
                       "commits": commits, "git_added_bytes": added, "planted_git": n_git}))
 
 

@@ -1068,6 +1068,119 @@ fn class_chars(c: char) -> Option<&'static [u8]> {
     })
 }
 
+/// The characters of a template class, digits first (so an obvious
+/// sequence over them has digits and letters, as many rules require).
+fn placeholder_chars(c: char) -> &'static str {
+    match c {
+        'a' => "0123456789abcdefghijklmnopqrstuvwxyz",
+        'A' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        'x' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+        'h' => "0123456789abcdef",
+        'H' => "0123456789ABCDEF",
+        'd' => "0123456789",
+        'l' => "abcdefghijklmnopqrstuvwxyz",
+        'U' => "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        'L' => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+        'b' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+/",
+        'u' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-",
+        'B' => "234567ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        'v' => "234567abcdefghijklmnopqrstuvwxyz",
+        'C' => "0234566789ACDEFGHJKLMNPQRSTUVWXYZ",
+        _ => "",
+    }
+}
+
+/// Kinds of placeholder bodies for a template's secret (see
+/// [`render_placeholder`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaceholderKind {
+    /// An obvious sequence over the class (`0123456789abcdef…`).
+    Sequence,
+    /// `x` (or `X`) repeated.
+    Xs,
+    /// One character repeated.
+    Repeated,
+    /// A random body with `EXAMPLE` in it (as AWS's documentation keys).
+    Example,
+}
+
+impl PlaceholderKind {
+    /// Every kind.
+    pub const ALL: [PlaceholderKind; 4] = [
+        PlaceholderKind::Sequence,
+        PlaceholderKind::Xs,
+        PlaceholderKind::Repeated,
+        PlaceholderKind::Example,
+    ];
+}
+
+/// Render a sample template (see [`BuiltinRule::sample`]) with the `{c:N}`
+/// runs inside `«…»` replaced by a placeholder body of `kind` (outside the
+/// secret: random as usual). `None` when the kind does not apply to the
+/// template's classes. For tests and benchmarks of the profiles.
+pub fn render_placeholder(
+    template: &str,
+    kind: PlaceholderKind,
+    rng: &mut SampleRng,
+) -> Option<String> {
+    use PlaceholderKind as Kind;
+    let mut out = String::new();
+    let mut in_secret = false;
+    let mut rest = template;
+    let mut changed = false;
+    while let Some(ch) = rest.chars().next() {
+        if ch == '«' || ch == '»' {
+            in_secret = ch == '«';
+            rest = &rest[ch.len_utf8()..];
+            continue;
+        }
+        if ch == '{'
+            && let Some(close) = rest.find('}')
+            && let Some((c, n)) = rest[1..close].split_once(':')
+            && let (Some(cc), Ok(n)) = (c.chars().next(), n.parse::<usize>())
+            && c.len() == 1
+            && !placeholder_chars(cc).is_empty()
+        {
+            let chars = placeholder_chars(cc);
+            if !in_secret {
+                out.push_str(&render_template(&rest[..=close], rng).text);
+            } else {
+                changed = true;
+                match kind {
+                    Kind::Sequence => out.extend(chars.chars().cycle().take(n)),
+                    Kind::Xs => {
+                        let x = if chars.contains('x') {
+                            'x'
+                        } else if chars.contains('X') {
+                            'X'
+                        } else {
+                            return None;
+                        };
+                        out.extend(std::iter::repeat_n(x, n));
+                    }
+                    Kind::Repeated => {
+                        let c = chars.chars().nth(chars.len() / 2)?;
+                        out.extend(std::iter::repeat_n(c, n));
+                    }
+                    Kind::Example => {
+                        if n < 12 || !chars.contains('E') {
+                            return None;
+                        }
+                        let body = render_template(&format!("{{{cc}:{}}}", n - 7), rng).text;
+                        out.push_str(&body);
+                        out.push_str("EXAMPLE");
+                    }
+                }
+            }
+            rest = &rest[close + 1..];
+            continue;
+        }
+        out.push(ch);
+        rest = &rest[ch.len_utf8()..];
+    }
+    changed.then_some(out)
+}
+
 /// A small deterministic generator (splitmix64) for test and benchmark data.
 #[derive(Debug, Clone)]
 pub struct SampleRng(u64);

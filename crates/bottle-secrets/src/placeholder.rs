@@ -90,7 +90,13 @@ fn dull_body(body: &[u8]) -> bool {
         .split(|b| !b.is_ascii_alphanumeric())
         .max_by_key(|s| s.len())
         .unwrap_or_default();
-    dull(body) || (longest.len() < body.len() && dull(longest))
+    // Also without a few characters at either end: a vendor prefix the
+    // rule's keywords do not spell (`AKIA` for the generic rule, `0x`,
+    // `APA91b`) or a fixed suffix (`NRAL`).
+    [body, longest].iter().any(|b| {
+        (0..=6.min(b.len())).any(|k| dull(&b[k..]))
+            || (1..=4.min(b.len())).any(|k| dull(&b[..b.len() - k]))
+    })
 }
 
 fn dull(body: &[u8]) -> bool {

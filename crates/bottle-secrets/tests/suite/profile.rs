@@ -3,7 +3,8 @@
 //! twins of each.
 
 use bottle_secrets::{
-    Profile, SampleRng, Scanner, builtin_rules, fingerprint, fragment_of, render_template,
+    PlaceholderKind as Kind, Profile, SampleRng, Scanner, builtin_rules, fingerprint, fragment_of,
+    render_placeholder as placeholder, render_template,
 };
 
 fn code() -> Scanner {
@@ -12,101 +13,6 @@ fn code() -> Scanner {
 
 fn egress() -> Scanner {
     Scanner::builtin().with_profile(Profile::Egress)
-}
-
-/// The characters of a template class, digits first (so an obvious
-/// sequence over them has digits and letters, as many rules require).
-fn class_chars(c: char) -> &'static str {
-    match c {
-        'a' => "0123456789abcdefghijklmnopqrstuvwxyz",
-        'A' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-        'x' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-        'h' => "0123456789abcdef",
-        'H' => "0123456789ABCDEF",
-        'd' => "0123456789",
-        'l' => "abcdefghijklmnopqrstuvwxyz",
-        'U' => "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-        'L' => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-        'b' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+/",
-        'u' => "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-",
-        'B' => "234567ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-        'v' => "234567abcdefghijklmnopqrstuvwxyz",
-        'C' => "0234566789ACDEFGHJKLMNPQRSTUVWXYZ",
-        _ => "",
-    }
-}
-
-/// Kinds of placeholder bodies for a template's secret.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    /// An obvious sequence over the class (`0123456789abcdef…`).
-    Sequence,
-    /// `x` (or `X`) repeated.
-    Xs,
-    /// One character repeated.
-    Repeated,
-    /// A random body with `EXAMPLE` in it (as AWS's documentation keys).
-    Example,
-}
-
-/// Render `template` with the `{c:N}` runs inside `«…»` replaced by a
-/// placeholder body of `kind` (outside the secret: random as usual).
-fn placeholder(template: &str, kind: Kind, rng: &mut SampleRng) -> Option<String> {
-    let mut out = String::new();
-    let mut in_secret = false;
-    let mut rest = template;
-    let mut changed = false;
-    while let Some(ch) = rest.chars().next() {
-        if ch == '«' || ch == '»' {
-            in_secret = ch == '«';
-            rest = &rest[ch.len_utf8()..];
-            continue;
-        }
-        if ch == '{'
-            && let Some(close) = rest.find('}')
-            && let Some((c, n)) = rest[1..close].split_once(':')
-            && let (Some(cc), Ok(n)) = (c.chars().next(), n.parse::<usize>())
-            && c.len() == 1
-            && !class_chars(cc).is_empty()
-        {
-            let chars = class_chars(cc);
-            if !in_secret {
-                out.push_str(&render_template(&rest[..=close], rng).text);
-            } else {
-                changed = true;
-                match kind {
-                    Kind::Sequence => out.extend(chars.chars().cycle().take(n)),
-                    Kind::Xs => {
-                        let x = if chars.contains('x') {
-                            'x'
-                        } else if chars.contains('X') {
-                            'X'
-                        } else {
-                            return None;
-                        };
-                        out.extend(std::iter::repeat_n(x, n));
-                    }
-                    Kind::Repeated => {
-                        let c = chars.chars().nth(chars.len() / 2)?;
-                        out.extend(std::iter::repeat_n(c, n));
-                    }
-                    Kind::Example => {
-                        if n < 12 || !chars.contains('E') {
-                            return None;
-                        }
-                        let body = render_template(&format!("{{{cc}:{}}}", n - 7), rng).text;
-                        out.push_str(&body);
-                        out.push_str("EXAMPLE");
-                    }
-                }
-            }
-            rest = &rest[close + 1..];
-            continue;
-        }
-        out.push(ch);
-        rest = &rest[ch.len_utf8()..];
-    }
-    changed.then_some(out)
 }
 
 #[test]
@@ -120,7 +26,7 @@ fn every_rule_has_a_placeholder_that_code_ignores_and_egress_blocks() {
         }
         let mut rng = SampleRng::new(4242 + i as u64);
         let mut tried = Vec::new();
-        let ok = [Kind::Sequence, Kind::Xs, Kind::Repeated, Kind::Example]
+        let ok = Kind::ALL
             .into_iter()
             .filter_map(|k| placeholder(rule.sample, k, &mut rng).map(|t| (k, t)))
             .any(|(k, text)| {
