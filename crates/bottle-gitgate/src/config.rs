@@ -94,6 +94,93 @@ pub struct Remote {
     /// the network in clear text; meant for tests.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dangerously_allow_plain_http: bool,
+    /// The operator's allowlist for this remote's push scan: findings it
+    /// matches do not block. Only the operator writes it (the gate's config,
+    /// from the manifest); allow comments or files in the pushed repository
+    /// are never honoured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<ScanAllow>,
+}
+
+/// One allowlist entry of a remote: a finding is allowed when it matches
+/// every field given (at least one is).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanAllow {
+    /// A path glob in the repository (`vendor/ring/tests/**`, `*.lock`):
+    /// `*` and `?` within one path segment, `**` for any number of
+    /// segments. Findings without a path (messages, headers, names) never
+    /// match a path entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A finding's fingerprint (64 hex digits, as the refusal's audit line
+    /// shows it): that one secret, wherever it is (within `path`, if given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Why it is allowed (for the people reading the config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ScanAllow {
+    /// Whether the entry allows a finding at `path` with `fingerprint`.
+    pub fn allows(&self, path: Option<&str>, fingerprint: &str) -> bool {
+        let path_ok = match (&self.path, path) {
+            (None, _) => true,
+            (Some(glob), Some(p)) => glob_match(glob, p),
+            (Some(_), None) => false,
+        };
+        let fp_ok = self
+            .fingerprint
+            .as_deref()
+            .is_none_or(|f| f.eq_ignore_ascii_case(fingerprint));
+        path_ok && fp_ok && (self.path.is_some() || self.fingerprint.is_some())
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.path.is_none() && self.fingerprint.is_none() {
+            return Err("needs a path, a fingerprint or both".into());
+        }
+        if let Some(p) = &self.path
+            && (p.is_empty() || p.starts_with('/') || p.split('/').any(|s| s.is_empty()))
+        {
+            return Err(format!(
+                "path {p:?} must be a relative path glob without empty segments"
+            ));
+        }
+        if let Some(f) = &self.fingerprint
+            && (f.len() != 64 || !f.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(format!("fingerprint {f:?} must be 64 hex digits"));
+        }
+        Ok(())
+    }
+}
+
+/// Match a path against a glob: `**` any number of segments, `*` any run
+/// within a segment, `?` one character.
+pub(crate) fn glob_match(glob: &str, path: &str) -> bool {
+    fn seg(g: &[u8], s: &[u8]) -> bool {
+        match (g.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => seg(&g[1..], s) || (!s.is_empty() && seg(g, &s[1..])),
+            (Some(b'?'), Some(_)) => seg(&g[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => seg(&g[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    fn segs(g: &[&str], p: &[&str]) -> bool {
+        match g.first() {
+            None => p.is_empty(),
+            Some(&"**") => (0..=p.len()).any(|k| segs(&g[1..], &p[k..])),
+            Some(first) => {
+                !p.is_empty() && seg(first.as_bytes(), p[0].as_bytes()) && segs(&g[1..], &p[1..])
+            }
+        }
+    }
+    let g: Vec<&str> = glob.split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    segs(&g, &p)
 }
 
 pub use bottle_policy::Secret;
@@ -205,6 +292,10 @@ impl Config {
             }
             r.check_auth_fields(&url)
                 .map_err(|m| Error::Invalid(format!("{at}: {m}")))?;
+            for (j, a) in r.allow.iter().enumerate() {
+                a.check()
+                    .map_err(|m| Error::Invalid(format!("{at}: allow[{j}]: {m}")))?;
+            }
         }
         Ok(())
     }
@@ -394,4 +485,52 @@ pub(crate) fn parse_host_key(key: &str) -> Result<(String, String), String> {
         ));
     }
     Ok((kind.to_string(), blob.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(
+            "vendor/ring/tests/**",
+            "vendor/ring/tests/a/b.txt"
+        ));
+        assert!(glob_match(
+            "vendor/ring/tests/**",
+            "vendor/ring/tests/b.txt"
+        ));
+        assert!(!glob_match("vendor/ring/tests/**", "vendor/ring/src/b.txt"));
+        assert!(glob_match("**/*.lock", "Cargo.lock"));
+        assert!(glob_match("**/*.lock", "a/b/yarn.lock"));
+        assert!(!glob_match("*.lock", "a/yarn.lock"));
+        assert!(glob_match("docs/?.md", "docs/a.md"));
+        assert!(!glob_match("docs/?.md", "docs/ab.md"));
+    }
+
+    #[test]
+    fn allow_entries() {
+        let fp = "ab".repeat(32);
+        let by_path = ScanAllow {
+            path: Some("vendor/**".into()),
+            ..ScanAllow::default()
+        };
+        assert!(by_path.allows(Some("vendor/x/y"), &fp));
+        assert!(!by_path.allows(None, &fp));
+        assert!(!by_path.allows(Some("src/x"), &fp));
+        let by_fp = ScanAllow {
+            fingerprint: Some(fp.clone()),
+            ..ScanAllow::default()
+        };
+        assert!(by_fp.allows(None, &fp));
+        assert!(!by_fp.allows(None, &"cd".repeat(32)));
+        assert!(ScanAllow::default().check().is_err());
+        assert!(!ScanAllow::default().allows(Some("a"), &fp));
+        let bad = ScanAllow {
+            fingerprint: Some("xyz".into()),
+            ..ScanAllow::default()
+        };
+        assert!(bad.check().is_err());
+    }
 }

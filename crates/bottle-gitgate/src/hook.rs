@@ -236,33 +236,65 @@ fn run(config: &Config, remote_name: &str, updates: &[RefUpdate], result: &mut H
             );
         }
     };
-    for u in updates {
-        if !NAMESPACES.iter().any(|ns| u.name.starts_with(ns)) {
-            return refuse(
-                result,
-                reasons::REF_NOT_ALLOWED,
-                format!(
-                    "bottle git gate: push refused: {} is outside refs/heads/, refs/tags/ and refs/notes/, \
-                     the only refs the gate forwards",
-                    u.name
-                ),
+    // Every refused ref is named (a `--mirror` or `--all` push moves many),
+    // each through the scanner first: a ref name can hold a secret too.
+    let names_scanner = build_scanner(config).ok();
+    let shown = |name: &str| match &names_scanner {
+        Some(sc) if sc.scan(name.as_bytes(), None).is_empty() => name.to_string(),
+        _ => "<ref name withheld: it holds a possible secret>".to_string(),
+    };
+    let list = |names: &[&str]| {
+        let mut l: Vec<String> = names.iter().take(10).map(|n| shown(n)).collect();
+        if names.len() > 10 {
+            l.push(format!("and {} more", names.len() - 10));
+        }
+        l.join(", ")
+    };
+    let outside: Vec<&str> = updates
+        .iter()
+        .filter(|u| !NAMESPACES.iter().any(|ns| u.name.starts_with(ns)))
+        .map(|u| u.name.as_str())
+        .collect();
+    if !outside.is_empty() {
+        let mut msg = format!(
+            "bottle git gate: push refused: {} {} outside refs/heads/, refs/tags/ and refs/notes/, \
+             the only refs the gate forwards: {}. Nothing was pushed.",
+            outside.len(),
+            if outside.len() == 1 {
+                "ref is"
+            } else {
+                "refs are"
+            },
+            list(&outside)
+        );
+        if outside.len() > 1 || outside.iter().any(|n| n.starts_with("refs/remotes/")) {
+            msg.push_str(
+                "\n`git push --mirror` pushes every local ref (remote-tracking refs included) and \
+                 deletes upstream refs you do not have; through the gate, push branches and tags: \
+                 `git push origin --all` and `git push origin --tags` (or name the refs).",
             );
         }
-        let expected_old = current.get(&u.name).map(String::as_str);
-        let matches = match expected_old {
-            Some(cur) => cur == u.old,
-            None => is_zero(&u.old),
-        };
-        if !matches {
-            return refuse(
-                result,
-                reasons::STALE_REF,
-                format!(
-                    "bottle git gate: push refused: {} changed since you fetched; fetch, merge or rebase, and push again",
-                    u.name
-                ),
-            );
-        }
+        return refuse(result, reasons::REF_NOT_ALLOWED, msg);
+    }
+    let stale: Vec<&str> = updates
+        .iter()
+        .filter(|u| match current.get(&u.name) {
+            Some(cur) => *cur != u.old,
+            None => !is_zero(&u.old),
+        })
+        .map(|u| u.name.as_str())
+        .collect();
+    if !stale.is_empty() {
+        return refuse(
+            result,
+            reasons::STALE_REF,
+            format!(
+                "bottle git gate: push refused: {} changed upstream since you fetched: {}. Nothing \
+                 was pushed; fetch, merge or rebase, and push again",
+                if stale.len() == 1 { "a ref" } else { "refs" },
+                list(&stale)
+            ),
+        );
     }
 
     // 2. Scan what the push adds.
@@ -277,7 +309,7 @@ fn run(config: &Config, remote_name: &str, updates: &[RefUpdate], result: &mut H
             );
         }
     };
-    let report = match crate::scan::scan_push(&git, updates, &scanner) {
+    let mut report = match crate::scan::scan_push(&git, updates, &scanner) {
         Ok(r) => r,
         Err(e) => {
             return refuse(
@@ -289,6 +321,21 @@ fn run(config: &Config, remote_name: &str, updates: &[RefUpdate], result: &mut H
             );
         }
     };
+    // The operator's allowlist for this remote (never anything in the repo).
+    let before = report.findings.len();
+    report.findings.retain(|f| {
+        !remote
+            .allow
+            .iter()
+            .any(|a| a.allows(f.audit.path.as_deref(), &f.audit.fingerprint))
+    });
+    let allowed = before - report.findings.len();
+    if allowed > 0 {
+        eprintln!(
+            "bottle git gate: {allowed} finding{} allowed by the operator's allowlist for {remote_name:?}",
+            if allowed == 1 { "" } else { "s" }
+        );
+    }
     result.commits_total = report.commits.len();
     result.commits = report
         .commits

@@ -36,7 +36,7 @@ mod server;
 
 pub use agent::{Rewrite, agent_gitconfig, agent_rewrites, render_gitconfig};
 pub use bottle_policy::audit::{AuditFinding, AuditRecord, Decision, GitAudit, RefUpdate};
-pub use config::{AuditTarget, Config, Remote, ScanConfig, Secret};
+pub use config::{AuditTarget, Config, Remote, ScanAllow, ScanConfig, Secret};
 pub use hook::hook_main;
 pub use server::Gate;
 

@@ -19,8 +19,8 @@ mod validate;
 pub use env::EnvValue;
 pub use error::{Diagnostic, LoadError, ManifestError};
 pub use model::{
-    Agent, AllowEntry, AllowTable, Bottle, Credential, DlpAllow, DlpData, Egress, GitRemote,
-    Manifest, Mount, Preset,
+    Agent, AllowEntry, AllowTable, Bottle, Credential, DlpAllow, DlpData, Egress, GitAllow,
+    GitRemote, Manifest, Mount, Preset,
 };
 pub use node::KeyPath;
 pub use source::{EMBEDDED_NAME, Format, SourceFile};

@@ -254,6 +254,28 @@ pub struct GitRemote {
     /// Token for https upstreams (usually `${GH_TOKEN}`; kept in the gate only).
     #[serde(default)]
     pub token: Option<EnvValue>,
+    /// The operator's allowlist for the git gate's push scan of this remote
+    /// (vendored test vectors, documented example keys). Nothing in the
+    /// repository itself can allow a finding.
+    #[serde(default)]
+    pub allow: Vec<GitAllow>,
+}
+
+/// One entry of a git remote's push-scan allowlist: a finding is allowed
+/// when it matches every field given (a path, a fingerprint, or both).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitAllow {
+    /// Path glob in the repository (`vendor/ring/tests/**`): `*` and `?`
+    /// within a segment, `**` any number of segments.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// A finding's fingerprint (64 hex digits, from the refusal's audit line).
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// Why it is allowed.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// A host path mounted into the agent.

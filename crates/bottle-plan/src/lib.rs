@@ -311,6 +311,10 @@ pub struct GitRemotePlan {
     pub rewrites: Vec<String>,
     /// Credential the gate holds: `identity_file <path>` or `token from ...`.
     pub credential: String,
+    /// The operator's push-scan allowlist, one entry each (`path
+    /// vendor/x/**`, `fingerprint 1d2f…`, both joined by `and`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
 }
 
 /// An agent environment variable (name only).
@@ -503,6 +507,36 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             }
             (None, None) => "none".to_string(),
         };
+        let mut allow = Vec::new();
+        for (j, a) in g.allow.iter().enumerate() {
+            let at = gp.key("allow").index(j);
+            let fp_ok = a
+                .fingerprint
+                .as_deref()
+                .is_none_or(|f| f.len() == 64 && f.bytes().all(|b| b.is_ascii_hexdigit()));
+            if a.path.is_none() && a.fingerprint.is_none() {
+                diags.push(
+                    file.diagnostic(&at, "an allow entry needs a path, a fingerprint or both".into())
+                        .with_help("e.g. { path = \"vendor/ring/tests/**\" } or { fingerprint = \"<64 hex from the refusal's audit line>\" }"),
+                );
+                continue;
+            }
+            if !fp_ok {
+                diags.push(file.diagnostic(
+                    &at.key("fingerprint"),
+                    "a fingerprint is 64 hex digits (the `fingerprint` of the refused finding in the audit log)".into(),
+                ));
+                continue;
+            }
+            let mut parts = Vec::new();
+            if let Some(p) = &a.path {
+                parts.push(format!("path {p}"));
+            }
+            if let Some(f) = &a.fingerprint {
+                parts.push(format!("fingerprint {f}"));
+            }
+            allow.push(parts.join(" and "));
+        }
         git.push(GitRemotePlan {
             name: g.name.clone(),
             upstream: g.upstream.clone(),
@@ -510,6 +544,7 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             gate_url: format!("http://{git_container}:{GIT_GATE_PORT}/{}.git", g.name),
             rewrites: url.spellings(),
             credential,
+            allow,
         });
     }
 

@@ -164,6 +164,7 @@ pub fn remote(name: &str, url: &str) -> Remote {
         username: None,
         ca_file: None,
         dangerously_allow_plain_http: false,
+        allow: Vec::new(),
     }
 }
 

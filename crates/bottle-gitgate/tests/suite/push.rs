@@ -370,7 +370,8 @@ fn push_outside_forwarded_namespaces_is_refused() {
     assert!(!out.success);
     assert_contains(
         &out.stderr,
-        "refs/meta/config is outside refs/heads/, refs/tags/ and refs/notes/",
+        "1 ref is outside refs/heads/, refs/tags/ and refs/notes/, the only refs the gate \
+         forwards: refs/meta/config.",
     );
     assert_eq!(s.up.refs(), before);
     let push = s
@@ -477,4 +478,33 @@ fn ref_pointing_straight_at_a_tree_is_scanned_whole() {
         &out.stderr,
         &format!("object {} (tree)  file dir/inner.txt  line 2", &tree[..12]),
     );
+}
+
+#[test]
+fn mirror_push_is_refused_naming_every_ref_and_why_while_all_and_tags_pass() {
+    let s = setup();
+    let before = s.up.refs();
+    let wt = &s.wt;
+    wt.git(&["checkout", "--quiet", "-b", "topic"]);
+    let topic = wt.commit_files(&[("t.txt", "t\n")], "topic");
+    wt.git(&["checkout", "--quiet", "main"]);
+    let main = wt.commit_files(&[("m.txt", "m\n")], "main");
+    wt.git(&["tag", "-a", "v1", "-m", "v1"]);
+    let out = wt.try_git(&["push", "--mirror", "origin"]);
+    assert!(!out.success, "{}", out.stderr);
+    assert_contains(
+        &out.stderr,
+        "outside refs/heads/, refs/tags/ and refs/notes/",
+    );
+    assert_contains(&out.stderr, "refs/remotes/origin/main");
+    assert_contains(&out.stderr, "`git push --mirror` pushes every local ref");
+    assert_contains(&out.stderr, "git push origin --all");
+    assert_eq!(s.up.refs(), before, "upstream changed");
+    assert_eq!(s.gate.mirror_refs("origin"), before, "mirror changed");
+    // Twin: what the message suggests works.
+    wt.git(&["push", "--quiet", "origin", "--all"]);
+    wt.git(&["push", "--quiet", "origin", "--tags"]);
+    assert_eq!(s.up.rev("refs/heads/main").unwrap(), main);
+    assert_eq!(s.up.rev("refs/heads/topic").unwrap(), topic);
+    assert!(s.up.rev("refs/tags/v1").is_some());
 }

@@ -494,3 +494,81 @@ fn compressed_content_over_the_bound_is_refused_as_unscannable() {
     assert_unscannable(&s, &out, "file data/huge.gz");
     assert_contains(&out.stderr, "decompresses to more than");
 }
+
+// ---- 6. operator-side allows ----
+
+#[test]
+fn operator_allowlist_allows_by_path_and_fingerprint_and_in_repo_allows_stay_ignored() {
+    let up = BareRepo::with_files(&[("README.md", "hello\n")]);
+    let vendored = fake_github_token();
+    let documented = fake_github_token();
+    let mut r = file_remote("origin", &up);
+    r.allow = vec![
+        bottle_gitgate::ScanAllow {
+            path: Some("vendor/crypto/tests/**".into()),
+            fingerprint: None,
+            reason: Some("test vectors".into()),
+        },
+        bottle_gitgate::ScanAllow {
+            path: None,
+            fingerprint: Some(bottle_secrets::fingerprint(
+                "github-pat",
+                documented.as_bytes(),
+            )),
+            reason: None,
+        },
+    ];
+    let gate = TestGate::start(vec![r]);
+    let wt = gate.agent().clone_repo(&up.file_url());
+    let s = Setup {
+        before: up.refs(),
+        up,
+        gate,
+        wt,
+    };
+    // Allowed by path, and by fingerprint anywhere.
+    let c = s.wt.commit_files(
+        &[
+            (
+                "vendor/crypto/tests/vectors.txt",
+                &format!("Key = {vendored}\n"),
+            ),
+            ("docs/example.md", &format!("token: {documented}\n")),
+        ],
+        "vendor crypto",
+    );
+    let out = push(&s.wt, "HEAD", "refs/heads/main");
+    assert_pushed(&s, &out, "refs/heads/main", &c);
+    assert_contains(
+        &out.stderr,
+        "2 findings allowed by the operator's allowlist",
+    );
+    let s = Setup {
+        before: s.up.refs(),
+        ..s
+    };
+    // The same vendored secret outside the allowed path blocks.
+    s.wt.commit_files(&[("src/app.env", &format!("KEY={vendored}\n"))], "app");
+    let out = push(&s.wt, "HEAD", "refs/heads/main");
+    assert_blocked(&s, &out, &vendored, "github-pat");
+    s.wt.git(&["reset", "--quiet", "--hard", "HEAD~1"]);
+    // In-repo allows (inline comments, .gitleaksignore) are the agent's
+    // writing: ignored.
+    let other = fake_github_token();
+    let fp = bottle_secrets::fingerprint("github-pat", other.as_bytes());
+    s.wt.commit_files(
+        &[
+            (
+                "src/b.env",
+                &format!("TOKEN={other} # gitleaks:allow bottle:allow\n"),
+            ),
+            (
+                ".gitleaksignore",
+                &format!("{fp}\nsrc/b.env:github-pat:1\n"),
+            ),
+        ],
+        "allow it myself",
+    );
+    let out = push(&s.wt, "HEAD", "refs/heads/main");
+    assert_blocked(&s, &out, &other, "github-pat");
+}

@@ -201,6 +201,7 @@ fn full_manifest_plan() {
                     "ssh://git@git.example.com:2222/me/app".into(),
                 ],
                 credential: "identity_file /home/me/.ssh/bottle_ed25519".into(),
+                allow: vec![],
             },
             GitRemotePlan {
                 name: "gh".into(),
@@ -218,6 +219,7 @@ fn full_manifest_plan() {
                     "https://github.com/me/lib".into(),
                 ],
                 credential: "token from host ${GH_TOKEN}".into(),
+                allow: vec![],
             },
         ],
         env: vec![

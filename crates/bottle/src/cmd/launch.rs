@@ -254,6 +254,15 @@ pub fn git_files(
             username: None,
             ca_file: None,
             dangerously_allow_plain_http: false,
+            allow: g
+                .allow
+                .iter()
+                .map(|a| bottle_gitgate::ScanAllow {
+                    path: a.path.clone(),
+                    fingerprint: a.fingerprint.clone(),
+                    reason: a.reason.clone(),
+                })
+                .collect(),
         });
     }
     let cfg = bottle_gitgate::Config {
