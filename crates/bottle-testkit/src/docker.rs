@@ -140,14 +140,25 @@ class H(http.server.BaseHTTPRequestHandler):
                "body": body.decode("utf-8", "replace")}
         with lock, open("/srv/requests.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
-        # The reply names the headers but never echoes their values: an
-        # injected credential must not come back to the agent through us.
+        # The reply names the headers but never echoes their values (an
+        # injected credential must not come back to the agent through us),
+        # except under /reflect, which echoes them as debug endpoints do:
+        # in the body, base64-encoded, and as x-echo-<name> headers.
+        reflect = self.path.startswith("/reflect")
         reply = {"method": rec["method"], "path": rec["path"],
                  "header_names": sorted(rec["headers"]), "body": rec["body"]}
+        if reflect:
+            import base64
+            reply["headers"] = rec["headers"]
+            reply["headers_b64"] = {k: base64.b64encode(v.encode()).decode()
+                                    for k, v in rec["headers"].items()}
         out = json.dumps(reply).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(out)))
+        if reflect:
+            for k, v in rec["headers"].items():
+                self.send_header("x-echo-" + k, v)
         self.end_headers()
         self.wfile.write(out)
     do_GET = do_POST = do_PUT = do_DELETE = handle_one

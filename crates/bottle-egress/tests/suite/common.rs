@@ -264,6 +264,21 @@ pub fn random_alnum(n: usize) -> String {
     out
 }
 
+/// A deterministic alphanumeric string (same `seed`, same string): for
+/// shape checks that a random draw passes only most of the time.
+pub fn seeded_alnum(n: usize, seed: u64) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            CHARS[((x >> 33) % CHARS.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
 /// A GitHub-token-shaped test secret.
 pub fn github_token() -> String {
     format!("{}{}", "ghp", "_") + &random_alnum(36)

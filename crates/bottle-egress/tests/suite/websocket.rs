@@ -179,3 +179,71 @@ async fn issue12_token_split_across_messages_and_jwts_in_messages() {
             .any(|m| m.windows(20).any(|w| w == &jwt.as_bytes()[..20]))
     );
 }
+
+/// Issue 12, class 6: a JWT anywhere in a message (no `Bearer`, no `eyJ`
+/// keyword: a header with a space decodes to `{ "alg"…`) and a `Bearer`
+/// value that is no JWT block; chat messages that talk about tokens pass.
+#[tokio::test]
+async fn issue12_jwts_and_bearer_values_in_messages_block() {
+    let up = upstream::http().websocket_echo("/ws").run().await;
+    let mut h = Harness::new();
+    h.loopback().allow(&format!("127.0.0.1:{}", up.port()));
+    let proxy = h.start().await;
+    let open = || async {
+        let mut s = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+        let target = format!("http://127.0.0.1:{}/ws", up.port());
+        let (code, _) = ws::client_handshake(&mut s, &format!("127.0.0.1:{}", up.port()), &target)
+            .await
+            .unwrap();
+        assert_eq!(code, 101);
+        s
+    };
+    let b64 = |v: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+    };
+    let jwt = format!(
+        "{}.{}.{}",
+        b64("{ \"alg\": \"RS256\", \"kid\": \"k1\" }"),
+        b64("{\"sub\":\"agent\",\"exp\":1900000000}"),
+        random_alnum(43)
+    );
+    let bearer = random_alnum(40);
+    for (msg, rule) in [
+        (format!("{{\"session\":\"{jwt}\"}}"), "jwt"),
+        (
+            format!("{{\"header\":\"bearer {bearer}\"}}"),
+            "bearer-token",
+        ),
+    ] {
+        let mut s = open().await;
+        ws::write_frame(&mut s, 1, msg.as_bytes(), true, true)
+            .await
+            .unwrap();
+        let close = ws::read_frame(&mut s).await.unwrap();
+        assert_eq!(close.opcode, 8, "{msg}");
+        let reason = String::from_utf8_lossy(&close.payload[2..]).to_string();
+        assert!(
+            reason.contains(&format!("dlp-websocket:{rule}")),
+            "{reason}"
+        );
+    }
+    // Benign twin: talk about tokens, short or placeholder values.
+    let mut s = open().await;
+    for m in [
+        &b"{\"text\":\"send the bearer token in the Authorization header\"}"[..],
+        b"{\"text\":\"Bearer ${TOKEN} is read from the environment\"}",
+        b"{\"text\":\"a.b.c is not a JWT, nor is v1.2.3 or example.com.au\"}",
+        b"{\"type\":\"ping\",\"id\":\"3f2a9c1e-7b4d-4e8a-9c0f-1a2b3c4d5e6f\"}",
+    ] {
+        ws::write_frame(&mut s, 1, m, true, true).await.unwrap();
+        assert_eq!(ws::read_frame(&mut s).await.unwrap().payload, m);
+    }
+    let seen = up.ws_messages();
+    assert!(
+        !seen
+            .iter()
+            .any(|m| String::from_utf8_lossy(m).contains(&bearer))
+    );
+    assert!(!h.audit_text().contains(&bearer));
+}

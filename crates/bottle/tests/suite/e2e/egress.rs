@@ -237,3 +237,57 @@ fn the_agent_can_read_its_sandbox_policy() {
     assert!(out.contains("egress proxy at http://"), "{out}");
     b.assert_clean();
 }
+
+/// Issue 12: the credential's own host reflects the request headers (a
+/// debug endpoint); the agent reads its placeholder there, in the body
+/// (also base64-encoded) and in response headers, never the injected value.
+#[test]
+fn a_credential_reflected_by_its_host_reaches_the_agent_as_its_placeholder() {
+    let Some(()) = setup() else { return };
+    let mut b = TestBottle::new(
+        "reflect",
+        Opts {
+            extra: format!(
+                r#"
+[[bottles.b.credentials]]
+host = "{HTTPS_HOST}"
+header = "authorization"
+value = "Bearer ${{E2E_SECRET}}"
+agent_env = "E2E_API_KEY"
+"#
+            ),
+            ..Opts::default()
+        },
+    );
+    let secret = format!("e2e-{}", random_alnum(32));
+    b.env.push(("E2E_SECRET".into(), secret.clone()));
+    let out = b.run_ok(&format!(
+        r#"set -e
+curl -sS --fail -D - -H "authorization: Bearer $E2E_API_KEY" https://{HTTPS_HOST}/reflect/headers
+echo
+echo "agent-holds=$E2E_API_KEY""#
+    ));
+    assert!(
+        !out.contains(&secret),
+        "the agent read the real credential:\n{out}"
+    );
+    let placeholder = "bottle-placeholder-e2e-api-key";
+    assert!(out.contains(&format!("agent-holds={placeholder}")), "{out}");
+    assert!(
+        out.contains(&format!("\"authorization\": \"Bearer {placeholder}\"")),
+        "the reflected body shows the placeholder:\n{out}"
+    );
+    assert!(
+        out.to_ascii_lowercase()
+            .contains(&format!("x-echo-authorization: bearer {placeholder}")),
+        "the reflected header shows the placeholder:\n{out}"
+    );
+    // The upstream itself got the real value.
+    let reqs = b.up.https_requests();
+    assert_eq!(reqs.len(), 1, "{reqs:#?}");
+    assert_eq!(
+        reqs[0]["headers"]["authorization"],
+        format!("Bearer {secret}").as_str()
+    );
+    b.assert_clean();
+}
