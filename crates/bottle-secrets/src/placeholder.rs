@@ -120,6 +120,11 @@ fn dull(body: &[u8]) -> bool {
     if distinct <= 2 {
         return true;
     }
+    // A few runs of one character each (`iiiiAAAAWWWW…`).
+    let runs = 1 + chars.windows(2).filter(|w| w[0] != w[1]).count();
+    if n >= 12 && runs <= 3 {
+        return true;
+    }
     let steps = chars.windows(2).filter(|w| successor(w[0], w[1])).count();
     if steps * 5 >= (n - 1) * 4 {
         return true;
@@ -197,6 +202,7 @@ mod tests {
         assert!(dull_body(b"1234567890ABCDEF"));
         assert!(dull_body(b"abcabcabcabcabc"));
         assert!(dull_body(b"1234-1234-1234-1234"));
+        assert!(dull_body(b"iiiiiiiiiiiAAAAAAAAAAWWWWWWWWWWWWWWWWWWWW"));
         assert!(!dull_body(b"q8Zr2LkPw4XmN7vB1cD9eF3gH5jK6lM0nO2p"));
         assert!(!dull_body(b"deadbeef"));
     }
