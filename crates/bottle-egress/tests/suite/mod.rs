@@ -3,6 +3,7 @@ pub mod common;
 mod allowlist;
 mod dlp;
 mod dlpdata;
+mod fpcorpus;
 mod passthrough;
 mod ssrf;
 mod tls;
