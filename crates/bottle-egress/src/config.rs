@@ -73,6 +73,12 @@ pub struct Config {
     /// (`*.github.io`): each reaches anyone's site. Off: a config error.
     #[serde(default)]
     pub dangerously_allow_public_suffix_wildcards: bool,
+    /// Learn mode (`bottle run --learn`): requests the allowlist refuses are
+    /// let through and logged as allowed by rule `learned`; every other check
+    /// (DLP, SSRF, the DNS-exfiltration shape of the whole name below its
+    /// registrable domain, TLS) still applies.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learn: bool,
 }
 
 fn default_listen() -> SocketAddr {
@@ -107,6 +113,7 @@ impl Config {
             hosts: BTreeMap::new(),
             dangerously_allow_loopback_upstreams: false,
             dangerously_allow_public_suffix_wildcards: false,
+            learn: false,
         }
     }
 

@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub allow_loopback: bool,
     /// Distinct names per wildcard (DNS exfiltration by many lookups).
     pub names: exfil::NameBudget,
+    /// Learn mode: allowlist refusals pass, logged as `learned`.
+    pub learn: bool,
 }
 
 impl Shared {
@@ -138,6 +140,7 @@ impl Shared {
             names: exfil::NameBudget::new(limits.max_names_per_wildcard),
             limits,
             allow_loopback: config.dangerously_allow_loopback_upstreams,
+            learn: config.learn,
         })
     }
 
@@ -160,6 +163,11 @@ impl Shared {
     pub fn allow(&self, host: &str, port: u16, method: &str, path: &str) -> Result<String, Block> {
         if let Some(r) = self.rules.allowlist.allowing_rule(host, port, method, path) {
             return Ok(r.to_string());
+        }
+        if self.learn {
+            // Recorded, not refused; the name's shape is still judged in
+            // full (`covered_labels`), and every later check applies.
+            return Ok(rule::LEARNED.to_string());
         }
         use bottle_policy::suggest;
         let rules = self.rules.allowlist.rules();
@@ -276,7 +284,7 @@ impl Shared {
     /// agent chose: those the most specific matching wildcard covers. `None`
     /// when an exact allowlist or passthrough entry, or the hosts map,
     /// names it (then no label is the agent's).
-    fn covered_labels<'a>(&'a self, name: &str) -> Option<(&'a str, usize)> {
+    fn covered_labels<'a>(&'a self, name: &'a str) -> Option<(&'a str, usize)> {
         if self.rules.hosts.contains_key(name) {
             return None;
         }
@@ -300,7 +308,20 @@ impl Shared {
                 }
             }
         }
-        let base = best?;
+        let base = match best {
+            Some(b) => b,
+            // Learn mode, a name no entry covers: every label below the
+            // registrable domain is the agent's choice (judged whole, and
+            // counted against that domain's budget of names).
+            None if self.learn => {
+                let reg = bottle_policy::registrable_domain(name).unwrap_or(name);
+                if reg.len() >= name.len() {
+                    return Some((reg, 0));
+                }
+                reg
+            }
+            None => return None,
+        };
         let covered = name[..name.len() - base.len()]
             .trim_end_matches('.')
             .split('.')

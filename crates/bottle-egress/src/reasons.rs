@@ -56,6 +56,10 @@ pub mod rule {
     /// Host and port are allowed, but not this method or path.
     pub const METHOD_OR_PATH_NOT_ALLOWED: &str = "method-or-path-not-allowed";
 
+    /// Not a block: the `rule` of requests learn mode let through that the
+    /// allowlist would refuse.
+    pub const LEARNED: &str = "learned";
+
     // dlp-url
     /// A long, random-looking (opaque) run in a path segment or query value.
     pub const HIGH_ENTROPY_VALUE: &str = "high-entropy-value";

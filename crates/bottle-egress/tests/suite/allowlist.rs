@@ -334,3 +334,64 @@ async fn health_endpoint_and_origin_form_requests() {
         .unwrap();
     assert!(bottle_egress::health_check(closed, std::time::Duration::from_secs(2)).is_err());
 }
+
+/// Learn mode lets a host the allowlist refuses through and logs it as
+/// `learned`; the name's shape (all labels below its registrable domain),
+/// DLP and SSRF still block.
+#[tokio::test]
+async fn learn_mode_records_unlisted_hosts_and_keeps_the_other_checks() {
+    let mut h = Harness::new();
+    let up = upstream::https(&h.upstream_ca)
+        .name("api.learn.test")
+        .run()
+        .await;
+    h.cfg.learn = true;
+    h.map_host("api.learn.test", up.addr());
+    h.resolver
+        .insert("db.learn.test", ["10.0.0.5".parse().unwrap()]);
+    let proxy = h.start().await;
+    let a = proxy.addr();
+    let ok = https(
+        &h,
+        a,
+        "api.learn.test:443",
+        "GET",
+        "/v1",
+        &[],
+        Bytes::new(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let line = h.wait_audit(|l| l["path"] == "/v1").await;
+    assert_eq!(
+        (line["decision"].as_str(), line["rule"].as_str()),
+        (Some("allow"), Some("learned"))
+    );
+    // A DNS-exfiltration shape in a learned name is still refused.
+    let r = get(
+        a,
+        "http://4a6f686e20446f65206b6e6f777320746865207365637265742e.learn.test/",
+    )
+    .await;
+    assert_blocked_by(&r, 403, "dns-exfil");
+    // SSRF still applies to learned names.
+    let r = get(a, "http://db.learn.test/").await;
+    assert_blocked_by(&r, 403, "ssrf");
+    // DLP too.
+    let token = github_token();
+    let r = https(
+        &h,
+        a,
+        "api.learn.test:443",
+        "POST",
+        "/u",
+        &[],
+        Bytes::from(format!("t={token}")),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_blocked_by(&r, 403, "dlp-body");
+}

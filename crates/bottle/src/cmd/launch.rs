@@ -48,6 +48,8 @@ pub struct Values {
     pub credentials: Vec<(String, String, String)>,
     /// Git tokens by remote name.
     pub git_tokens: BTreeMap<String, String>,
+    /// `--learn`: the proxy lets allowlist refusals through and records them.
+    pub learn: bool,
 }
 
 /// What an agent's environment variable holds in place of a credential.
@@ -146,6 +148,7 @@ pub fn egress_files(
     cfg.passthrough = plan.egress.passthrough.clone();
     cfg.allow_cidrs = plan.egress.allow_cidrs.clone();
     cfg.hosts = plan.egress.hosts.clone();
+    cfg.learn = values.learn;
     cfg.credentials = values
         .credentials
         .iter()
@@ -312,6 +315,14 @@ pub fn agent_command(set: &ManifestSet, plan: &LaunchPlan, overridden: bool) -> 
     }
     cmd
 }
+
+/// What `--learn` prints before the bottle starts, whatever `--yes` says.
+pub const LEARN_BANNER: &str = "\
+bottle: LEARN MODE: hosts that are NOT on the allowlist are let through and
+bottle: recorded (rule `learned` in the audit log). Secret scanning (DLP), the
+bottle: internal-address (SSRF), DNS-exfiltration and TLS checks stay enforced.
+bottle: Afterwards `bottle why --learned` proposes the allowlist entries.
+";
 
 /// Everything the launch needs.
 pub struct SpecInput<'a> {

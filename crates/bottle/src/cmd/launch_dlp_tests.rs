@@ -76,6 +76,7 @@ fn manifest_dlp_keys_reach_the_proxy_config() {
             "Bearer real-key-value-0123456789".into(),
         )],
         git_tokens: BTreeMap::new(),
+        learn: false,
     };
     let cfg = egress_config(MANIFEST, &values);
     assert_eq!(

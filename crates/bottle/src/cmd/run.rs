@@ -20,6 +20,11 @@ pub struct Args {
     /// Show each launch step on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Learn mode: let hosts off the allowlist through and record them
+    /// (every other check stays on); `bottle why --learned` turns the
+    /// record into allowlist entries.
+    #[arg(long)]
+    pub learn: bool,
     /// The command.
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
@@ -34,8 +39,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.yes {
         eprint!("{}", bottle_plan::render_text(&plan));
     }
+    if args.learn {
+        eprint!("{}", l::LEARN_BANNER);
+    }
     l::confirm(args.yes, "Start this bottle?")?;
-    let values = l::resolve_values(&set, &plan)?;
+    let mut values = l::resolve_values(&set, &plan)?;
+    values.learn = args.learn;
     let forward_stdin = !std::io::stdin().is_terminal();
     l::launch_session(
         &set,

@@ -21,6 +21,11 @@ pub struct Args {
     /// Show each launch step on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Learn mode: let hosts off the allowlist through and record them
+    /// (every other check stays on); `bottle why --learned` turns the
+    /// record into allowlist entries.
+    #[arg(long)]
+    pub learn: bool,
     /// Command to run instead of the agent's.
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -40,8 +45,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("dry run: nothing was created");
         return Ok(ExitCode::SUCCESS);
     }
+    if args.learn {
+        eprint!("{}", l::LEARN_BANNER);
+    }
     l::confirm(args.yes, "Start this bottle?")?;
-    let values = l::resolve_values(&set, &plan)?;
+    let mut values = l::resolve_values(&set, &plan)?;
+    values.learn = args.learn;
     let tty = std::io::stdin().is_terminal();
     l::launch_session(
         &set,

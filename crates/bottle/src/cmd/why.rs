@@ -28,6 +28,10 @@ pub struct Args {
     /// Write the patch to the manifest (asks first).
     #[arg(long)]
     pub apply: bool,
+    /// Instead of the blocks: the hosts a learn-mode run (`--learn`) let
+    /// through, as the allowlist entries that would allow them.
+    #[arg(long)]
+    pub learned: bool,
     /// Answer the question of `--apply` with yes.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -538,6 +542,60 @@ pub fn unified_diff(name: &str, old: &str, new: &str) -> String {
     out
 }
 
+/// Wildcards only from this many distinct names under one parent: fewer
+/// are listed by name (narrower).
+const WILDCARD_FROM: usize = 4;
+
+/// The minimal allowlist for what learn mode let through: every learned
+/// host (and non-default port) by name, except where `WILDCARD_FROM` or
+/// more names share a parent domain that the Public Suffix List lets a
+/// wildcard cover; then that one wildcard.
+pub fn learned_entries(records: &[AuditRecord]) -> Vec<Change> {
+    let mut names: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
+    for rec in records {
+        let Some(e) = rec.egress() else { continue };
+        if rec.decision != bottle_policy::Decision::Allow || e.rule != "learned" {
+            continue;
+        }
+        // An entry without a port covers both defaults.
+        let port = if e.port == 80 { 443 } else { e.port };
+        names.entry(port).or_default().insert(e.host.clone());
+    }
+    let mut out = Vec::new();
+    for (port, hosts) in names {
+        let mut by_parent: BTreeMap<String, Vec<&String>> = BTreeMap::new();
+        for h in &hosts {
+            if let Some((_, parent)) = h.split_once('.') {
+                by_parent.entry(parent.to_string()).or_default().push(h);
+            }
+        }
+        let mut covered: BTreeSet<&String> = BTreeSet::new();
+        for (parent, members) in &by_parent {
+            let pattern = bottle_policy::HostPattern::parse(&format!("*.{parent}"));
+            let ok = pattern
+                .as_ref()
+                .is_ok_and(|p| bottle_policy::check_wildcard_base(p).is_ok())
+                && parent.contains('.');
+            if members.len() >= WILDCARD_FROM && ok {
+                out.push(Change {
+                    key: "allowlist",
+                    item: suggest::allow_entry(&format!("*.{parent}"), port, &[], &[]),
+                });
+                covered.extend(members.iter().copied());
+            }
+        }
+        for h in &hosts {
+            if !covered.contains(h) {
+                out.push(Change {
+                    key: "allowlist",
+                    item: suggest::allow_entry(h, port, &[], &[]),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Read a bottle's audit lines (egress and git), running or stopped.
 fn read_audit(name: &str) -> anyhow::Result<Vec<AuditRecord>> {
     runtime()?.block_on(async {
@@ -589,6 +647,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("name the bottle (see `bottle ls`)"),
     };
     let records = read_audit(&name)?;
+    if args.learned {
+        let changes = learned_entries(&records);
+        if changes.is_empty() {
+            println!(
+                "bottle why: {name}'s audit log has no learned hosts (was it run with --learn?)."
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "bottle why: learn mode let {} through in {name}'s audit log:\n",
+            plural(changes.len(), "allowlist entry").replace("entrys", "entries")
+        );
+        for c in &changes {
+            println!("  allowlist += {}", c.item);
+        }
+        println!();
+        return propose(&args, set.as_ref(), &name, &changes);
+    }
     let groups = group(&records);
     let git_blocks: Vec<&AuditRecord> = records
         .iter()
@@ -637,8 +713,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("No manifest line allows these; see the explanations above.");
         return Ok(ExitCode::SUCCESS);
     }
-    let target = set.as_ref().and_then(|set| {
-        let agent = agent_of(set, &name)?;
+    propose(&args, set.as_ref(), &name, &changes)
+}
+
+/// Show `changes` as a patch to the manifest file bottle `name` comes from
+/// (or as lines, when that file is not here); write it with `--apply`.
+fn propose(
+    args: &Args,
+    set: Option<&bottle_manifest::ManifestSet>,
+    name: &str,
+    changes: &[Change],
+) -> anyhow::Result<ExitCode> {
+    let target = set.and_then(|set| {
+        let agent = agent_of(set, name)?;
         let bottle = set.agents.get(agent)?.value.bottle.clone();
         let src = set.source(set.bottles.get(&bottle)?.source);
         let path = std::path::PathBuf::from(&src.name);
@@ -650,12 +737,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!(
             "Add these lines to the egress table of the bottle's manifest (its file was not found here, or is not TOML):"
         );
-        for c in &changes {
+        for c in changes {
             println!("  {} += {}", c.key, c.item);
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let new = patch_toml(&text, &bottle, &changes)?;
+    let new = patch_toml(&text, &bottle, changes)?;
     if new == text {
         println!(
             "The manifest already has these lines (the bottle ran with an older version of it)."
@@ -771,6 +858,48 @@ mod tests {
             e.address = Some("169.254.169.254".into());
         }
         assert!(explain(&group(&[r])[0]).1.is_none());
+    }
+
+    #[test]
+    fn learned_hosts_become_exact_entries_and_wildcards_only_when_many() {
+        let line = |host: &str, port: u16| {
+            rec(&format!(
+                r#"{{"time":"t","bottle":"b","decision":"allow","duration_ms":1.0,"sidecar":"egress","check":"allowed","rule":"learned","method":"GET","scheme":"https","host":"{host}","port":{port},"path":"/","status":200,"bytes_up":0,"bytes_down":0,"tls":"intercepted"}}"#
+            ))
+        };
+        let recs = vec![
+            line("a.example.com", 443),
+            line("a.example.com", 80),
+            line("b.example.com", 443),
+            line("c.example.com", 8443),
+        ];
+        let items: Vec<String> = learned_entries(&recs).into_iter().map(|c| c.item).collect();
+        assert_eq!(
+            items,
+            [
+                r#""a.example.com""#,
+                r#""b.example.com""#,
+                r#""c.example.com:8443""#
+            ]
+        );
+        let mut many: Vec<AuditRecord> = (0..4)
+            .map(|i| line(&format!("n{i}.cdn.example.com"), 443))
+            .collect();
+        // A public suffix is never a wildcard's base.
+        many.extend((0..4).map(|i| line(&format!("site{i}.github.io"), 443)));
+        let items: Vec<String> = learned_entries(&many).into_iter().map(|c| c.item).collect();
+        assert!(
+            items.contains(&r#""*.cdn.example.com""#.to_string()),
+            "{items:?}"
+        );
+        assert!(
+            items.contains(&r#""site0.github.io""#.to_string()),
+            "{items:?}"
+        );
+        assert!(
+            !items.iter().any(|i| i.contains("*.github.io")),
+            "{items:?}"
+        );
     }
 
     fn changes() -> Vec<Change> {

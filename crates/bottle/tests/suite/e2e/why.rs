@@ -75,3 +75,48 @@ exit $fail"#
     assert_eq!(paths, ["/other", "/put", "/upload"]);
     b.assert_clean();
 }
+
+#[test]
+fn a_learn_mode_run_yields_exactly_the_hosts_it_reached() {
+    let Some(()) = setup() else { return };
+    // Neither name of the upstream is on the allowlist.
+    let b = TestBottle::new(
+        "learn",
+        Opts {
+            https_entry: Some(r#""unused.upstream.test""#.into()),
+            ..Opts::default()
+        },
+    );
+    let script = format!(
+        "set -e\ncurl -sS --fail https://{HTTPS_HOST}/a\ncurl -sS --fail https://{OTHER_HTTPS_HOST}/b"
+    );
+    let out = b
+        .cmd(&[
+            "run", "--yes", "--learn", &b.agent, "--", "bash", "-c", &script,
+        ])
+        .output()
+        .expect("bottle run --learn");
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("LEARN MODE"),
+        "the preflight says so: {}",
+        show(&out)
+    );
+    let why = b
+        .cmd(&["why", &b.agent, "--learned", "--apply", "--yes"])
+        .output()
+        .expect("bottle why --learned");
+    assert!(why.status.success(), "{}", show(&why));
+    let text = String::from_utf8_lossy(&why.stdout);
+    assert!(
+        text.contains(&format!(
+            r#"+allowlist = ["unused.upstream.test", "{HTTPS_HOST}", "{OTHER_HTTPS_HOST}"]"#
+        )),
+        "exactly the two hosts: {}",
+        show(&why)
+    );
+    assert_eq!(text.matches("allowlist += ").count(), 2, "{}", show(&why));
+    // Without learn mode the patched manifest lets the same script through.
+    b.run_ok(&script);
+    b.assert_clean();
+}
