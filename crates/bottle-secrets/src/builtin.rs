@@ -838,6 +838,29 @@ impl Fragment {
     }
 }
 
+/// What a fragment is not: a body after the prefix without a digit that is
+/// one case of letters, or words joined by `_`/`-` (`napi_property`,
+/// `live_session_count`: identifiers in real code). A real token's run of
+/// 8+ random characters almost always holds a digit or both cases.
+fn fragment_shape(f: &Fragment) -> AllowDef {
+    let p = regex::escape(&f.prefix);
+    AllowDef {
+        and: false,
+        commits: vec![],
+        paths: vec![],
+        target: RegexTarget::Secret,
+        regexes: vec![
+            format!("{p}[a-z]*$"),
+            format!("{p}[A-Z]*$"),
+            format!("{p}[^0-9]*[_-][^0-9]*$"),
+        ],
+        stopwords: vec![],
+        target_rules: vec![],
+        dialect: Dialect::Builtin,
+        kind: AllowKind::Shape,
+    }
+}
+
 fn class_regex(c: char) -> Option<&'static str> {
     Some(match c {
         'a' => "[a-z0-9]",
@@ -883,11 +906,23 @@ pub fn fragment_of(rule: &BuiltinRule) -> Option<Fragment> {
     let (letter, None) = (cs.next()?, cs.next()) else {
         return None;
     };
+    // A run of one case of letters reads as a word, not a token.
+    if matches!(letter, 'l' | 'U') {
+        return None;
+    }
     let class = class_regex(letter)?;
     let full: usize = n.parse().ok()?;
     let sep = prefix.bytes().any(|b| matches!(b, b'_' | b'-' | b'.'));
     let caps = prefix.len() >= 4 && prefix.bytes().all(|b| b.is_ascii_uppercase());
     if !prefix.is_ascii() || !((sep && prefix.len() >= 4) || caps) {
+        return None;
+    }
+    // Not distinctive on its own: a prefix of one repeated character
+    // (`AAAA`, which every base64 run of zero bytes holds) or one ending in
+    // a dot (`pat.`, member access in code).
+    let mut letters = prefix.bytes().filter(u8::is_ascii_alphanumeric);
+    let first = letters.next();
+    if prefix.ends_with('.') || letters.all(|b| Some(b) == first) {
         return None;
     }
     let want = if caps || prefix.len() > 4 { 8 } else { 12 };
@@ -994,7 +1029,7 @@ pub(crate) fn builtin_def() -> ConfigDef {
                 entropy: 0.0,
                 keywords: vec![f.prefix.to_ascii_lowercase()],
                 path: None,
-                allowlists: Vec::new(),
+                allowlists: vec![fragment_shape(&f)],
                 line_local: true,
                 builtin: true,
                 egress_only: true,

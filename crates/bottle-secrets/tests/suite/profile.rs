@@ -92,8 +92,14 @@ fn every_prefix_anchored_rule_blocks_its_fragment_in_egress() {
         prefixes.push(f.prefix.clone());
         let id = format!("{}-fragment", rule.id);
         let mut rng = SampleRng::new(77 + i as u64);
+        // A real token's run holds a digit (or both cases) almost always;
+        // a body without one is an identifier (see the benign twins below).
         let body = |n: usize, rng: &mut SampleRng| {
-            render_template(&format!("{{{}:{n}}}", f.class_letter), rng).text
+            let mut b = render_template(&format!("{{{}:{n}}}", f.class_letter), rng).text;
+            if !b.bytes().any(|c| c.is_ascii_digit()) && f.class.contains("0-9") {
+                b.replace_range(n / 2..n / 2 + 1, "7");
+            }
+            b
         };
         for n in [f.min, (f.min + f.full) / 2] {
             let frag = format!("{}{}", f.prefix, body(n, &mut rng));
@@ -141,6 +147,40 @@ fn every_prefix_anchored_rule_blocks_its_fragment_in_egress() {
         assert!(
             prefixes.iter().any(|q| q.starts_with(p)),
             "no fragment rule for {p}: {prefixes:?}"
+        );
+    }
+}
+
+#[test]
+fn identifiers_after_a_vendor_prefix_are_not_fragments() {
+    // Seen in real code sent to a model API (Node's N-API, GoCardless-like
+    // `live_` names, base64 of zero bytes, member access).
+    let egress = egress();
+    for benign in [
+        "napi_property_attributes",
+        "napi_getvaluestring",
+        "status = live_connections_count",
+        "let x = live_session_timeout;",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA8KZHJvcGZpbGU=",
+        "if pat.pattern_matches_here(x) {",
+        "NPM_CONFIG_REGISTRY_URL",
+    ] {
+        let found = egress.scan(benign.as_bytes(), None);
+        assert!(
+            !found.iter().any(|f| f.rule_id.ends_with("-fragment")),
+            "{benign:?} -> {found:?}"
+        );
+    }
+    // Their malicious twins: a random run with a digit or both cases.
+    for hostile in [
+        "napi_k3f9a0b2c7d1e8",
+        "xyz live_Qa8fK2mZp0Lx7w",
+        "{\"p\":\"ghp_aB3dE5fG7hJ9\"}",
+    ] {
+        let found = egress.scan(hostile.as_bytes(), None);
+        assert!(
+            found.iter().any(|f| f.rule_id.ends_with("-fragment")),
+            "{hostile:?} -> {found:?}"
         );
     }
 }
