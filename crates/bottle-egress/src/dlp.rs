@@ -2,6 +2,7 @@
 //! of the shared scanner (`bottle-secrets`).
 
 use crate::config::DlpData;
+use crate::exfil::entropy;
 use crate::reasons::rule;
 use bottle_secrets::{DecodeError, DecodeLimits, Scanner};
 use http::HeaderMap;
@@ -283,22 +284,6 @@ pub fn looks_secret(value: &str) -> bool {
         return false;
     }
     [lower, upper, digit].iter().filter(|x| **x).count() >= 2 && entropy(b) >= 3.2
-}
-
-fn entropy(s: &[u8]) -> f64 {
-    let mut counts = [0u32; 256];
-    for &b in s {
-        counts[usize::from(b)] += 1;
-    }
-    let n = s.len() as f64;
-    counts
-        .iter()
-        .filter(|c| **c > 0)
-        .map(|c| {
-            let p = f64::from(*c) / n;
-            -p * p.log2()
-        })
-        .sum()
 }
 
 /// A `Sec-WebSocket-Key`: base64 of exactly 16 bytes (RFC 6455 §4.1), so it

@@ -26,7 +26,9 @@ use std::sync::Mutex;
 /// (`s3.dualstack.us-east-1` is three).
 const MAX_LABELS: usize = 4;
 
-fn entropy(s: &[u8]) -> f64 {
+/// Shannon entropy of `s` in bits per byte (shared by the URL, label and
+/// header shape checks).
+pub(crate) fn entropy(s: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
     for &b in s {
         counts[usize::from(b)] += 1;

@@ -12,6 +12,7 @@
 //! GitHub's release-asset `jwt`, CloudFront, Alibaba OSS), whose values are
 //! public to whoever holds the URL.
 
+use crate::exfil::entropy;
 use base64::Engine as _;
 use std::collections::HashSet;
 
@@ -99,22 +100,6 @@ pub(crate) fn split(path_and_query: &str) -> Split {
         }
     }
     Split { scanned, exempt }
-}
-
-fn entropy(s: &[u8]) -> f64 {
-    let mut counts = [0u32; 256];
-    for &b in s {
-        counts[usize::from(b)] += 1;
-    }
-    let n = s.len() as f64;
-    counts
-        .iter()
-        .filter(|c| **c > 0)
-        .map(|c| {
-            let p = f64::from(*c) / n;
-            -p * p.log2()
-        })
-        .sum()
 }
 
 fn class(b: u8) -> u8 {
