@@ -838,6 +838,20 @@ impl Fragment {
     }
 }
 
+/// A token glued to other text (`blob=xyzghp_…`) has no word boundary
+/// before it: when the rule's token starts with a vendor prefix that holds a
+/// separator (`ghp_`, `glpat-`, `xoxb-`), the prefix itself is the boundary,
+/// so a leading `\b` before it is dropped. Letters-only prefixes (`AKIA`)
+/// keep theirs: inside a word they are just letters.
+fn unglued(rule: &BuiltinRule, regex: String) -> String {
+    match fragment_of(rule) {
+        Some(f) if !f.boundary && regex.starts_with(&format!(r"\b({}", f.prefix)) => {
+            regex[2..].to_string()
+        }
+        _ => regex,
+    }
+}
+
 /// What a fragment is not: a body after the prefix without a digit that is
 /// one case of letters, or words joined by `_`/`-` (`napi_property`,
 /// `live_session_count`: identifiers in real code). A real token's run of
@@ -1010,7 +1024,7 @@ pub(crate) fn builtin_def() -> ConfigDef {
         rules.push(RuleDef {
             id: b.id.to_string(),
             description: b.description.to_string(),
-            regex: b.regex().map(|r| (r, Dialect::Builtin)),
+            regex: b.regex().map(|r| (unglued(b, r), Dialect::Builtin)),
             secret_group: 0,
             entropy: b.entropy,
             keywords: b.keywords.iter().map(|k| k.to_string()).collect(),

@@ -186,6 +186,47 @@ fn identifiers_after_a_vendor_prefix_are_not_fragments() {
 }
 
 #[test]
+fn a_whole_token_glued_to_other_text_is_found_in_both_profiles() {
+    let (code, egress) = (code(), egress());
+    let mut glued = 0;
+    for (i, rule) in builtin_rules().iter().enumerate() {
+        let Some(f) = fragment_of(rule) else { continue };
+        // Rules whose regex starts with the literal prefix (`\b(ghp_`).
+        let literal = format!(r"\b({}", f.prefix);
+        if f.boundary || !rule.regex().is_some_and(|r| r.starts_with(&literal)) {
+            continue;
+        }
+        let token = render_template(rule.sample, &mut SampleRng::new(900 + i as u64));
+        let Some(secret) = token.secret_str() else {
+            continue;
+        };
+        if !secret.starts_with(&f.prefix) {
+            continue;
+        }
+        glued += 1;
+        let text = format!("blob=xyz{secret}\n");
+        for (name, s) in [("code", &code), ("egress", &egress)] {
+            assert!(
+                s.scan(text.as_bytes(), Some("src/data.txt"))
+                    .iter()
+                    .any(|x| x.rule_id == rule.id),
+                "{name} misses a glued {}: {text:?}",
+                rule.id
+            );
+        }
+    }
+    assert!(glued >= 50, "only {glued} glued-token rules");
+    // Benign twin: a letters-only prefix inside a word is just letters.
+    let t = render_template("xAKIA{B:16}", &mut SampleRng::new(3)).text;
+    assert!(
+        !code
+            .scan(format!("id={t}\n").as_bytes(), None)
+            .iter()
+            .any(|x| x.rule_id == "aws-access-token")
+    );
+}
+
+#[test]
 fn a_whole_token_is_one_finding_not_also_a_fragment() {
     let t = render_template("ghp_{x:36}", &mut SampleRng::new(5)).text;
     let found = egress().scan(format!("token={t}\n").as_bytes(), None);
