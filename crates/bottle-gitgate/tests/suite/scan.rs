@@ -572,3 +572,23 @@ fn operator_allowlist_allows_by_path_and_fingerprint_and_in_repo_allows_stay_ign
     let out = push(&s.wt, "HEAD", "refs/heads/main");
     assert_blocked(&s, &out, &other, "github-pat");
 }
+
+// ---- 5. tokens glued to other text ----
+
+#[test]
+fn token_glued_to_other_text_is_rejected_and_prefix_like_words_pass() {
+    let s = setup();
+    let secret = fake_github_token();
+    s.wt.write("data.txt", &format!("blob=xyz{secret}\n"));
+    s.wt.commit_all("data");
+    let out = push(&s.wt, "HEAD", "refs/heads/main");
+    assert_blocked(&s, &out, &secret, "github-pat");
+    s.wt.git(&["reset", "--quiet", "--hard", "HEAD~1"]);
+    // Twin: the prefix glued to words, no token after it.
+    let c = s.wt.commit_files(
+        &[("data.txt", "see xyzghp_docs and napi_get_value_string\n")],
+        "words",
+    );
+    let out = push(&s.wt, "HEAD", "refs/heads/main");
+    assert_pushed(&s, &out, "refs/heads/main", &c);
+}
