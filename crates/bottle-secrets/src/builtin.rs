@@ -984,6 +984,11 @@ pub(crate) fn builtin_def() -> ConfigDef {
                     r"^_*[A-Za-z][A-Za-z0-9]{0,9}(?:_+[A-Za-z0-9]{1,10}){2,}$".into(),
                     r"^[A-Z0-9]*(?:[A-Z][a-z]{2,}[0-9]*){2,}$".into(),
                     r"^[a-z]{2,}[0-9]*(?:[A-Z][a-z]{2,}[0-9]*)+$".into(),
+                    // Field access ending in numbers (`authority_count.0`).
+                    r"^_*[a-z][a-z0-9]*(?:_[a-z0-9]+)*(?:\.[a-z0-9_]+)+$".into(),
+                    // Documentation values: lowercase words, each with at
+                    // most one digit after it (`value2#fragid1`).
+                    r"^(?:[a-z]{2,}[0-9]?[#._-]?){2,}$".into(),
                 ],
                 stopwords: vec![],
                 target_rules: vec![],
@@ -1012,13 +1017,29 @@ pub(crate) fn builtin_def() -> ConfigDef {
                 paths: vec![],
                 target: RegexTarget::Secret,
                 regexes: vec![
-                    // Documentation placeholders and template variables.
-                    r"(?i)^(?:pass(?:word)?|passwd|pwd|secret|changeme|x{3,}|\*+|<[^>]+>|\$\{[^}]+\}|\$[A-Z_][A-Z0-9_]*|%\([^)]*\)s|%[A-Z_]+%|\{\{[^}]+\}\}|user(?:name)?|test|example|foo|bar|baz|admin|root|guest|anonymous|dummy|p@ssw0rd|123456)$".into(),
+                    // Template variables (their names can carry data: code
+                    // profile only).
+                    r"(?i)^(?:<[^>]+>|\$\{[^}]+\}|\$[A-Z_][A-Z0-9_]*|%\([^)]*\)s|%[A-Z_]+%|\{\{[^}]+\}\})$".into(),
                 ],
                 stopwords: vec![],
                 target_rules: vec![],
                 dialect: Dialect::Builtin,
                 kind: AllowKind::Placeholder,
+            });
+            allowlists.push(AllowDef {
+                and: false,
+                commits: vec![],
+                paths: vec![],
+                target: RegexTarget::Secret,
+                regexes: vec![
+                    // Documentation words (`abc://username:password@`): a
+                    // fixed list carries no data, so it holds in egress too.
+                    r"(?i)^(?:pass(?:word)?|passwd|pwd|secret|changeme|x{3,}|\*+|user(?:name)?|test|example|foo|bar|baz|admin|root|guest|anonymous|dummy|p@ssw0rd|123456|opensesame)$".into(),
+                ],
+                stopwords: vec![],
+                target_rules: vec![],
+                dialect: Dialect::Builtin,
+                kind: AllowKind::Shape,
             });
         }
         rules.push(RuleDef {

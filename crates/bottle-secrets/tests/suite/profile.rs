@@ -295,3 +295,43 @@ fn documentation_examples_and_test_vectors_are_not_code_findings() {
     let found = code().scan(vectors.as_bytes(), Some("deploy/prod.env"));
     assert!(!found.is_empty());
 }
+
+#[test]
+fn documentation_words_in_a_url_password_pass_egress_but_a_real_one_blocks() {
+    let egress = egress();
+    let is_pw = |t: &str| {
+        egress
+            .scan(t.as_bytes(), None)
+            .iter()
+            .any(|f| f.rule_id == "url-password")
+    };
+    // As http's own docs spell a URI (seen in real model API traffic).
+    assert!(!is_pw(
+        "let uri = \"abc://username:password@example.com:123/\";"
+    ));
+    assert!(!is_pw("postgres://admin:changeme@db:5432/app"));
+    // RFC 7617's example credential.
+    assert!(!is_pw("https://Aladdin:opensesame@localhost:8887"));
+    // A template variable's name can carry data: still a finding here.
+    assert!(is_pw("postgres://app:${QK3LX9ZP2M}@db:5432/app"));
+    assert!(is_pw("postgres://app:Zq8v2LmN4xT7pR@db:5432/app"));
+}
+
+#[test]
+fn documentation_values_are_not_generic_keys_in_egress_but_random_ones_are() {
+    let egress = egress();
+    let generic = |t: &str| {
+        egress
+            .scan(t.as_bytes(), None)
+            .iter()
+            .any(|f| f.rule_id == "generic-api-key")
+    };
+    // Seen in real code sent to a model API (http's and hickory's docs).
+    assert!(!generic(
+        "/// abc://username:password@example.com:123/path/data?key=value&key2=value2#fragid1\n"
+    ));
+    assert!(!generic("        authorities: authority_count.0,\n"));
+    // Their twins: random values after the same keys.
+    assert!(generic("?key=value&key2=k3f9a0b2c7d1e8q5\n"));
+    assert!(generic("        authorities: Zq8v2LmN4xT7pR.0,\n"));
+}

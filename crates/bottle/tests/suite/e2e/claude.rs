@@ -433,6 +433,7 @@ fn claude_code_interactive_ui_comes_up_on_a_terminal_and_exits_on_slash_exit() {
         "Detected a custom API key",
         "trust this folder",
         "Bypass Permissions mode",
+        "Allow external CLAUDE.md file imports",
     ] {
         assert!(!screen.contains(question), "asked {question:?}:\n{screen}");
     }
