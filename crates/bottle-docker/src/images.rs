@@ -731,8 +731,12 @@ mod tests {
             }
             for r in [pypi, npm] {
                 for (name, _) in r.files {
+                    // `COPY [--chown=…] NAME DEST`
                     assert!(
-                        r.dockerfile.contains(&format!("COPY {name} ")),
+                        r.dockerfile
+                            .lines()
+                            .any(|l| l.starts_with("COPY ")
+                                && l.split_whitespace().any(|w| w == *name)),
                         "{} does not copy {name}",
                         r.name
                     );
