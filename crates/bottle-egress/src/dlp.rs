@@ -81,23 +81,33 @@ impl Dlp {
     /// `generic-api-key` on the same bytes). Findings the user accepted for
     /// this host (`dlp_allow`) do not count; known secrets always do.
     pub fn scan(&self, data: &[u8], host: &str) -> Verdict {
-        self.scan_filtered(data, host, false, false)
+        self.scan_filtered(data, host, false, None)
     }
 
     /// [`Dlp::scan`] counting known secrets only: for values that carry a
     /// token shape by design (a presigned URL's access key id).
     pub fn scan_known(&self, data: &[u8], host: &str) -> Verdict {
-        self.scan_filtered(data, host, true, false)
+        self.scan_filtered(data, host, true, None)
     }
 
     /// `known_only`: count known secrets only; `message`: a WebSocket
-    /// message, where JWTs and `Bearer` values block too.
-    fn scan_filtered(&self, data: &[u8], host: &str, known_only: bool, message: bool) -> Verdict {
+    /// message (with what the upstream sent down that connection), where
+    /// JWTs and `Bearer` values block too, unless the upstream issued them.
+    fn scan_filtered(
+        &self,
+        data: &[u8],
+        host: &str,
+        known_only: bool,
+        message: Option<&Issued>,
+    ) -> Verdict {
         let mut hit: Option<Hit> = None;
         let walked = bottle_secrets::for_each_view(data, &self.limits, &mut |view| {
             let found = self.scanner.scan(view, None);
             let counts = |f: &&bottle_secrets::Finding| {
-                f.rule_id == KNOWN_SECRET || (!known_only && !self.allowed(host, &f.fingerprint))
+                f.rule_id == KNOWN_SECRET
+                    || (!known_only
+                        && !self.allowed(host, &f.fingerprint)
+                        && !message.is_some_and(|i| i.has_finding(&f.rule_id, &f.fingerprint)))
             };
             let best = found
                 .iter()
@@ -113,9 +123,9 @@ impl Dlp {
                     ControlFlow::Break(())
                 }
                 None if known_only => ControlFlow::Continue(()),
-                None => match crate::pii::scan(&self.data, view)
-                    .or_else(|| message.then(|| crate::pii::message_token(view)).flatten())
-                {
+                None => match crate::pii::scan(&self.data, view).or_else(|| {
+                    message.and_then(|i| crate::pii::message_token(view, |v| i.contains(v)))
+                }) {
                     Some(p) => {
                         let fp = bottle_secrets::fingerprint(p.rule, &p.value);
                         if self.allowed(host, &fp) {
@@ -216,16 +226,151 @@ pub(crate) const MESSAGE_CARRY: usize = 256;
 
 impl Dlp {
     /// DLP of one WebSocket message, with the tail of the previous one in
-    /// front (see [`MESSAGE_CARRY`]); `carry` is then updated.
-    pub fn message(&self, carry: &mut Vec<u8>, message: &[u8], host: &str) -> Verdict {
+    /// front (see [`MESSAGE_CARRY`]); `carry` is then updated. Values in
+    /// `issued` (sent down by the upstream) may go back to it.
+    pub fn message(
+        &self,
+        carry: &mut Vec<u8>,
+        message: &[u8],
+        host: &str,
+        issued: &Issued,
+    ) -> Verdict {
         let mut joined = Vec::with_capacity(carry.len() + message.len());
         joined.extend_from_slice(carry);
         joined.extend_from_slice(message);
-        let verdict = self.scan_filtered(&joined, host, false, true);
+        let verdict = self.scan_filtered(&joined, host, false, Some(issued));
         let keep = joined.len().min(MESSAGE_CARRY);
         carry.clear();
         carry.extend_from_slice(&joined[joined.len() - keep..]);
         verdict
+    }
+}
+
+/// Shortest value [`Issued`] remembers (shorter ones are no token).
+const ISSUED_MIN: usize = 16;
+/// Longest value [`Issued`] remembers; a longer run is not remembered.
+const ISSUED_VALUE_MAX: usize = 16 * 1024;
+/// Most values [`Issued`] holds for one connection; later ones are not
+/// remembered (which only makes the check stricter).
+const ISSUED_MAX: usize = 4096;
+
+/// Token-shaped values the upstream sent down one WebSocket connection (a
+/// session id, a JWT it issued). The agent may send such a value back to
+/// that upstream: it learnt it from there, so the upstream has it already,
+/// and real protocols authenticate later messages that way. Only an exact
+/// value counts, only for findings of rules and message tokens, never for
+/// a known secret (those always block).
+#[derive(Default)]
+pub(crate) struct Issued {
+    inner: std::sync::Mutex<IssuedInner>,
+}
+
+#[derive(Default)]
+struct IssuedInner {
+    values: std::collections::HashSet<Vec<u8>>,
+    /// A run of token bytes cut by the end of the last chunk.
+    pending: Vec<u8>,
+    /// The pending run grew past [`ISSUED_VALUE_MAX`]: drop it.
+    overflow: bool,
+    /// Per rule id, the fingerprints of every value (filled on first use).
+    fingerprints: std::collections::HashMap<String, std::collections::HashSet<String>>,
+}
+
+fn issued_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+}
+
+impl IssuedInner {
+    fn remember(&mut self, run: &[u8]) {
+        self.insert(run);
+        // `token=VALUE` glued in a run: the value alone too; and a value
+        // that ends a sentence.
+        for (i, _) in run.iter().enumerate().filter(|(_, b)| **b == b'=') {
+            if run[i + 1..].iter().any(|b| *b != b'=') {
+                self.insert(&run[i + 1..]);
+            }
+        }
+        if let Some(t) = run.strip_suffix(b".") {
+            self.insert(t);
+        }
+    }
+
+    fn insert(&mut self, v: &[u8]) {
+        if v.len() < ISSUED_MIN
+            || v.len() > ISSUED_VALUE_MAX
+            || self.values.len() >= ISSUED_MAX
+            || self.values.contains(v)
+        {
+            return;
+        }
+        for (rule, fps) in &mut self.fingerprints {
+            fps.insert(bottle_secrets::fingerprint(rule, v));
+        }
+        self.values.insert(v.to_vec());
+    }
+}
+
+impl Issued {
+    /// Remember the token-shaped runs of one chunk of the upstream's bytes
+    /// (a run may go on in the next chunk).
+    pub fn harvest(&self, chunk: &[u8]) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut i = 0;
+        while i < chunk.len() {
+            let s = i;
+            while i < chunk.len() && issued_byte(chunk[i]) {
+                i += 1;
+            }
+            let run = &chunk[s..i];
+            let goes_on = s == 0 && (!g.pending.is_empty() || g.overflow);
+            if i == chunk.len() {
+                // The run may go on in the next chunk.
+                if !goes_on {
+                    g.pending.clear();
+                }
+                if g.overflow || g.pending.len() + run.len() > ISSUED_VALUE_MAX {
+                    g.overflow = true;
+                    g.pending.clear();
+                } else {
+                    g.pending.extend_from_slice(run);
+                }
+                return;
+            }
+            if goes_on {
+                let mut whole = std::mem::take(&mut g.pending);
+                if !std::mem::take(&mut g.overflow) {
+                    whole.extend_from_slice(run);
+                    g.remember(&whole);
+                }
+            } else {
+                g.remember(run);
+            }
+            i += 1;
+        }
+    }
+
+    /// Whether the upstream sent exactly this value.
+    pub fn contains(&self, value: &[u8]) -> bool {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.values.contains(value)
+    }
+
+    /// Whether a scanner finding (rule and fingerprint) is over a value the
+    /// upstream sent.
+    pub fn has_finding(&self, rule: &str, fingerprint: &str) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.values.is_empty() {
+            return false;
+        }
+        if !g.fingerprints.contains_key(rule) {
+            let fps = g
+                .values
+                .iter()
+                .map(|v| bottle_secrets::fingerprint(rule, v))
+                .collect();
+            g.fingerprints.insert(rule.to_string(), fps);
+        }
+        g.fingerprints[rule].contains(fingerprint)
     }
 }
 
@@ -364,10 +509,16 @@ mod tests {
         let d = dlp(Vec::new());
         let t = token();
         let (a, b) = t.split_at(5);
+        let none = Issued::default();
         let mut carry = Vec::new();
-        d.message(&mut carry, format!("{{\"part\":\"{a}").as_bytes(), "h")
-            .unwrap();
-        assert!(d.message(&mut carry, b.as_bytes(), "h").is_err());
+        d.message(
+            &mut carry,
+            format!("{{\"part\":\"{a}").as_bytes(),
+            "h",
+            &none,
+        )
+        .unwrap();
+        assert!(d.message(&mut carry, b.as_bytes(), "h", &none).is_err());
         // Benign twin: ordinary messages pass.
         let mut carry = Vec::new();
         for m in [
@@ -375,7 +526,90 @@ mod tests {
             "{\"text\":\"hello ghp\"}",
             "_ is a prefix",
         ] {
-            d.message(&mut carry, m.as_bytes(), "h").unwrap();
+            d.message(&mut carry, m.as_bytes(), "h", &none).unwrap();
         }
+    }
+
+    fn jwt(claims: &str) -> String {
+        use base64::Engine as _;
+        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!(
+            "{}.{}.{}",
+            e(r#"{"alg":"HS256","typ":"JWT"}"#),
+            e(claims),
+            e("signature-bytes-0123456789")
+        )
+    }
+
+    #[test]
+    fn a_value_the_upstream_issued_may_go_back_to_it() {
+        let d = dlp(Vec::new());
+        let session = jwt(r#"{"sub":"agent","sid":"s-1"}"#);
+        let bearer = "Zr8Qm2Lx9Tb4Kp7Vn3Wc";
+        let issued = Issued::default();
+        // Sent down in two chunks, the JWT cut in the middle.
+        let down = format!(r#"{{"type":"hello","session":"{session}","auth":"Bearer {bearer}"}}"#);
+        let (x, y) = down.split_at(30);
+        issued.harvest(x.as_bytes());
+        issued.harvest(y.as_bytes());
+        let t = token();
+        issued.harvest(format!("\n{{\"ticket\":\"{t}\"}}\n").as_bytes());
+        let mut carry = Vec::new();
+        for m in [
+            format!(r#"{{"type":"auth","token":"{session}"}}"#),
+            format!("Authorization: Bearer {bearer}"),
+            format!(r#"{{"resume":"{t}"}}"#),
+        ] {
+            d.message(&mut carry, m.as_bytes(), "h", &issued)
+                .unwrap_or_else(|e| panic!("{m}: {e:?}"));
+        }
+        // The twins: values the upstream did not send still block, and a
+        // known secret blocks even when the upstream sent it.
+        let other = jwt(r#"{"sub":"agent","sid":"s-2"}"#);
+        for (m, rule) in [
+            (format!(r#"{{"token":"{other}"}}"#), rule::JWT),
+            (
+                "Bearer Yq7Pn1Kw8Sa3Jo6Um2Xb".to_string(),
+                rule::BEARER_TOKEN,
+            ),
+            (format!(r#"{{"t":"{}x"}}"#, &t[..t.len() - 1]), "github-pat"),
+        ] {
+            let hit = d
+                .message(&mut Vec::new(), m.as_bytes(), "h", &issued)
+                .unwrap_err();
+            assert_eq!(hit.rule, rule, "{m}");
+        }
+        let mut scanner = Scanner::builtin();
+        scanner.add_known_secret("KEY", t.as_bytes());
+        let known = Dlp::new(scanner, 1 << 20, Vec::new());
+        let hit = known
+            .message(
+                &mut Vec::new(),
+                format!(r#"{{"resume":"{t}"}}"#).as_bytes(),
+                "h",
+                &issued,
+            )
+            .unwrap_err();
+        assert_eq!(hit.rule, KNOWN_SECRET);
+    }
+
+    #[test]
+    fn issued_values_are_bounded() {
+        let issued = Issued::default();
+        let long = "A1b2".repeat(ISSUED_VALUE_MAX);
+        for chunk in long.as_bytes().chunks(1000) {
+            issued.harvest(chunk);
+        }
+        issued.harvest(b" Zr8Qm2Lx9Tb4Kp7Vn3Wc ");
+        assert!(!issued.contains(long.as_bytes()));
+        assert!(
+            issued.contains(b"Zr8Qm2Lx9Tb4Kp7Vn3Wc"),
+            "harvest goes on after an overlong run"
+        );
+        for n in 0..2 * ISSUED_MAX {
+            issued.harvest(format!(" value-number-{n:08} ").as_bytes());
+        }
+        assert!(issued.contains(b"value-number-00000000"));
+        assert!(!issued.contains(format!("value-number-{:08}", 2 * ISSUED_MAX - 1).as_bytes()));
     }
 }

@@ -716,8 +716,10 @@ fn b64url_byte(b: u8) -> bool {
 /// A JWT (`header.payload.signature`, the header base64url of a JSON
 /// object naming `alg` or `typ`) or a `Bearer <token>` value: inside a
 /// WebSocket message, where no authentication belongs (the upgrade request
-/// carries it, and is scanned as headers).
-pub(crate) fn message_token(view: &[u8]) -> Option<PiiHit> {
+/// carries it, and is scanned as headers). A value for which `issued`
+/// answers true (the upstream sent it down this connection first) is not
+/// a hit.
+pub(crate) fn message_token(view: &[u8], issued: impl Fn(&[u8]) -> bool) -> Option<PiiHit> {
     use base64::Engine as _;
     let mut i = 0;
     while i < view.len() {
@@ -747,6 +749,7 @@ pub(crate) fn message_token(view: &[u8]) -> Option<PiiHit> {
                 let h = String::from_utf8_lossy(&h);
                 if h.trim_start().starts_with('{')
                     && (h.contains("\"alg\"") || h.contains("\"typ\""))
+                    && !issued(&view[i..segs[2].1])
                 {
                     return Some(PiiHit {
                         rule: rule::JWT,
@@ -780,7 +783,11 @@ pub(crate) fn message_token(view: &[u8]) -> Option<PiiHit> {
             tok.iter().any(u8::is_ascii_uppercase),
             tok.iter().any(u8::is_ascii_digit),
         ];
-        if tok.len() >= 16 && classes.iter().filter(|c| **c).count() >= 2 && distinct(tok) >= 10 {
+        if tok.len() >= 16
+            && classes.iter().filter(|c| **c).count() >= 2
+            && distinct(tok) >= 10
+            && !issued(tok)
+        {
             return Some(PiiHit {
                 rule: rule::BEARER_TOKEN,
                 value: tok.to_vec(),

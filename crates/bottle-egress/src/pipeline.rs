@@ -556,13 +556,17 @@ impl Shared {
             && status == StatusCode::SWITCHING_PROTOCOLS
         {
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
-            let (rparts, _) = resp.into_parts();
+            let (mut rparts, _) = resp.into_parts();
+            if let Some(r) = &redactor {
+                r.headers(&mut rparts.headers);
+            }
             self.audit
                 .log(&ev, true, check::ALLOWED, &allow_rule, status.as_u16(), 0);
             let shared = self.clone();
             tokio::spawn(async move {
                 if let (Ok(c), Ok(u)) = (client_upgrade.await, upstream_upgrade.await) {
-                    websocket::relay(shared.dlp.clone(), shared.audit.clone(), ev, c, u).await;
+                    websocket::relay(shared.dlp.clone(), shared.audit.clone(), ev, c, u, redactor)
+                        .await;
                 }
             });
             return Response::from_parts(rparts, body::empty());

@@ -156,7 +156,7 @@ pub fn split_authority(auth: &str) -> Option<(&str, Option<u16>)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn ip(s: &str) -> Option<String> {

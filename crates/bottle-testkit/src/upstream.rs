@@ -129,7 +129,12 @@ impl Recorded {
 #[derive(Clone)]
 enum Route {
     Static(StatusCode, Bytes),
-    WebSocketEcho,
+    /// An echo, after an optional first text message from the server, or
+    /// (`reflect`) one that quotes the upgrade request's headers.
+    WebSocketEcho {
+        greeting: Option<Bytes>,
+        reflect: bool,
+    },
     Reflect,
 }
 
@@ -214,7 +219,42 @@ impl Builder {
     /// Serve a WebSocket echo at `path`: every message comes back whole, and
     /// is recorded in [`Upstream::ws_messages`].
     pub fn websocket_echo(mut self, path: &str) -> Self {
-        self.routes.insert(path.to_string(), Route::WebSocketEcho);
+        self.routes.insert(
+            path.to_string(),
+            Route::WebSocketEcho {
+                greeting: None,
+                reflect: false,
+            },
+        );
+        self
+    }
+
+    /// Like [`Builder::websocket_echo`], but the server speaks
+    /// first: `greeting` as a text message right after the handshake (a
+    /// session token it issues, say).
+    pub fn websocket_greet_then_echo(mut self, path: &str, greeting: impl Into<Bytes>) -> Self {
+        self.routes.insert(
+            path.to_string(),
+            Route::WebSocketEcho {
+                greeting: Some(greeting.into()),
+                reflect: false,
+            },
+        );
+        self
+    }
+
+    /// A WebSocket echo that first reflects the upgrade request, as a debug
+    /// endpoint would: a text message in two fragments holding every
+    /// `name: value` header line and each value base64-encoded, and the
+    /// `Authorization` header back as `x-echo-authorization` on the 101.
+    pub fn websocket_reflect(mut self, path: &str) -> Self {
+        self.routes.insert(
+            path.to_string(),
+            Route::WebSocketEcho {
+                greeting: None,
+                reflect: true,
+            },
+        );
         self
     }
 
@@ -299,8 +339,8 @@ where
 
 async fn handle(st: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
     let route = st.routes.get(req.uri().path()).cloned();
-    if let Some(Route::WebSocketEcho) = route {
-        return websocket_accept(st, &mut req);
+    if let Some(Route::WebSocketEcho { greeting, reflect }) = route {
+        return websocket_accept(st, &mut req, greeting, reflect);
     }
     let method = req.method().to_string();
     let path = req
@@ -393,7 +433,12 @@ async fn handle(st: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Byt
     resp
 }
 
-fn websocket_accept(st: Arc<State>, req: &mut Request<Incoming>) -> Response<Full<Bytes>> {
+fn websocket_accept(
+    st: Arc<State>,
+    req: &mut Request<Incoming>,
+    greeting: Option<Bytes>,
+    reflect: bool,
+) -> Response<Full<Bytes>> {
     let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
         let mut r = Response::new(Full::new(Bytes::from_static(
             b"expected a websocket handshake",
@@ -417,10 +462,36 @@ fn websocket_accept(st: Arc<State>, req: &mut Request<Incoming>) -> Response<Ful
             .collect(),
         body: Bytes::new(),
     });
+    let mut quoted = Vec::new();
+    if reflect {
+        use base64::Engine as _;
+        for (n, v) in req.headers() {
+            quoted.extend_from_slice(format!("{n}: ").as_bytes());
+            quoted.extend_from_slice(v.as_bytes());
+            quoted.push(b'\n');
+            let e = base64::engine::general_purpose::STANDARD.encode(v.as_bytes());
+            quoted.extend_from_slice(format!("{n} (base64): {e}\n").as_bytes());
+        }
+    }
+    let echo_auth = req.headers().get("authorization").cloned();
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         let Ok(up) = on_upgrade.await else { return };
         let mut io = TokioIo::new(up);
+        if let Some(g) = greeting
+            && ws::write_frame(&mut io, 1, &g, true, false).await.is_err()
+        {
+            return;
+        }
+        if reflect {
+            // In two fragments, cut anywhere: a value may straddle them.
+            let (a, b) = quoted.split_at(quoted.len() / 2);
+            if ws::write_frame(&mut io, 1, a, false, false).await.is_err()
+                || ws::write_frame(&mut io, 0, b, true, false).await.is_err()
+            {
+                return;
+            }
+        }
         let mut message = Vec::new();
         let mut message_op = 1;
         loop {
@@ -456,13 +527,15 @@ fn websocket_accept(st: Arc<State>, req: &mut Request<Incoming>) -> Response<Ful
         }
     });
     let accept = ws::accept_key(key.as_bytes());
-    Response::builder()
+    let mut r = Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header("upgrade", "websocket")
         .header("connection", "Upgrade")
-        .header("sec-websocket-accept", accept)
-        .body(Full::new(Bytes::new()))
-        .expect("101 response")
+        .header("sec-websocket-accept", accept);
+    if let Some(v) = echo_auth.filter(|_| reflect) {
+        r = r.header("x-echo-authorization", v);
+    }
+    r.body(Full::new(Bytes::new())).expect("101 response")
 }
 
 /// A running upstream. Dropping it stops the server.

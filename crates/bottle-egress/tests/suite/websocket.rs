@@ -247,3 +247,141 @@ async fn issue12_jwts_and_bearer_values_in_messages_block() {
     );
     assert!(!h.audit_text().contains(&bearer));
 }
+
+/// Issue 12, class 6, the benign twin of JWTs and `Bearer` values in
+/// messages: a session token the upstream issued down the connection goes
+/// back to it (real protocols authenticate later messages that way); a
+/// token the upstream did not send still closes the connection.
+#[tokio::test]
+async fn issue12_a_token_the_upstream_issued_may_go_back_to_it() {
+    let b64 = |v: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+    };
+    let jwt = |sid: &str| {
+        format!(
+            "{}.{}.{}",
+            b64("{\"alg\":\"HS256\",\"typ\":\"JWT\"}"),
+            b64(&format!("{{\"sub\":\"agent\",\"sid\":\"{sid}\"}}")),
+            random_alnum(43)
+        )
+    };
+    let session = jwt("s-1");
+    let ticket = random_alnum(32);
+    let greeting = format!(
+        "{{\"type\":\"welcome\",\"session\":\"{session}\",\"ticket\":\"Bearer {ticket}\"}}"
+    );
+    let up = upstream::http()
+        .websocket_greet_then_echo("/ws", greeting.clone())
+        .run()
+        .await;
+    let mut h = Harness::new();
+    h.loopback().allow(&format!("127.0.0.1:{}", up.port()));
+    let proxy = h.start().await;
+    let open = || async {
+        let mut s = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+        let target = format!("http://127.0.0.1:{}/ws", up.port());
+        let (code, _) = ws::client_handshake(&mut s, &format!("127.0.0.1:{}", up.port()), &target)
+            .await
+            .unwrap();
+        assert_eq!(code, 101);
+        let hello = ws::read_frame(&mut s).await.unwrap();
+        assert_eq!(hello.payload, greeting.as_bytes());
+        s
+    };
+    let mut s = open().await;
+    for m in [
+        format!("{{\"type\":\"auth\",\"token\":\"Bearer {session}\"}}"),
+        format!("{{\"type\":\"resume\",\"ticket\":\"Bearer {ticket}\"}}"),
+    ] {
+        ws::write_frame(&mut s, 1, m.as_bytes(), true, true)
+            .await
+            .unwrap();
+        let echo = ws::read_frame(&mut s).await.unwrap();
+        assert_eq!((echo.opcode, echo.payload), (1, m.into_bytes()));
+    }
+    // A JWT of the same shape that the upstream did not issue.
+    let forged = jwt("s-2");
+    let mut s = open().await;
+    let msg = format!("{{\"type\":\"auth\",\"token\":\"Bearer {forged}\"}}");
+    ws::write_frame(&mut s, 1, msg.as_bytes(), true, true)
+        .await
+        .unwrap();
+    let close = ws::read_frame(&mut s).await.unwrap();
+    assert_eq!(close.opcode, 8);
+    assert!(String::from_utf8_lossy(&close.payload[2..]).contains("dlp-websocket:"));
+    assert!(!up.ws_messages().iter().any(|m| m == msg.as_bytes()));
+}
+
+/// Issue 12, class 7 over WebSocket: the credential's own host reflects
+/// the upgrade request (in the 101's headers and in a message cut in two
+/// fragments, verbatim and base64); the agent reads its placeholder, never
+/// the credential, and the upstream got the real value. Benign twin: the
+/// agent's own messages come back unchanged.
+#[tokio::test]
+async fn issue12_a_credential_reflected_over_a_websocket_reaches_the_agent_as_its_placeholder() {
+    use base64::Engine;
+    use bottle_egress::{Credential, Secret};
+    let mut h = Harness::new();
+    let up = upstream::https(&h.upstream_ca)
+        .name("ws.example.com")
+        .websocket_reflect("/debug/socket")
+        .run()
+        .await;
+    let real = format!("sk-real-{}", random_alnum(32));
+    let placeholder = "bottle-placeholder-example-ws-key";
+    h.cfg.credentials.push(Credential {
+        host: "ws.example.com".into(),
+        header: "authorization".into(),
+        value: Secret::new(format!("Bearer {real}")),
+        placeholder: Some(placeholder.into()),
+    });
+    h.allow("ws.example.com")
+        .map_host("ws.example.com", up.addr());
+    let proxy = h.start().await;
+    let (status, _, tcp) = client::connect(proxy.addr(), "ws.example.com:443")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let mut s = client::tls(tcp, "ws.example.com", h.agent_tls(&[b"http/1.1"]))
+        .await
+        .unwrap();
+    let (code, headers) = ws::client_handshake(&mut s, "ws.example.com", "/debug/socket")
+        .await
+        .unwrap();
+    assert_eq!(code, 101, "{headers:?}");
+    let heads = format!("{headers:?}");
+    assert!(!heads.contains(&real), "{heads}");
+    assert!(heads.contains(placeholder), "{heads}");
+    let mut quoted = Vec::new();
+    loop {
+        let f = ws::read_frame(&mut s).await.unwrap();
+        quoted.extend_from_slice(&f.payload);
+        if f.fin {
+            break;
+        }
+    }
+    let quoted = String::from_utf8(quoted).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("Bearer {real}"));
+    for form in [&real, &b64] {
+        assert!(
+            !quoted.contains(form.as_str()),
+            "the agent read the credential: {quoted}"
+        );
+    }
+    assert!(
+        quoted.contains(&format!("authorization: Bearer {placeholder}")),
+        "{quoted}"
+    );
+    assert!(quoted.contains("authorization (base64): "), "{quoted}");
+    assert_eq!(
+        up.requests()[0].header("authorization"),
+        Some(format!("Bearer {real}").as_str())
+    );
+    // The agent's own messages pass through the redacting relay unchanged.
+    for m in [&b"{\"type\":\"ping\"}"[..], &[0u8; 300][..], b"x"] {
+        ws::write_frame(&mut s, 2, m, true, true).await.unwrap();
+        let echo = ws::read_frame(&mut s).await.unwrap();
+        assert_eq!((echo.opcode, echo.payload.as_slice()), (2, m));
+    }
+}
