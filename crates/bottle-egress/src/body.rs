@@ -2,6 +2,7 @@
 //! they end (or are dropped half way).
 
 use crate::audit::{Audit, Event};
+use crate::dlp::{HARVEST_BODY_MAX, Issued};
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
@@ -27,11 +28,61 @@ pub(crate) fn empty() -> ProxyBody {
 }
 
 /// Wraps an upstream response body: counts bytes and writes the allow line
-/// when the body is done.
+/// when the body is done; with a [`Harvest`], the tokens it issues are
+/// remembered as soon as it is whole.
 pub(crate) struct AuditedBody {
     inner: BoxBody<Bytes, BoxError>,
     log: Option<(Arc<Audit>, Event, String, u16)>,
     bytes: u64,
+    harvest: Option<Harvest>,
+}
+
+/// The first [`HARVEST_BODY_MAX`] bytes of a JSON response, kept to
+/// remember the tokens it issues ([`Issued`]) once it is whole (decoded by
+/// its `Content-Encoding`); a longer body is not harvested.
+pub(crate) struct Harvest {
+    issued: Arc<Issued>,
+    encoding: Option<String>,
+    buf: Vec<u8>,
+    over: bool,
+}
+
+impl Harvest {
+    pub fn new(issued: Arc<Issued>, encoding: Option<String>) -> Self {
+        Self {
+            issued,
+            encoding,
+            buf: Vec::new(),
+            over: false,
+        }
+    }
+
+    fn feed(&mut self, d: &[u8]) {
+        if self.over {
+            return;
+        }
+        if self.buf.len() + d.len() > HARVEST_BODY_MAX {
+            self.over = true;
+            self.buf = Vec::new();
+        } else {
+            self.buf.extend_from_slice(d);
+        }
+    }
+
+    fn done(self) {
+        if self.over {
+            return;
+        }
+        match &self.encoding {
+            None => self.issued.harvest(&self.buf),
+            Some(enc) => {
+                if let Ok(plain) = bottle_secrets::decompress(enc, &self.buf, 1 << 20) {
+                    self.issued.harvest(&plain);
+                }
+            }
+        }
+        self.issued.harvest(b"\n");
+    }
 }
 
 impl AuditedBody {
@@ -46,10 +97,20 @@ impl AuditedBody {
             inner: inner.map_err(|e| -> BoxError { Box::new(e) }).boxed(),
             log: Some((audit, ev, rule, status)),
             bytes: 0,
+            harvest: None,
         }
     }
 
+    /// Remember what the body issues (see [`Harvest`]).
+    pub fn harvest(mut self, h: Option<Harvest>) -> Self {
+        self.harvest = h;
+        self
+    }
+
     fn finish(&mut self) {
+        if let Some(h) = self.harvest.take() {
+            h.done();
+        }
         if let Some((audit, ev, rule, status)) = self.log.take() {
             audit.log(
                 &ev,
@@ -76,6 +137,16 @@ impl Body for AuditedBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(d) = frame.data_ref() {
                     self.bytes += d.len() as u64;
+                    if let Some(h) = &mut self.harvest {
+                        h.feed(d);
+                        // Before the agent has the last byte: it may send
+                        // the token back at once.
+                        if self.inner.is_end_stream()
+                            && let Some(h) = self.harvest.take()
+                        {
+                            h.done();
+                        }
+                    }
                 }
             }
             Poll::Ready(None) => self.finish(),

@@ -7,6 +7,7 @@ use crate::reasons::rule;
 use bottle_secrets::{DecodeError, DecodeLimits, Scanner};
 use http::HeaderMap;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 /// The scanner's rule id for registered values (credentials, env secrets).
 const KNOWN_SECRET: &str = "known-secret";
@@ -40,6 +41,8 @@ pub(crate) struct Dlp {
     limits: DecodeLimits,
     /// (exact host, fingerprint) pairs the user accepted.
     allow: Vec<(String, String)>,
+    /// What each site's responses issued (may go back to that site).
+    issued: IssuedStore,
 }
 
 impl Dlp {
@@ -62,7 +65,13 @@ impl Dlp {
                 ..DecodeLimits::default()
             },
             allow,
+            issued: IssuedStore::default(),
         }
+    }
+
+    /// Where to remember the tokens a response of `host` issues.
+    pub fn issued_for(&self, host: &str) -> Option<Arc<Issued>> {
+        self.issued.for_host(host)
     }
 
     pub fn scan_limit(&self) -> usize {
@@ -101,13 +110,20 @@ impl Dlp {
         message: Option<&Issued>,
     ) -> Verdict {
         let mut hit: Option<Hit> = None;
+        // Looked up only when a finding needs it (a clean payload pays nothing).
+        let site = std::cell::OnceCell::new();
+        let site = || site.get_or_init(|| self.issued.get(host));
+        let issued = |rule: &str, fp: &str| {
+            message.is_some_and(|i| i.has_finding(rule, fp))
+                || site().as_ref().is_some_and(|i| i.has_finding(rule, fp))
+        };
         let walked = bottle_secrets::for_each_view(data, &self.limits, &mut |view| {
             let found = self.scanner.scan(view, None);
             let counts = |f: &&bottle_secrets::Finding| {
                 f.rule_id == KNOWN_SECRET
                     || (!known_only
                         && !self.allowed(host, &f.fingerprint)
-                        && !message.is_some_and(|i| i.has_finding(&f.rule_id, &f.fingerprint)))
+                        && !issued(&f.rule_id, &f.fingerprint))
             };
             let best = found
                 .iter()
@@ -124,7 +140,11 @@ impl Dlp {
                 }
                 None if known_only => ControlFlow::Continue(()),
                 None => match crate::pii::scan(&self.data, view).or_else(|| {
-                    message.and_then(|i| crate::pii::message_token(view, |v| i.contains(v)))
+                    message.and_then(|i| {
+                        crate::pii::message_token(view, |v| {
+                            i.contains(v) || site().as_ref().is_some_and(|s| s.contains(v))
+                        })
+                    })
                 }) {
                     Some(p) => {
                         let fp = bottle_secrets::fingerprint(p.rule, &p.value);
@@ -250,16 +270,25 @@ impl Dlp {
 const ISSUED_MIN: usize = 16;
 /// Longest value [`Issued`] remembers; a longer run is not remembered.
 const ISSUED_VALUE_MAX: usize = 16 * 1024;
-/// Most values [`Issued`] holds for one connection; later ones are not
-/// remembered (which only makes the check stricter).
+/// Values [`Issued`] holds in one generation; when it is full it becomes
+/// the older generation and the oldest values are forgotten (which only
+/// makes the check stricter).
 const ISSUED_MAX: usize = 4096;
+/// Registrable domains [`IssuedStore`] remembers values for; a response of
+/// one more domain is not harvested.
+const ISSUED_DOMAINS: usize = 256;
+/// Bytes of one response body harvested (a token endpoint's answer is
+/// small); a longer body is not.
+pub(crate) const HARVEST_BODY_MAX: usize = 64 * 1024;
 
-/// Token-shaped values the upstream sent down one WebSocket connection (a
-/// session id, a JWT it issued). The agent may send such a value back to
-/// that upstream: it learnt it from there, so the upstream has it already,
-/// and real protocols authenticate later messages that way. Only an exact
-/// value counts, only for findings of rules and message tokens, never for
-/// a known secret (those always block).
+/// Token-shaped values an upstream sent the agent: down one WebSocket
+/// connection (a session id, a JWT it issued), or in the JSON bodies and
+/// `Set-Cookie` headers of a registrable domain's responses (a registry's
+/// or an OAuth token endpoint's access token). The agent may send such a
+/// value back to where it came from: it learnt it from there, so that side
+/// has it already, and real protocols authenticate later requests that
+/// way. Only an exact value counts, only for findings of rules and message
+/// tokens, never for a known secret (those always block).
 #[derive(Default)]
 pub(crate) struct Issued {
     inner: std::sync::Mutex<IssuedInner>,
@@ -268,11 +297,14 @@ pub(crate) struct Issued {
 #[derive(Default)]
 struct IssuedInner {
     values: std::collections::HashSet<Vec<u8>>,
+    /// The previous generation of values.
+    older: std::collections::HashSet<Vec<u8>>,
     /// A run of token bytes cut by the end of the last chunk.
     pending: Vec<u8>,
     /// The pending run grew past [`ISSUED_VALUE_MAX`]: drop it.
     overflow: bool,
-    /// Per rule id, the fingerprints of every value (filled on first use).
+    /// Per rule id, the fingerprints of every value of both generations
+    /// (filled on first use).
     fingerprints: std::collections::HashMap<String, std::collections::HashSet<String>>,
 }
 
@@ -298,10 +330,14 @@ impl IssuedInner {
     fn insert(&mut self, v: &[u8]) {
         if v.len() < ISSUED_MIN
             || v.len() > ISSUED_VALUE_MAX
-            || self.values.len() >= ISSUED_MAX
             || self.values.contains(v)
+            || self.older.contains(v)
         {
             return;
+        }
+        if self.values.len() >= ISSUED_MAX {
+            self.older = std::mem::take(&mut self.values);
+            self.fingerprints.clear();
         }
         for (rule, fps) in &mut self.fingerprints {
             fps.insert(bottle_secrets::fingerprint(rule, v));
@@ -352,7 +388,7 @@ impl Issued {
     /// Whether the upstream sent exactly this value.
     pub fn contains(&self, value: &[u8]) -> bool {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.values.contains(value)
+        g.values.contains(value) || g.older.contains(value)
     }
 
     /// Whether a scanner finding (rule and fingerprint) is over a value the
@@ -366,11 +402,49 @@ impl Issued {
             let fps = g
                 .values
                 .iter()
+                .chain(&g.older)
                 .map(|v| bottle_secrets::fingerprint(rule, v))
                 .collect();
             g.fingerprints.insert(rule.to_string(), fps);
         }
         g.fingerprints[rule].contains(fingerprint)
+    }
+}
+
+/// [`Issued`] values per registrable domain, for the whole proxy run: a
+/// token one host of a site issued may go to any host of that site
+/// (`auth.docker.io` issues, `registry-1.docker.io` takes it).
+#[derive(Default)]
+pub(crate) struct IssuedStore {
+    by_domain: std::sync::Mutex<std::collections::HashMap<String, Arc<Issued>>>,
+}
+
+fn site(host: &str) -> String {
+    bottle_policy::registrable_domain(host)
+        .unwrap_or(host)
+        .to_ascii_lowercase()
+}
+
+impl IssuedStore {
+    /// What `host`'s site issued so far, if anything.
+    fn get(&self, host: &str) -> Option<Arc<Issued>> {
+        let m = self.by_domain.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&site(host)).cloned()
+    }
+
+    /// Where to remember what `host` sends (`None` when the store is full).
+    pub fn for_host(&self, host: &str) -> Option<Arc<Issued>> {
+        let mut m = self.by_domain.lock().unwrap_or_else(|e| e.into_inner());
+        let key = site(host);
+        if let Some(i) = m.get(&key) {
+            return Some(i.clone());
+        }
+        if m.len() >= ISSUED_DOMAINS {
+            return None;
+        }
+        let i = Arc::new(Issued::default());
+        m.insert(key, i.clone());
+        Some(i)
     }
 }
 
@@ -606,10 +680,12 @@ mod tests {
             issued.contains(b"Zr8Qm2Lx9Tb4Kp7Vn3Wc"),
             "harvest goes on after an overlong run"
         );
-        for n in 0..2 * ISSUED_MAX {
+        for n in 0..3 * ISSUED_MAX {
             issued.harvest(format!(" value-number-{n:08} ").as_bytes());
         }
-        assert!(issued.contains(b"value-number-00000000"));
-        assert!(!issued.contains(format!("value-number-{:08}", 2 * ISSUED_MAX - 1).as_bytes()));
+        // Two generations are kept: the newest values, never the oldest.
+        assert!(issued.contains(format!("value-number-{:08}", 3 * ISSUED_MAX - 1).as_bytes()));
+        assert!(issued.contains(format!("value-number-{:08}", 2 * ISSUED_MAX).as_bytes()));
+        assert!(!issued.contains(b"value-number-00000000"));
     }
 }

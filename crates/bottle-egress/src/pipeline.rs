@@ -574,7 +574,9 @@ impl Shared {
         let (mut rparts, rbody) = resp.into_parts();
         strip_hop_by_hop(&mut rparts.headers, false);
         let Some(redactor) = redactor else {
-            let body = AuditedBody::new(rbody, self.audit.clone(), ev, allow_rule, status.as_u16());
+            let harvest = self.harvest(&dest.host, &rparts.headers);
+            let body = AuditedBody::new(rbody, self.audit.clone(), ev, allow_rule, status.as_u16())
+                .harvest(harvest);
             return Response::from_parts(rparts, BodyExt::boxed(body));
         };
         // Credential reflection: headers and body with every form of the
@@ -629,6 +631,31 @@ impl Shared {
         // Replacements change the length.
         rparts.headers.remove(header::CONTENT_LENGTH);
         Response::from_parts(rparts, BodyExt::boxed(RedactedBody::new(body, redactor)))
+    }
+
+    /// Tokens a response issues (`Set-Cookie` values, a JSON body's values)
+    /// may go back to its site (`dlp::Issued`). Not for a credential's host
+    /// (its responses may carry the injected value before redaction).
+    fn harvest(&self, host: &str, headers: &http::HeaderMap) -> Option<body::Harvest> {
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+        let cookies = headers.contains_key(header::SET_COOKIE);
+        if !json && !cookies {
+            return None;
+        }
+        let issued = self.dlp.issued_for(host)?;
+        for v in headers.get_all(header::SET_COOKIE) {
+            issued.harvest(v.as_bytes());
+            issued.harvest(b"\n");
+        }
+        let encoding = headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(|e| e.trim().to_ascii_lowercase())
+            .filter(|e| !e.is_empty() && e != "identity");
+        json.then(|| body::Harvest::new(issued, encoding))
     }
 }
 

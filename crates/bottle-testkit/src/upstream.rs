@@ -128,7 +128,7 @@ impl Recorded {
 
 #[derive(Clone)]
 enum Route {
-    Static(StatusCode, Bytes),
+    Static(StatusCode, Bytes, Vec<(String, String)>),
     /// An echo, after an optional first text message from the server, or
     /// (`reflect`) one that quotes the upgrade request's headers.
     WebSocketEcho {
@@ -195,16 +195,38 @@ impl Builder {
 
     /// Answer `path` (exact, without query) with 200 and `body`.
     pub fn route(mut self, path: &str, body: impl Into<Bytes>) -> Self {
-        self.routes
-            .insert(path.to_string(), Route::Static(StatusCode::OK, body.into()));
+        self.routes.insert(
+            path.to_string(),
+            Route::Static(StatusCode::OK, body.into(), Vec::new()),
+        );
+        self
+    }
+
+    /// Answer `path` with 200, these response headers and `body`.
+    pub fn route_headers(
+        mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Self {
+        let headers = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        self.routes.insert(
+            path.to_string(),
+            Route::Static(StatusCode::OK, body.into(), headers),
+        );
         self
     }
 
     /// Answer `path` with `status` and `body`.
     pub fn route_status(mut self, path: &str, status: u16, body: impl Into<Bytes>) -> Self {
         let status = StatusCode::from_u16(status).expect("status");
-        self.routes
-            .insert(path.to_string(), Route::Static(status, body.into()));
+        self.routes.insert(
+            path.to_string(),
+            Route::Static(status, body.into(), Vec::new()),
+        );
         self
     }
 
@@ -377,9 +399,15 @@ async fn handle(st: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Byt
     };
     st.requests.lock().unwrap().push(rec.clone());
     let mut resp = match route {
-        Some(Route::Static(status, body)) => {
+        Some(Route::Static(status, body, headers)) => {
             let mut r = Response::new(Full::new(body));
             *r.status_mut() = status;
+            for (n, v) in headers {
+                r.headers_mut().append(
+                    http::HeaderName::from_bytes(n.as_bytes()).expect("header name"),
+                    http::HeaderValue::from_str(&v).expect("header value"),
+                );
+            }
             r
         }
         _ => {

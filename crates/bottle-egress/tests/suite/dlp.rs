@@ -598,6 +598,15 @@ async fn issue12_url_entropy_and_presigned_shapes() {
         random_alnum(43),
         random_alnum(43)
     );
+    // The same key id outside the presigned shape is a secret (asked
+    // first: once this echoing upstream has answered the presigned URL with
+    // the key in its JSON, the site has it and it may go back there).
+    let r = get(
+        proxy.addr(),
+        &format!("{base}/o?X-Amz-Credential={key}&x=1"),
+    )
+    .await;
+    assert_blocked(&r, 403, "dlp-url:aws-access-token");
     for url in [
         presigned,
         sas,
@@ -613,11 +622,4 @@ async fn issue12_url_entropy_and_presigned_shapes() {
         let r = get(proxy.addr(), &url).await;
         assert_eq!(r.status, 200, "{url}\n{}", r.text());
     }
-    // The same key id outside the presigned shape is still a secret.
-    let r = get(
-        proxy.addr(),
-        &format!("{base}/o?X-Amz-Credential={key}&x=1"),
-    )
-    .await;
-    assert_blocked(&r, 403, "dlp-url:aws-access-token");
 }

@@ -4,6 +4,7 @@ mod allowlist;
 mod dlp;
 mod dlpdata;
 mod fpcorpus;
+mod issued;
 mod passthrough;
 mod ssrf;
 mod tls;
