@@ -265,18 +265,39 @@ async fn fetch_in(
     }
     std::fs::write(out.join(DONE), format!("{}\n", wheel.sha256))
         .map_err(|e| Error::io("writing the cache marker", e))?;
-    // Another bottle may have finished the same fetch meanwhile: either
-    // copy is good (both were checked); keep the first.
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = std::fs::rename(&out, &dir)
-        && !is_complete(&dir, pkg, wheel)
-    {
-        return Err(Error::io(
-            format!("moving the binaries to {}", dir.display()),
-            e,
-        ));
-    }
+    publish(&out, &dir, &scratch.path.join("stale"), pkg, wheel)
+        .map_err(|e| Error::io(format!("moving the binaries to {}", dir.display()), e))?;
     Ok(dir)
+}
+
+/// Move a finished fetch (`out`) to its cache directory. Several bottles
+/// may fetch the same agent at once, and one may already be reading the
+/// directory another published: a complete directory is never touched
+/// (either copy is good, both were checked; the first stays). `rename(2)`
+/// does not replace a non-empty directory, so only an incomplete one (left
+/// by a crash or by hand) is moved aside to `trash` and replaced.
+fn publish(
+    out: &Path,
+    dir: &Path,
+    trash: &Path,
+    pkg: &AgentPackage,
+    wheel: &Wheel,
+) -> std::io::Result<()> {
+    for _ in 0..2 {
+        match std::fs::rename(out, dir) {
+            Ok(()) => return Ok(()),
+            Err(_) if is_complete(dir, pkg, wheel) => return Ok(()),
+            Err(e) if !dir.exists() => return Err(e),
+            Err(_) => {
+                let _ = std::fs::rename(dir, trash);
+            }
+        }
+    }
+    if is_complete(dir, pkg, wheel) {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("an incomplete copy is in the way"))
+    }
 }
 
 /// The ways to run pip, in order: the host's Python's own, then the
@@ -457,6 +478,33 @@ mod tests {
         assert!(is_complete(dir.path(), p, w));
         // A member the pin added since is missing: not complete.
         assert!(!is_complete(dir.path(), &CODEX, w));
+    }
+
+    #[test]
+    fn publishing_never_replaces_a_complete_copy_another_bottle_may_be_reading() {
+        let root = tempfile::tempdir().unwrap();
+        let (p, w) = (&CLAUDE_CODE, &CLAUDE_CODE.wheels[0]);
+        let fill = |d: &Path, body: &[u8]| {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("claude"), body).unwrap();
+            std::fs::write(d.join(DONE), format!("{}\n", w.sha256)).unwrap();
+        };
+        let dir = root.path().join("cache");
+        // Nothing there yet: ours lands.
+        let ours = root.path().join("out1");
+        fill(&ours, b"first");
+        publish(&ours, &dir, &root.path().join("t1"), p, w).unwrap();
+        assert_eq!(std::fs::read(dir.join("claude")).unwrap(), b"first");
+        // A second fetch finishing later keeps the first copy in place.
+        let late = root.path().join("out2");
+        fill(&late, b"second");
+        publish(&late, &dir, &root.path().join("t2"), p, w).unwrap();
+        assert_eq!(std::fs::read(dir.join("claude")).unwrap(), b"first");
+        // An incomplete copy in the way is replaced.
+        std::fs::remove_file(dir.join(DONE)).unwrap();
+        publish(&late, &dir, &root.path().join("t3"), p, w).unwrap();
+        assert_eq!(std::fs::read(dir.join("claude")).unwrap(), b"second");
+        assert!(is_complete(&dir, p, w));
     }
 
     fn have_pip() -> bool {

@@ -4,6 +4,29 @@
 use super::common::*;
 use bottle_testkit::upstream::{self, client, ws};
 
+/// CONNECT to `host:443` through the proxy, TLS with the bottle's CA, and a
+/// WebSocket handshake for `path`: the stream and the 101's headers.
+async fn wss(
+    h: &Harness,
+    proxy: std::net::SocketAddr,
+    host: &str,
+    path: &str,
+) -> (
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    Vec<(String, String)>,
+) {
+    let (status, _, tcp) = client::connect(proxy, &format!("{host}:443"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let mut s = client::tls(tcp, host, h.agent_tls(&[b"http/1.1"]))
+        .await
+        .unwrap();
+    let (code, headers) = ws::client_handshake(&mut s, host, path).await.unwrap();
+    assert_eq!(code, 101, "{headers:?}");
+    (s, headers)
+}
+
 #[tokio::test]
 async fn websocket_messages_are_scanned_and_a_secret_closes_the_connection() {
     let mut h = Harness::new();
@@ -15,17 +38,7 @@ async fn websocket_messages_are_scanned_and_a_secret_closes_the_connection() {
     h.allow("ws.example.com")
         .map_host("ws.example.com", up.addr());
     let proxy = h.start().await;
-    let (status, _, tcp) = client::connect(proxy.addr(), "ws.example.com:443")
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
-    let mut s = client::tls(tcp, "ws.example.com", h.agent_tls(&[b"http/1.1"]))
-        .await
-        .unwrap();
-    let (code, headers) = ws::client_handshake(&mut s, "ws.example.com", "/socket")
-        .await
-        .unwrap();
-    assert_eq!(code, 101, "{headers:?}");
+    let (mut s, _) = wss(&h, proxy.addr(), "ws.example.com", "/socket").await;
     // Extensions were stripped, so frames stay scannable.
     assert_eq!(up.requests()[0].header("sec-websocket-extensions"), None);
 
@@ -339,17 +352,7 @@ async fn issue12_a_credential_reflected_over_a_websocket_reaches_the_agent_as_it
     h.allow("ws.example.com")
         .map_host("ws.example.com", up.addr());
     let proxy = h.start().await;
-    let (status, _, tcp) = client::connect(proxy.addr(), "ws.example.com:443")
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
-    let mut s = client::tls(tcp, "ws.example.com", h.agent_tls(&[b"http/1.1"]))
-        .await
-        .unwrap();
-    let (code, headers) = ws::client_handshake(&mut s, "ws.example.com", "/debug/socket")
-        .await
-        .unwrap();
-    assert_eq!(code, 101, "{headers:?}");
+    let (mut s, headers) = wss(&h, proxy.addr(), "ws.example.com", "/debug/socket").await;
     let heads = format!("{headers:?}");
     assert!(!heads.contains(&real), "{heads}");
     assert!(heads.contains(placeholder), "{heads}");
