@@ -16,6 +16,21 @@ fn main() -> std::io::Result<()> {
         eprintln!("usage: scan_path PATH OUT.json");
         std::process::exit(2);
     };
+    if std::env::var_os("SCAN_ONE_FILE").is_some() {
+        // One file on this thread, with the engine's work counter.
+        let data = std::fs::read(&path)?;
+        let scanner = Scanner::builtin().with_profile(Profile::Code);
+        let t = std::time::Instant::now();
+        let w = bottle_secrets::testing::work();
+        let found = scanner.scan(&data, Some("data.json"));
+        eprintln!(
+            "{} findings, {:.2} units of work per byte, {:.3}s",
+            found.len(),
+            (bottle_secrets::testing::work() - w) as f64 / data.len() as f64,
+            t.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let started = std::time::Instant::now();
     let scanner = Scanner::builtin()
         .with_profile(Profile::Code)
