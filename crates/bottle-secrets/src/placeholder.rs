@@ -3,10 +3,14 @@
 //! never asks (the agent writes every byte it sends, placeholders included).
 //!
 //! Everything here looks at the secret alone (and the path for test
-//! vectors), in time linear in the secret's length.
+//! vectors), in time linear in the secret's length, and allocates nothing:
+//! it runs on every match of the code profile, so on a dense file (a token
+//! every 150 bytes) it is per-byte work, not an afterthought.
 
 use crate::rule::Rule;
+use aho_corasick::AhoCorasick;
 use sha2::Digest;
+use std::sync::LazyLock;
 
 /// Words that mark a value as a placeholder wherever they occur in it
 /// (ASCII case-insensitive).
@@ -29,12 +33,25 @@ const MARKERS: &[&[u8]] = &[
     b"$(",
 ];
 
-/// SHA-256 of vendors' published documentation example keys (kept as
-/// digests so no token-shaped literal sits in the repository). Those that
-/// contain `EXAMPLE` (AWS's key pair) are caught by [`MARKERS`] already.
-const DOC_EXAMPLES: &[&str] = &[
+/// One automaton for [`MARKERS`] (one pass over the secret instead of a
+/// lowercased copy and a search per marker).
+static MARKER_AC: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(MARKERS)
+        .ok()
+});
+
+/// Length and SHA-256 of vendors' published documentation example keys
+/// (kept as digests so no token-shaped literal sits in the repository; the
+/// length spares hashing every other secret). Those that contain `EXAMPLE`
+/// (AWS's key pair) are caught by [`MARKERS`] already.
+const DOC_EXAMPLES: &[(usize, &str)] = &[
     // Stripe's documentation secret test key (the publishable one is no rule's).
-    "2cafc0970149a84f3b9e62eaf169f36f59907a3b3e31f7b82e68c69cd27f7326",
+    (
+        32,
+        "2cafc0970149a84f3b9e62eaf169f36f59907a3b3e31f7b82e68c69cd27f7326",
+    ),
 ];
 
 /// Whether `secret`, found by built-in `rule` in a file at `path`, is a
@@ -47,22 +64,62 @@ pub(crate) fn is_placeholder(secret: &[u8], rule: &Rule, path: Option<&str>) -> 
         || test_vector(secret, path)
 }
 
+/// A secret this long is judged by `xxxx` only when the x's run on (see
+/// [`x_run_counts`]).
+const SHORT_SECRET: usize = 64;
+/// Length of a run of x's that marks even a long secret as a placeholder.
+const LONG_X_RUN: usize = 6;
+
 fn has_marker(secret: &[u8]) -> bool {
-    let lower = secret.to_ascii_lowercase();
-    MARKERS
-        .iter()
-        .any(|m| memchr::memmem::find(&lower, m).is_some())
+    match &*MARKER_AC {
+        Some(ac) => ac
+            .find_iter(secret)
+            .any(|m| MARKERS[m.pattern().as_usize()] != b"xxxx" || x_run_counts(secret, m.start())),
+        // The automaton is built from constants and is tested to build;
+        // should it not, fall back to the slow search rather than miss.
+        None => {
+            let lower = secret.to_ascii_lowercase();
+            MARKERS.iter().any(|m| {
+                if *m == b"xxxx" {
+                    memchr::memmem::find_iter(&lower, m).any(|i| x_run_counts(secret, i))
+                } else {
+                    memchr::memmem::find(&lower, m).is_some()
+                }
+            })
+        }
+    }
+}
+
+/// Whether the `xxxx` found at `at` marks a placeholder: always in a short
+/// secret, and in a long one (a PEM body, 1,600 random base64 characters)
+/// only as part of a run of [`LONG_X_RUN`] or more, since four x's occur
+/// by chance in about one random key body in 600 (a planted private key
+/// was missed that way in the 2026-12-02 benchmark, issue 11), and six
+/// in one in a million.
+fn x_run_counts(secret: &[u8], at: usize) -> bool {
+    if secret.len() <= SHORT_SECRET {
+        return true;
+    }
+    let is_x = |b: &u8| b.eq_ignore_ascii_case(&b'x');
+    let before = secret[..at].iter().rev().take_while(|b| is_x(b)).count();
+    let after = secret[at..].iter().take_while(|b| is_x(b)).count();
+    before + after >= LONG_X_RUN
+}
+
+/// First ASCII case-insensitive occurrence of `needle` in `hay`.
+fn find_nocase(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// `YOUR_API_KEY_HERE`, `your-token-here`, `<your key>`.
 fn your_here(secret: &[u8]) -> bool {
-    let lower = secret.to_ascii_lowercase();
-    match memchr::memmem::find(&lower, b"your") {
+    match find_nocase(secret, b"your") {
         Some(i) => {
-            let rest = &lower[i + 4..];
+            let rest = &secret[i + 4..];
             rest.first()
                 .is_some_and(|b| matches!(b, b'_' | b'-' | b' '))
-                || memchr::memmem::find(rest, b"here").is_some()
+                || find_nocase(rest, b"here").is_some()
         }
         None => false,
     }
@@ -93,44 +150,164 @@ fn dull_body(body: &[u8]) -> bool {
     // Also without a few characters at either end: a vendor prefix the
     // rule's keywords do not spell (`AKIA` for the generic rule, `0x`,
     // `APA91b`) or a fixed suffix (`NRAL`).
-    [body, longest].iter().any(|b| {
-        (0..=6.min(b.len())).any(|k| dull(&b[k..]))
-            || (1..=4.min(b.len())).any(|k| dull(&b[..b.len() - k]))
-    })
+    dull_trimmed(body) || (longest.len() < body.len() && dull_trimmed(longest))
+}
+
+/// Characters [`dull_trimmed`] may drop at the start, and at the end.
+const TRIM_START: usize = 6;
+const TRIM_END: usize = 4;
+
+/// [`dull`] on `b`, or on `b` without up to [`TRIM_START`] leading or up
+/// to [`TRIM_END`] trailing bytes: 11 variants, judged from one pass over
+/// the letters and digits (prefix counts of runs, sequence steps and
+/// period mismatches make each variant's test O(1)), so a token costs one
+/// short pass, not eleven.
+fn dull_trimmed(b: &[u8]) -> bool {
+    /// Longer bodies (PEM blocks, JWTs) take the plain per-variant path.
+    const CAP: usize = 128;
+    let mut chars = [0u8; CAP];
+    // Letters and digits in `b[..k]` for k = 0..=TRIM_START, and in the
+    // last k bytes for k = 0..=TRIM_END: where each variant starts and ends
+    // among the letters and digits.
+    let mut lead = [0usize; TRIM_START + 1];
+    let mut trail = [0usize; TRIM_END + 1];
+    let mut n = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c.is_ascii_alphanumeric() {
+            if n == CAP {
+                return dull_trimmed_slow(b);
+            }
+            chars[n] = c;
+            n += 1;
+        }
+        if i < TRIM_START {
+            lead[i + 1] = n;
+        }
+    }
+    for k in 1..=TRIM_END.min(b.len()) {
+        trail[k] = trail[k - 1] + usize::from(b[b.len() - k].is_ascii_alphanumeric());
+    }
+    let chars = &chars[..n];
+    // Every variant either starts at one of the first few characters and
+    // runs to the end ("lead" variants, `chars[a..n]`), or starts at 0 and
+    // ends a few characters early ("trail" variants, `chars[..e]`).
+    let a_max = lead[TRIM_START.min(b.len())];
+    let e_min = n - trail[TRIM_END.min(b.len())];
+    // changes[j]: neighbours (i-1, i) with i < j that differ; steps[j]:
+    // those where i is the successor of i-1.
+    let mut changes = [0u8; CAP + 1];
+    let mut steps = [0u8; CAP + 1];
+    // Period p fails on `chars[a..n]` iff a mismatch `chars[i] !=
+    // chars[i-p]` has `i >= a + p` (so: the last one), and on `chars[..e]`
+    // iff one has `i < e` (the first one). Once a period has failed every
+    // variant (a mismatch past `a_max + p`, and one before `e_min`) it is
+    // no longer tracked: a real token settles all six in a few characters.
+    let mut first = [n; 9];
+    let mut last_end = [0usize; 9]; // last mismatch + 1 (0: none)
+    let mut open: u16 = 0b1_1111_1000;
+    for i in 1..n {
+        changes[i + 1] = changes[i] + u8::from(chars[i] != chars[i - 1]);
+        steps[i + 1] = steps[i] + u8::from(successor(chars[i - 1], chars[i]));
+        let mut m = open;
+        while m != 0 {
+            let p = m.trailing_zeros() as usize;
+            m &= m - 1;
+            if i >= p && chars[i] != chars[i - p] {
+                if first[p] == n {
+                    first[p] = i;
+                }
+                last_end[p] = i + 1;
+                if last_end[p] > a_max + p && first[p] < e_min {
+                    open &= !(1 << p);
+                }
+            }
+        }
+    }
+    // Index of the third distinct character from `a` on (or n).
+    let third = |a: usize| {
+        let (mut x, mut y) = (None, None);
+        for (j, &c) in chars.iter().enumerate().skip(a) {
+            match (x, y) {
+                (None, _) => x = Some(c),
+                (Some(v), None) if v != c => y = Some(c),
+                (Some(v), Some(w)) if v != c && w != c => return j,
+                _ => {}
+            }
+        }
+        n
+    };
+    let dull_range = |a: usize, e: usize| {
+        let len = e.saturating_sub(a);
+        if len < 6 {
+            return false;
+        }
+        if e <= third(a) {
+            return true;
+        }
+        // Pairs (i-1, i) inside the range: a < i < e.
+        let runs = 1 + usize::from(changes[e] - changes[a + 1]);
+        if len >= 12 && runs <= 3 {
+            return true;
+        }
+        let st = usize::from(steps[e] - steps[a + 1]);
+        if st * 5 >= (len - 1) * 4 {
+            return true;
+        }
+        (3..=8).any(|p| {
+            2 * p < len
+                && if e == n {
+                    last_end[p] <= a + p
+                } else {
+                    // a == 0
+                    first[p] >= e
+                }
+        })
+    };
+    (0..=TRIM_START.min(b.len())).any(|k| dull_range(lead[k.min(TRIM_START)], n))
+        || (1..=TRIM_END.min(b.len())).any(|k| dull_range(0, n - trail[k]))
+}
+
+/// [`dull_trimmed`] by its definition: each variant on its own.
+fn dull_trimmed_slow(b: &[u8]) -> bool {
+    (0..=TRIM_START.min(b.len())).any(|k| dull(&b[k..]))
+        || (1..=TRIM_END.min(b.len())).any(|k| dull(&b[..b.len() - k]))
 }
 
 fn dull(body: &[u8]) -> bool {
-    let chars: Vec<u8> = body
-        .iter()
-        .copied()
-        .filter(u8::is_ascii_alphanumeric)
-        .collect();
-    let n = chars.len();
+    let chars = body.iter().copied().filter(u8::is_ascii_alphanumeric);
+    let n = chars.clone().count();
     if n < 6 {
         return false;
     }
     let mut seen = [false; 128];
     let mut distinct = 0;
-    for &c in &chars {
+    let (mut runs, mut steps) = (1, 0);
+    let mut periodic = [true; 9];
+    let mut recent = [0u8; 8];
+    for (i, c) in chars.enumerate() {
         if !seen[c as usize] {
             seen[c as usize] = true;
             distinct += 1;
         }
+        if i > 0 {
+            let prev = recent[(i - 1) % 8];
+            runs += usize::from(prev != c);
+            steps += usize::from(successor(prev, c));
+        }
+        for (p, ok) in periodic.iter_mut().enumerate().skip(3) {
+            if i >= p && recent[(i - p) % 8] != c {
+                *ok = false;
+            }
+        }
+        recent[i % 8] = c;
     }
-    if distinct <= 2 {
-        return true;
-    }
-    // A few runs of one character each (`iiiiAAAAWWWW…`).
-    let runs = 1 + chars.windows(2).filter(|w| w[0] != w[1]).count();
-    if n >= 12 && runs <= 3 {
-        return true;
-    }
-    let steps = chars.windows(2).filter(|w| successor(w[0], w[1])).count();
-    if steps * 5 >= (n - 1) * 4 {
-        return true;
-    }
-    // Periodic with a short period: the first p characters repeated.
-    (3..=8).any(|p| 2 * p < n && (p..n).all(|i| chars[i] == chars[i - p]))
+    // At most two characters; a few runs of one character each
+    // (`iiiiAAAAWWWW…`); an obvious sequence; the first p characters
+    // repeated.
+    distinct <= 2
+        || (n >= 12 && runs <= 3)
+        || steps * 5 >= (n - 1) * 4
+        || (3..=8).any(|p| 2 * p < n && periodic[p])
 }
 
 /// `b` follows `a` in an obvious sequence: the next character of the same
@@ -149,11 +326,13 @@ fn successor(a: u8, b: u8) -> bool {
 }
 
 fn doc_example(secret: &[u8]) -> bool {
-    if DOC_EXAMPLES.is_empty() || secret.len() > 256 {
+    if !DOC_EXAMPLES.iter().any(|&(len, _)| len == secret.len()) {
         return false;
     }
     let digest = hex::encode(sha2::Sha256::digest(secret));
-    DOC_EXAMPLES.contains(&digest.as_str())
+    DOC_EXAMPLES
+        .iter()
+        .any(|&(len, d)| len == secret.len() && d == digest)
 }
 
 /// A hex value in a file whose path says "test data" (`tests/`,
@@ -205,6 +384,136 @@ mod tests {
         assert!(dull_body(b"iiiiiiiiiiiAAAAAAAAAAWWWWWWWWWWWWWWWWWWWW"));
         assert!(!dull_body(b"q8Zr2LkPw4XmN7vB1cD9eF3gH5jK6lM0nO2p"));
         assert!(!dull_body(b"deadbeef"));
+    }
+
+    /// The definition `dull_trimmed` implements in one pass: every variant
+    /// collected and judged on its own (the code before issue 11's
+    /// throughput work).
+    fn dull_reference(b: &[u8]) -> bool {
+        fn dull(body: &[u8]) -> bool {
+            let chars: Vec<u8> = body
+                .iter()
+                .copied()
+                .filter(u8::is_ascii_alphanumeric)
+                .collect();
+            let n = chars.len();
+            if n < 6 {
+                return false;
+            }
+            let mut distinct: Vec<u8> = chars.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() <= 2 {
+                return true;
+            }
+            let runs = 1 + chars.windows(2).filter(|w| w[0] != w[1]).count();
+            if n >= 12 && runs <= 3 {
+                return true;
+            }
+            let steps = chars.windows(2).filter(|w| successor(w[0], w[1])).count();
+            if steps * 5 >= (n - 1) * 4 {
+                return true;
+            }
+            (3..=8).any(|p| 2 * p < n && (p..n).all(|i| chars[i] == chars[i - p]))
+        }
+        (0..=6.min(b.len())).any(|k| dull(&b[k..]))
+            || (1..=4.min(b.len())).any(|k| dull(&b[..b.len() - k]))
+    }
+
+    #[test]
+    fn one_pass_dullness_agrees_with_the_definition() {
+        // Random bodies over small and large alphabets, with separators,
+        // sequences, runs and periods spliced in at random places: the
+        // cases where the core's quick rejection could be wrong.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |m: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % m as u64) as usize
+        };
+        let alphabets: [&[u8]; 4] = [
+            b"ab",
+            b"abc-",
+            b"0123456789abcdef",
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
+        ];
+        let (mut dull_seen, mut total) = (0, 0);
+        for _ in 0..20_000 {
+            let alpha = alphabets[next(alphabets.len())];
+            // Mostly token-sized; some past the one-pass path's capacity.
+            let len = if next(10) == 0 { next(200) } else { next(48) };
+            let mut b: Vec<u8> = (0..len).map(|_| alpha[next(alpha.len())]).collect();
+            match next(4) {
+                0 => {
+                    let p = 3 + next(6);
+                    for i in p..b.len() {
+                        if next(8) != 0 {
+                            b[i] = b[i - p];
+                        }
+                    }
+                }
+                1 => {
+                    let start = next(10) as u8;
+                    for (i, c) in b.iter_mut().enumerate() {
+                        if next(6) != 0 {
+                            *c = b'0' + (start + i as u8) % 10;
+                        }
+                    }
+                }
+                2 => {
+                    let cut = next(len.max(1));
+                    for c in b.iter_mut().skip(cut) {
+                        *c = b'q';
+                    }
+                }
+                _ => {}
+            }
+            let want = dull_reference(&b);
+            assert_eq!(dull_trimmed(&b), want, "{:?}", String::from_utf8_lossy(&b));
+            assert_eq!(dull_trimmed_slow(&b), want);
+            dull_seen += usize::from(want);
+            total += 1;
+        }
+        // Both answers occur, so the comparison means something.
+        assert!(
+            dull_seen > 1000 && total - dull_seen > 1000,
+            "{dull_seen}/{total}"
+        );
+    }
+
+    #[test]
+    fn doc_examples_are_recognised_by_digest() {
+        // The digest table is keyed by length; a secret of that length and
+        // another body is no example.
+        assert!(!doc_example(&[b'k'; 32]));
+        assert!(
+            DOC_EXAMPLES
+                .iter()
+                .all(|(len, d)| *len > 0 && d.len() == 64)
+        );
+    }
+
+    #[test]
+    fn issue_11_four_x_in_a_long_random_body_is_no_placeholder() {
+        // A key body of random base64 with `xxxx` somewhere: a secret.
+        let mut body: Vec<u8> = (0..1600u32)
+            .map(|i| b"Zq8rLk2Pw4Xm7vB1cD9eF3gH5jK6n0Op+/"[(i * 7 % 34) as usize])
+            .collect();
+        body[700..704].copy_from_slice(b"xXxx");
+        assert!(!has_marker(&body));
+        // Its benign twins: a long run of x's in a long body, and four x's
+        // in a short token body, are placeholders.
+        body[700..708].copy_from_slice(b"xxxxxxxx");
+        assert!(has_marker(&body));
+        assert!(has_marker(b"ghp_xxxx1234abcd"));
+    }
+
+    #[test]
+    fn markers_any_case() {
+        assert!(has_marker(b"ghp_EXAMPLEabcdef"));
+        assert!(has_marker(b"token-${VAR}"));
+        assert!(!has_marker(b"q8Zr2LkPw4XmN7vB"));
     }
 
     #[test]
