@@ -223,9 +223,10 @@ impl Mirror {
         let child = cmd
             .spawn()
             .map_err(|e| fail(format!("cannot run git: {e}")))?;
-        let probe = self.access.probe.clone().map(|t| {
-            tokio::task::spawn_blocking(move || t.check(crate::probe::CONNECT_TIMEOUT))
-        });
+        let probe =
+            self.access.probe.clone().map(|t| {
+                tokio::task::spawn_blocking(move || t.check(crate::probe::CONNECT_TIMEOUT))
+            });
         let out = match tokio::time::timeout(timeout, wait_or_probe(child, probe)).await {
             Err(_) => {
                 return Err(fail(format!(

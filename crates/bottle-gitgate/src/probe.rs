@@ -196,12 +196,18 @@ mod tests {
     #[test]
     fn only_http_and_https_are_probed() {
         let t = |u: &str| Target::for_url(&GitUrl::parse(u).unwrap());
-        assert_eq!(t("https://github.com/me/app.git"), Some(Target {
-            host: "github.com".into(),
-            port: 443,
-            tls: true
-        }));
-        assert_eq!(t("http://10.0.0.1:8080/app.git").map(|t| (t.port, t.tls)), Some((8080, false)));
+        assert_eq!(
+            t("https://github.com/me/app.git"),
+            Some(Target {
+                host: "github.com".into(),
+                port: 443,
+                tls: true
+            })
+        );
+        assert_eq!(
+            t("http://10.0.0.1:8080/app.git").map(|t| (t.port, t.tls)),
+            Some((8080, false))
+        );
         assert_eq!(t("ssh://git@github.com/me/app.git"), None);
         assert_eq!(t("git@github.com:me/app.git"), None);
         assert_eq!(t("file:///srv/app.git"), None);
