@@ -290,29 +290,7 @@ pub(crate) fn scan_push(
         .map(|(o, p)| (o.as_str(), p.as_str()))
         .collect();
 
-    let mut batch = Batch::new(git)?;
-
-    // Tag objects, raw.
-    for (oid, _) in listed.iter().filter(|(o, _)| kind_of(o) == "tag") {
-        let obj = batch.read(oid, MAX_OBJECT)?;
-        let raw = obj.data.ok_or_else(|| {
-            format!(
-                "tag object {} is {} bytes, more than the gate scans",
-                short(oid),
-                obj.size
-            )
-        })?;
-        report.tags_scanned += 1;
-        let name = header_value(&raw, b"tag").unwrap_or_else(|| "?".into());
-        let place = Place {
-            tag: Some((safe_name(scanner, &name), oid.clone())),
-            ..Place::default()
-        };
-        scan_raw_object(scanner, &raw, &place, &mut report.findings)
-            .map_err(|e| format!("tag {}: {e}", short(oid)))?;
-    }
-
-    // Commit objects, raw. The commit tips: what the pushed values peel to.
+    // The commit tips: what the pushed values peel to.
     let peel_in: String = tips.iter().map(|t| format!("{t}^{{}}\n")).collect();
     let peeled = git.output(
         &["cat-file", "--batch-check=%(objectname) %(objecttype)"],
@@ -325,42 +303,42 @@ pub(crate) fn scan_push(
         .collect();
     commit_tips.sort();
     commit_tips.dedup();
-    let mut commits: Vec<String> = Vec::new();
-    if !commit_tips.is_empty() && listed.iter().any(|(o, _)| kind_of(o) == "commit") {
-        let mut args: Vec<&str> = vec!["rev-list"];
-        args.extend(commit_tips.iter().map(String::as_str));
-        args.extend(["--not", "--all"]);
-        commits = String::from_utf8_lossy(&git.output(&args, None)?)
-            .lines()
-            .map(str::to_string)
-            .collect();
-    }
-    for oid in &commits {
-        let obj = batch.read(oid, MAX_OBJECT)?;
-        let raw = obj.data.ok_or_else(|| {
-            format!(
-                "commit {} is {} bytes, more than the gate scans",
-                short(oid),
-                obj.size
-            )
-        })?;
-        let place = Place {
-            commit: Some(oid.clone()),
-            ..Place::default()
+    // The new commits, in rev-list order: `rev-list --objects` walked them
+    // first (the same walk `rev-list` makes), before trees and blobs.
+    let commits: Vec<String> = listed
+        .iter()
+        .filter(|(o, _)| kind_of(o) == "commit")
+        .map(|(o, _)| o.clone())
+        .collect();
+
+    let tags: Vec<&str> = listed
+        .iter()
+        .filter(|(o, _)| kind_of(o) == "tag")
+        .map(|(o, _)| o.as_str())
+        .collect();
+
+    let mut batch = Batch::new(git)?;
+    let changes = std::thread::scope(|s| -> Result<Vec<Change>, String> {
+        // What each new commit changes (`git log --raw`: tree diffs, git's
+        // work) runs alongside the scan of the raw tags and commits.
+        let diffs = (!commits.is_empty() && !commit_tips.is_empty()).then(|| {
+            s.spawn(|| {
+                let ct: Vec<&str> = commit_tips.iter().map(String::as_str).collect();
+                commit_changes(git, &ct)
+            })
+        });
+        let scanned = scan_tags_and_commits(scanner, &mut batch, &tags, &commits, &mut report);
+        let changes = match diffs {
+            Some(h) => h
+                .join()
+                .map_err(|_| "the scan of what commits change failed".to_string())?,
+            None => Ok(Vec::new()),
         };
-        scan_raw_object(scanner, &raw, &place, &mut report.findings)
-            .map_err(|e| format!("commit {}: {e}", short(oid)))?;
-    }
+        scanned?;
+        changes
+    })?;
     report.commits = commits;
 
-    // What each new commit changes: new paths, and the new file versions
-    // with the versions they replace.
-    let changes = if report.commits.is_empty() {
-        Vec::new()
-    } else {
-        let ct: Vec<&str> = commit_tips.iter().map(String::as_str).collect();
-        commit_changes(git, &ct)?
-    };
     let mut covered: BTreeSet<&str> = BTreeSet::new();
     let mut jobs: Vec<FileJob> = Vec::new();
     let mut new_paths: Vec<(String, bool, String)> = Vec::new();
@@ -459,6 +437,51 @@ pub(crate) fn scan_push(
     report.files_scanned = jobs.len();
     scan_files(git, &mut batch, scanner, jobs, &mut report.findings)?;
     Ok(report)
+}
+
+/// Tag and commit objects, raw (see [`scan_raw_object`]).
+fn scan_tags_and_commits(
+    scanner: &Scanner,
+    batch: &mut Batch,
+    tags: &[&str],
+    commits: &[String],
+    report: &mut ScanReport,
+) -> Result<(), String> {
+    for &oid in tags {
+        let obj = batch.read(oid, MAX_OBJECT)?;
+        let raw = obj.data.ok_or_else(|| {
+            format!(
+                "tag object {} is {} bytes, more than the gate scans",
+                short(oid),
+                obj.size
+            )
+        })?;
+        report.tags_scanned += 1;
+        let name = header_value(&raw, b"tag").unwrap_or_else(|| "?".into());
+        let place = Place {
+            tag: Some((safe_name(scanner, &name), oid.to_string())),
+            ..Place::default()
+        };
+        scan_raw_object(scanner, &raw, &place, &mut report.findings)
+            .map_err(|e| format!("tag {}: {e}", short(oid)))?;
+    }
+    for oid in commits {
+        let obj = batch.read(oid, MAX_OBJECT)?;
+        let raw = obj.data.ok_or_else(|| {
+            format!(
+                "commit {} is {} bytes, more than the gate scans",
+                short(oid),
+                obj.size
+            )
+        })?;
+        let place = Place {
+            commit: Some(oid.clone()),
+            ..Place::default()
+        };
+        scan_raw_object(scanner, &raw, &place, &mut report.findings)
+            .map_err(|e| format!("commit {}: {e}", short(oid)))?;
+    }
+    Ok(())
 }
 
 /// The value of the first `name` header of a raw commit or tag object.
