@@ -176,6 +176,68 @@ impl Batch {
             .ok_or_else(|| "git cat-file: closed".to_string())?;
         writeln!(stdin, "{oid}").map_err(err)?;
         stdin.flush().map_err(err)?;
+        self.answer(oid, limit)
+    }
+
+    /// Read `oids` in order, handing each to `each` (which may stop the
+    /// walk with `Break`). The ids are written from another thread while
+    /// the answers are read, so git looks up and inflates the next object
+    /// while this one is being taken, instead of one round trip each.
+    fn read_each(
+        &mut self,
+        oids: &[&str],
+        limit: u64,
+        each: &mut dyn FnMut(usize, Object) -> ControlFlow<()>,
+    ) -> Result<(), String> {
+        let mut stdin = self
+            .stdin
+            .take()
+            .ok_or_else(|| "git cat-file: closed".to_string())?;
+        let (stdin, result) = std::thread::scope(|s| {
+            let writer = s.spawn(move || {
+                let mut w = std::io::BufWriter::new(&mut stdin);
+                let ok = oids.iter().all(|o| writeln!(w, "{o}").is_ok()) && w.flush().is_ok();
+                drop(w);
+                (stdin, ok)
+            });
+            let mut result = Ok(());
+            let mut complete = true;
+            for (i, oid) in oids.iter().enumerate() {
+                match self.answer(oid, limit) {
+                    Ok(obj) => {
+                        if each(i, obj).is_break() {
+                            complete = false;
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if !complete {
+                // Answers are left unread: git would block writing them
+                // and the writer with it. This batch is done.
+                let _ = self.child.kill();
+            }
+            let (stdin, ok) = match writer.join() {
+                Ok(v) => v,
+                Err(_) => return (None, Err("git cat-file: writer failed".to_string())),
+            };
+            if result.is_ok() && !ok {
+                result = Err("git cat-file: cannot write the object ids".to_string());
+            }
+            (complete.then_some(stdin), result)
+        });
+        self.stdin = stdin;
+        result
+    }
+
+    /// One object's answer: header, content (or skipped), newline.
+    fn answer(&mut self, oid: &str, limit: u64) -> Result<Object, String> {
+        let err = |e: std::io::Error| format!("git cat-file {oid}: {e}");
         let mut header = String::new();
         self.out.read_line(&mut header).map_err(err)?;
         let mut parts = header.split_whitespace();
@@ -465,23 +527,31 @@ fn scan_tags_and_commits(
         scan_raw_object(scanner, &raw, &place, &mut report.findings)
             .map_err(|e| format!("tag {}: {e}", short(oid)))?;
     }
-    for oid in commits {
-        let obj = batch.read(oid, MAX_OBJECT)?;
-        let raw = obj.data.ok_or_else(|| {
-            format!(
+    let ids: Vec<&str> = commits.iter().map(String::as_str).collect();
+    let mut failed: Option<String> = None;
+    batch.read_each(&ids, MAX_OBJECT, &mut |i, obj| {
+        let oid = ids[i];
+        let Some(raw) = obj.data else {
+            failed = Some(format!(
                 "commit {} is {} bytes, more than the gate scans",
                 short(oid),
                 obj.size
-            )
-        })?;
+            ));
+            return ControlFlow::Break(());
+        };
         let place = Place {
-            commit: Some(oid.clone()),
+            commit: Some(oid.to_string()),
             ..Place::default()
         };
-        scan_raw_object(scanner, &raw, &place, &mut report.findings)
-            .map_err(|e| format!("commit {}: {e}", short(oid)))?;
-    }
-    Ok(())
+        match scan_raw_object(scanner, &raw, &place, &mut report.findings) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(format!("commit {}: {e}", short(oid)));
+                ControlFlow::Break(())
+            }
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// The value of the first `name` header of a raw commit or tag object.
@@ -1069,29 +1139,27 @@ fn scan_files(
                 }
             });
         }
-        for (i, job) in jobs.iter().enumerate() {
-            match batch.read(&job.blob, MAX_FILE) {
-                Ok(Object { data: Some(d), .. }) => {
-                    if tx.send((i, d)).is_err() {
-                        break;
-                    }
+        let ids: Vec<&str> = jobs.iter().map(|j| j.blob.as_str()).collect();
+        let read = batch.read_each(&ids, MAX_FILE, &mut |i, obj| match obj {
+            Object { data: Some(d), .. } => match tx.send((i, d)) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            },
+            Object { size, .. } => {
+                if let Ok(mut v) = results.lock() {
+                    v.push((
+                        i,
+                        Err(format!(
+                            "it is {size} bytes, larger than the {} MiB the gate scans per file",
+                            MAX_FILE >> 20
+                        )),
+                    ));
                 }
-                Ok(Object { size, .. }) => {
-                    if let Ok(mut v) = results.lock() {
-                        v.push((
-                            i,
-                            Err(format!(
-                                "it is {size} bytes, larger than the {} MiB the gate scans per file",
-                                MAX_FILE >> 20
-                            )),
-                        ));
-                    }
-                }
-                Err(e) => {
-                    read_err = Some(e);
-                    break;
-                }
+                ControlFlow::Continue(())
             }
+        });
+        if let Err(e) = read {
+            read_err = Some(e);
         }
         drop(tx);
     });
