@@ -167,6 +167,9 @@ pub(crate) struct UpstreamAccess {
     pub(crate) transport: Transport,
     pub(crate) config_args: Vec<String>,
     env: Vec<(OsString, OsString)>,
+    /// For http(s) upstreams: the connection check run alongside git,
+    /// which has no connect timeout of its own (see `probe`).
+    pub(crate) probe: Option<crate::probe::Target>,
 }
 
 impl std::fmt::Debug for UpstreamAccess {
@@ -220,6 +223,7 @@ impl UpstreamAccess {
         Ok(Self {
             url: remote.upstream.clone(),
             transport: url.transport,
+            probe: crate::probe::Target::for_url(&url),
             config_args,
             env,
         })

@@ -516,8 +516,24 @@ fn forward(
     let stderr = child.stderr.take();
     let out_t = std::thread::spawn(move || read_all(stdout));
     let err_t = std::thread::spawn(move || read_all(stderr));
+    // git has no connect timeout for http(s): the probe runs alongside it
+    // and stops it when the upstream does not answer (see `probe`).
+    let probe = access.probe.clone().map(|t| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(t.check(crate::probe::CONNECT_TIMEOUT));
+        });
+        rx
+    });
+    let mut unreachable = None;
     let deadline = Instant::now() + timeout;
     let status = loop {
+        if let Some(Ok(Err(why))) = probe.as_ref().map(|rx| rx.try_recv()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            unreachable = Some(why);
+            break None;
+        }
         match child.try_wait() {
             Ok(Some(s)) => break Some(s),
             Ok(None) if Instant::now() >= deadline => {
@@ -531,6 +547,16 @@ fn forward(
     };
     let out = out_t.join().unwrap_or_default();
     let err = err_t.join().unwrap_or_default();
+    if let Some(why) = unreachable {
+        return Err(why);
+    }
+    // git failed first: the probe's reason, when it has one, is the
+    // clearer one (it is bounded by its own deadline).
+    if !status.is_some_and(|s| s.success())
+        && let Some(Ok(Err(why))) = probe.map(|rx| rx.recv())
+    {
+        return Err(why);
+    }
     let upstream_lines: Vec<String> = String::from_utf8_lossy(&err)
         .lines()
         .filter_map(|l| l.strip_prefix("remote:"))

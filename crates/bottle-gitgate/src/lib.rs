@@ -30,6 +30,7 @@ mod gitenv;
 mod hook;
 mod mirror;
 mod pktline;
+mod probe;
 pub mod reasons;
 mod scan;
 mod server;

@@ -223,7 +223,11 @@ impl Mirror {
         let child = cmd
             .spawn()
             .map_err(|e| fail(format!("cannot run git: {e}")))?;
-        let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        let probe =
+            self.access.probe.clone().map(|t| {
+                tokio::task::spawn_blocking(move || t.check(crate::probe::CONNECT_TIMEOUT))
+            });
+        let out = match tokio::time::timeout(timeout, wait_or_probe(child, probe)).await {
             Err(_) => {
                 return Err(fail(format!(
                     "no answer within {} seconds",
@@ -231,7 +235,8 @@ impl Mirror {
                 )));
             }
             Ok(Err(e)) => return Err(fail(format!("git fetch failed to run: {e}"))),
-            Ok(Ok(out)) => out,
+            Ok(Ok(Err(unreachable))) => return Err(fail(unreachable)),
+            Ok(Ok(Ok(out))) => out,
         };
         if !out.status.success() {
             return Err(fail(explain_upstream_error(&out.stderr)));
@@ -404,6 +409,36 @@ impl Mirror {
             });
         }
         Ok(parse_ref_list(&out.stdout))
+    }
+}
+
+/// Wait for a git that talks to the upstream, with the upstream's probe
+/// (http(s) only) running alongside. A probe that fails stops git (the
+/// child is killed on drop) and its reason is the answer; when git fails
+/// first, the probe's reason, if it has one, is preferred, because it says
+/// "connection refused" or "no answer" where curl's wording varies.
+pub(crate) async fn wait_or_probe(
+    child: tokio::process::Child,
+    probe: Option<tokio::task::JoinHandle<Result<(), String>>>,
+) -> std::io::Result<Result<std::process::Output, String>> {
+    let mut wait = std::pin::pin!(child.wait_with_output());
+    let Some(mut probe) = probe else {
+        return wait.await.map(Ok);
+    };
+    tokio::select! {
+        out = &mut wait => {
+            let out = out?;
+            if !out.status.success()
+                && let Ok(Err(why)) = probe.await
+            {
+                return Ok(Err(why));
+            }
+            Ok(Ok(out))
+        }
+        checked = &mut probe => match checked {
+            Ok(Err(why)) => Ok(Err(why)),
+            _ => wait.await.map(Ok),
+        },
     }
 }
 

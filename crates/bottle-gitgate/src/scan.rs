@@ -176,6 +176,68 @@ impl Batch {
             .ok_or_else(|| "git cat-file: closed".to_string())?;
         writeln!(stdin, "{oid}").map_err(err)?;
         stdin.flush().map_err(err)?;
+        self.answer(oid, limit)
+    }
+
+    /// Read `oids` in order, handing each to `each` (which may stop the
+    /// walk with `Break`). The ids are written from another thread while
+    /// the answers are read, so git looks up and inflates the next object
+    /// while this one is being taken, instead of one round trip each.
+    fn read_each(
+        &mut self,
+        oids: &[&str],
+        limit: u64,
+        each: &mut dyn FnMut(usize, Object) -> ControlFlow<()>,
+    ) -> Result<(), String> {
+        let mut stdin = self
+            .stdin
+            .take()
+            .ok_or_else(|| "git cat-file: closed".to_string())?;
+        let (stdin, result) = std::thread::scope(|s| {
+            let writer = s.spawn(move || {
+                let mut w = std::io::BufWriter::new(&mut stdin);
+                let ok = oids.iter().all(|o| writeln!(w, "{o}").is_ok()) && w.flush().is_ok();
+                drop(w);
+                (stdin, ok)
+            });
+            let mut result = Ok(());
+            let mut complete = true;
+            for (i, oid) in oids.iter().enumerate() {
+                match self.answer(oid, limit) {
+                    Ok(obj) => {
+                        if each(i, obj).is_break() {
+                            complete = false;
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        complete = false;
+                        break;
+                    }
+                }
+            }
+            if !complete {
+                // Answers are left unread: git would block writing them
+                // and the writer with it. This batch is done.
+                let _ = self.child.kill();
+            }
+            let (stdin, ok) = match writer.join() {
+                Ok(v) => v,
+                Err(_) => return (None, Err("git cat-file: writer failed".to_string())),
+            };
+            if result.is_ok() && !ok {
+                result = Err("git cat-file: cannot write the object ids".to_string());
+            }
+            (complete.then_some(stdin), result)
+        });
+        self.stdin = stdin;
+        result
+    }
+
+    /// One object's answer: header, content (or skipped), newline.
+    fn answer(&mut self, oid: &str, limit: u64) -> Result<Object, String> {
+        let err = |e: std::io::Error| format!("git cat-file {oid}: {e}");
         let mut header = String::new();
         self.out.read_line(&mut header).map_err(err)?;
         let mut parts = header.split_whitespace();
@@ -290,29 +352,7 @@ pub(crate) fn scan_push(
         .map(|(o, p)| (o.as_str(), p.as_str()))
         .collect();
 
-    let mut batch = Batch::new(git)?;
-
-    // Tag objects, raw.
-    for (oid, _) in listed.iter().filter(|(o, _)| kind_of(o) == "tag") {
-        let obj = batch.read(oid, MAX_OBJECT)?;
-        let raw = obj.data.ok_or_else(|| {
-            format!(
-                "tag object {} is {} bytes, more than the gate scans",
-                short(oid),
-                obj.size
-            )
-        })?;
-        report.tags_scanned += 1;
-        let name = header_value(&raw, b"tag").unwrap_or_else(|| "?".into());
-        let place = Place {
-            tag: Some((safe_name(scanner, &name), oid.clone())),
-            ..Place::default()
-        };
-        scan_raw_object(scanner, &raw, &place, &mut report.findings)
-            .map_err(|e| format!("tag {}: {e}", short(oid)))?;
-    }
-
-    // Commit objects, raw. The commit tips: what the pushed values peel to.
+    // The commit tips: what the pushed values peel to.
     let peel_in: String = tips.iter().map(|t| format!("{t}^{{}}\n")).collect();
     let peeled = git.output(
         &["cat-file", "--batch-check=%(objectname) %(objecttype)"],
@@ -325,42 +365,42 @@ pub(crate) fn scan_push(
         .collect();
     commit_tips.sort();
     commit_tips.dedup();
-    let mut commits: Vec<String> = Vec::new();
-    if !commit_tips.is_empty() && listed.iter().any(|(o, _)| kind_of(o) == "commit") {
-        let mut args: Vec<&str> = vec!["rev-list"];
-        args.extend(commit_tips.iter().map(String::as_str));
-        args.extend(["--not", "--all"]);
-        commits = String::from_utf8_lossy(&git.output(&args, None)?)
-            .lines()
-            .map(str::to_string)
-            .collect();
-    }
-    for oid in &commits {
-        let obj = batch.read(oid, MAX_OBJECT)?;
-        let raw = obj.data.ok_or_else(|| {
-            format!(
-                "commit {} is {} bytes, more than the gate scans",
-                short(oid),
-                obj.size
-            )
-        })?;
-        let place = Place {
-            commit: Some(oid.clone()),
-            ..Place::default()
+    // The new commits, in rev-list order: `rev-list --objects` walked them
+    // first (the same walk `rev-list` makes), before trees and blobs.
+    let commits: Vec<String> = listed
+        .iter()
+        .filter(|(o, _)| kind_of(o) == "commit")
+        .map(|(o, _)| o.clone())
+        .collect();
+
+    let tags: Vec<&str> = listed
+        .iter()
+        .filter(|(o, _)| kind_of(o) == "tag")
+        .map(|(o, _)| o.as_str())
+        .collect();
+
+    let mut batch = Batch::new(git)?;
+    let changes = std::thread::scope(|s| -> Result<Vec<Change>, String> {
+        // What each new commit changes (`git log --raw`: tree diffs, git's
+        // work) runs alongside the scan of the raw tags and commits.
+        let diffs = (!commits.is_empty() && !commit_tips.is_empty()).then(|| {
+            s.spawn(|| {
+                let ct: Vec<&str> = commit_tips.iter().map(String::as_str).collect();
+                commit_changes(git, &ct)
+            })
+        });
+        let scanned = scan_tags_and_commits(scanner, &mut batch, &tags, &commits, &mut report);
+        let changes = match diffs {
+            Some(h) => h
+                .join()
+                .map_err(|_| "the scan of what commits change failed".to_string())?,
+            None => Ok(Vec::new()),
         };
-        scan_raw_object(scanner, &raw, &place, &mut report.findings)
-            .map_err(|e| format!("commit {}: {e}", short(oid)))?;
-    }
+        scanned?;
+        changes
+    })?;
     report.commits = commits;
 
-    // What each new commit changes: new paths, and the new file versions
-    // with the versions they replace.
-    let changes = if report.commits.is_empty() {
-        Vec::new()
-    } else {
-        let ct: Vec<&str> = commit_tips.iter().map(String::as_str).collect();
-        commit_changes(git, &ct)?
-    };
     let mut covered: BTreeSet<&str> = BTreeSet::new();
     let mut jobs: Vec<FileJob> = Vec::new();
     let mut new_paths: Vec<(String, bool, String)> = Vec::new();
@@ -459,6 +499,59 @@ pub(crate) fn scan_push(
     report.files_scanned = jobs.len();
     scan_files(git, &mut batch, scanner, jobs, &mut report.findings)?;
     Ok(report)
+}
+
+/// Tag and commit objects, raw (see [`scan_raw_object`]).
+fn scan_tags_and_commits(
+    scanner: &Scanner,
+    batch: &mut Batch,
+    tags: &[&str],
+    commits: &[String],
+    report: &mut ScanReport,
+) -> Result<(), String> {
+    for &oid in tags {
+        let obj = batch.read(oid, MAX_OBJECT)?;
+        let raw = obj.data.ok_or_else(|| {
+            format!(
+                "tag object {} is {} bytes, more than the gate scans",
+                short(oid),
+                obj.size
+            )
+        })?;
+        report.tags_scanned += 1;
+        let name = header_value(&raw, b"tag").unwrap_or_else(|| "?".into());
+        let place = Place {
+            tag: Some((safe_name(scanner, &name), oid.to_string())),
+            ..Place::default()
+        };
+        scan_raw_object(scanner, &raw, &place, &mut report.findings)
+            .map_err(|e| format!("tag {}: {e}", short(oid)))?;
+    }
+    let ids: Vec<&str> = commits.iter().map(String::as_str).collect();
+    let mut failed: Option<String> = None;
+    batch.read_each(&ids, MAX_OBJECT, &mut |i, obj| {
+        let oid = ids[i];
+        let Some(raw) = obj.data else {
+            failed = Some(format!(
+                "commit {} is {} bytes, more than the gate scans",
+                short(oid),
+                obj.size
+            ));
+            return ControlFlow::Break(());
+        };
+        let place = Place {
+            commit: Some(oid.to_string()),
+            ..Place::default()
+        };
+        match scan_raw_object(scanner, &raw, &place, &mut report.findings) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(format!("commit {}: {e}", short(oid)));
+                ControlFlow::Break(())
+            }
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// The value of the first `name` header of a raw commit or tag object.
@@ -1046,29 +1139,27 @@ fn scan_files(
                 }
             });
         }
-        for (i, job) in jobs.iter().enumerate() {
-            match batch.read(&job.blob, MAX_FILE) {
-                Ok(Object { data: Some(d), .. }) => {
-                    if tx.send((i, d)).is_err() {
-                        break;
-                    }
+        let ids: Vec<&str> = jobs.iter().map(|j| j.blob.as_str()).collect();
+        let read = batch.read_each(&ids, MAX_FILE, &mut |i, obj| match obj {
+            Object { data: Some(d), .. } => match tx.send((i, d)) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            },
+            Object { size, .. } => {
+                if let Ok(mut v) = results.lock() {
+                    v.push((
+                        i,
+                        Err(format!(
+                            "it is {size} bytes, larger than the {} MiB the gate scans per file",
+                            MAX_FILE >> 20
+                        )),
+                    ));
                 }
-                Ok(Object { size, .. }) => {
-                    if let Ok(mut v) = results.lock() {
-                        v.push((
-                            i,
-                            Err(format!(
-                                "it is {size} bytes, larger than the {} MiB the gate scans per file",
-                                MAX_FILE >> 20
-                            )),
-                        ));
-                    }
-                }
-                Err(e) => {
-                    read_err = Some(e);
-                    break;
-                }
+                ControlFlow::Continue(())
             }
+        });
+        if let Err(e) = read {
+            read_err = Some(e);
         }
         drop(tx);
     });

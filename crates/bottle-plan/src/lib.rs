@@ -312,7 +312,8 @@ pub struct GitRemotePlan {
     /// Credential the gate holds: `identity_file <path>` or `token from ...`.
     pub credential: String,
     /// The operator's push-scan allowlist, one entry each (`path
-    /// vendor/x/**`, `fingerprint 1d2f…`, both joined by `and`).
+    /// vendor/x/**`, `fingerprint 1d2f…`, both joined by `and`, then the
+    /// reason if given: `(reason: "test vectors")`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<String>,
 }
@@ -530,12 +531,22 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             }
             let mut parts = Vec::new();
             if let Some(p) = &a.path {
-                parts.push(format!("path {p}"));
+                if p.chars().any(char::is_control) {
+                    parts.push(format!("path {p:?}"));
+                } else {
+                    parts.push(format!("path {p}"));
+                }
             }
             if let Some(f) = &a.fingerprint {
                 parts.push(format!("fingerprint {f}"));
             }
-            allow.push(parts.join(" and "));
+            let mut entry = parts.join(" and ");
+            if let Some(r) = a.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+                // Quoted with escapes: a project file's reason text must not
+                // be able to draw on the operator's terminal.
+                entry.push_str(&format!(" (reason: {r:?})"));
+            }
+            allow.push(entry);
         }
         git.push(GitRemotePlan {
             name: g.name.clone(),

@@ -197,6 +197,11 @@ fn write_plan(s: &mut String, p: &LaunchPlan) -> std::fmt::Result {
             "  {label:w$}{} {} -> {} ({})",
             g.name, g.upstream, g.gate_url, g.credential
         )?;
+        // What the gate's push scan lets through for this remote: an
+        // operator decision worth seeing before every start.
+        for a in &g.allow {
+            writeln!(s, "  {:w$}{} push scan allows {a}", "", g.name)?;
+        }
     }
     if p.env.is_empty() {
         writeln!(s, "  {:w$}none", "env")?;

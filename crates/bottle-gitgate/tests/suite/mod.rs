@@ -7,3 +7,4 @@ mod push;
 mod scan;
 mod server;
 mod ssh;
+mod unreachable;

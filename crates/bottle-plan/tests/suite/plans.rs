@@ -442,3 +442,58 @@ fn resolve_paths() {
     assert_eq!(resolve_path("/abs", base, home), "/abs");
     assert_eq!(resolve_path(".", base, home), "/proj");
 }
+
+/// Issue 13: the preflight shows each git remote's operator allow entries
+/// (path globs, fingerprints, reasons); a remote without any shows none.
+#[test]
+fn git_remote_allow_entries_show_in_the_preflight() {
+    let fp = "1d2f2560adf2485d5bcffec49ccee81063c37e04c7eab4a1a544bebb9946eb89";
+    let text = format!(
+        r#"
+[[bottles.b.git]]
+name = "origin"
+upstream = "https://github.com/me/app.git"
+allow = [
+  {{ path = "vendor/ring/tests/**", reason = "crypto test vectors" }},
+  {{ fingerprint = "{fp}" }},
+  {{ path = "docs/*.md", fingerprint = "{fp}", reason = "example key\u001b[2J" }},
+]
+
+[[bottles.b.git]]
+name = "tools"
+upstream = "https://github.com/me/tools.git"
+
+[agents.a]
+bottle = "b"
+"#
+    );
+    let s = set("/proj/bottle.toml", &text);
+    let p = plan(&s, &inputs(None)).unwrap();
+    assert_eq!(
+        p.git[0].allow,
+        vec![
+            "path vendor/ring/tests/** (reason: \"crypto test vectors\")".to_string(),
+            format!("fingerprint {fp}"),
+            format!("path docs/*.md and fingerprint {fp} (reason: \"example key\\u{{1b}}[2J\")"),
+        ]
+    );
+    assert!(p.git[1].allow.is_empty());
+    let out = render_text(&p);
+    for line in [
+        "origin push scan allows path vendor/ring/tests/** (reason: \"crypto test vectors\")"
+            .to_string(),
+        format!("origin push scan allows fingerprint {fp}\n"),
+        format!("origin push scan allows path docs/*.md and fingerprint {fp} (reason: "),
+    ] {
+        assert!(out.contains(&line), "{line}\n---\n{out}");
+    }
+    // The escape sequence from the file is shown, not sent to the terminal.
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    // Benign twin: the remote without allow entries lists none.
+    assert!(
+        out.contains("tools https://github.com/me/tools.git -> "),
+        "{out}"
+    );
+    assert!(!out.contains("tools push scan allows"), "{out}");
+    assert_eq!(out.matches("push scan allows").count(), 3, "{out}");
+}
