@@ -198,7 +198,12 @@ async fn requests(
                 s.ready().await.unwrap();
                 let resp = s.send_request(req).await.unwrap();
                 let body = resp.into_body().collect().await.unwrap().to_bytes();
-                assert_eq!(body.len(), 1024);
+                assert_eq!(
+                    body.len(),
+                    1024,
+                    "unexpected answer: {}",
+                    String::from_utf8_lossy(&body)
+                );
                 if t0 >= measure_from {
                     lat.push(t0.elapsed());
                 }
@@ -736,7 +741,10 @@ acl step1 at_step SslBump1\n\
 ssl_bump peek step1\n\
 ssl_bump stare all\n\
 ssl_bump bump all\n\
-tls_outgoing_options cafile={} flags=DONT_VERIFY_DOMAIN\n\
+tls_outgoing_options cafile={}\n\
+acl name_mismatch ssl_error SQUID_X509_V_ERR_DOMAIN_MISMATCH\n\
+sslproxy_cert_error allow name_mismatch\n\
+sslproxy_cert_error deny all\n\
 http_access allow all\n\
 cache deny all\n\
 cache_mem 8 MB\n\
