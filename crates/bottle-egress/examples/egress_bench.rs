@@ -198,7 +198,12 @@ async fn requests(
                 s.ready().await.unwrap();
                 let resp = s.send_request(req).await.unwrap();
                 let body = resp.into_body().collect().await.unwrap().to_bytes();
-                assert_eq!(body.len(), 1024);
+                assert_eq!(
+                    body.len(),
+                    1024,
+                    "unexpected answer: {}",
+                    String::from_utf8_lossy(&body)
+                );
                 if t0 >= measure_from {
                     lat.push(t0.elapsed());
                 }
@@ -268,7 +273,7 @@ async fn bench() {
         small.port()
     ))];
     cfg.passthrough = vec![format!("127.0.0.1:{}", big.port())];
-    cfg.upstream_ca = vec![up_ca_path];
+    cfg.upstream_ca = vec![up_ca_path.clone()];
     cfg.audit = bottle_egress::AuditTarget::File(dir.path().join("audit.jsonl"));
     cfg.dangerously_allow_loopback_upstreams = true;
     let cfg_path = dir.path().join("egress.toml");
@@ -299,11 +304,12 @@ async fn bench() {
         return;
     }
     let mitm = start_mitmproxy(dir.path()).await;
+    let squid = start_squid(dir.path(), &up_ca_path).await;
 
     println!(
-        "| workload | clients | direct req/s | bottle req/s | mitmproxy req/s | direct p50 / p99 ms | bottle p50 / p99 ms | mitmproxy p50 / p99 ms |"
+        "| workload | clients | direct req/s | bottle req/s | mitmproxy req/s | squid req/s | direct p50 / p99 ms | bottle p50 / p99 ms | mitmproxy p50 / p99 ms | squid p50 / p99 ms |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let proxy = ProxyProc::start(&cfg_path);
     for clients in [1usize, 64] {
         let d = requests(Via::Direct, small.addr(), direct_tls.clone(), clients).await;
@@ -314,21 +320,26 @@ async fn bench() {
             clients,
         )
         .await;
-        let m = match &mitm {
-            Some((_, addr, tls)) => {
-                Some(requests(Via::Proxy(*addr), small.addr(), tls.clone(), clients).await)
-            }
-            None => None,
-        };
-        let (mr, ml) = match &m {
+        let mut peers = Vec::new();
+        for peer in [&mitm, &squid] {
+            peers.push(match peer {
+                Some((_, addr, tls)) => {
+                    Some(requests(Via::Proxy(*addr), small.addr(), tls.clone(), clients).await)
+                }
+                None => None,
+            });
+        }
+        let cells = |m: &Option<Stats>| match m {
             Some(m) => (
                 format!("{:.0}", m.rps),
                 format!("{} / {}", ms(m.p50), ms(m.p99)),
             ),
             None => ("n/a".into(), "n/a".into()),
         };
+        let (mr, ml) = cells(&peers[0]);
+        let (sr, sl) = cells(&peers[1]);
         println!(
-            "| intercepted GET 1 KiB (keep-alive) | {clients} | {:.0} | {:.0} | {mr} | {} / {} | {} / {} | {ml} |",
+            "| intercepted GET 1 KiB (keep-alive) | {clients} | {:.0} | {:.0} | {mr} | {sr} | {} / {} | {} / {} | {ml} | {sl} |",
             d.rps,
             b.rps,
             ms(d.p50),
@@ -336,18 +347,23 @@ async fn bench() {
             ms(b.p50),
             ms(b.p99),
         );
-        let ratio = m
-            .as_ref()
-            .map(|m| format!("{:.1}x", b.rps / m.rps))
-            .unwrap_or_else(|| "n/a".into());
+        let ratio = |m: &Option<Stats>| {
+            m.as_ref()
+                .map(|m| format!("{:.1}x", b.rps / m.rps))
+                .unwrap_or_else(|| "n/a".into())
+        };
         println!(
-            "| → bottle added p50 / p99, vs mitmproxy | {clients} | | | | | +{} / +{} ms | bottle = {ratio} mitmproxy |",
+            "| → bottle added p50 / p99; bottle req/s vs peer | {clients} | | | | | | +{} / +{} ms | bottle = {} mitmproxy | bottle = {} squid |",
             ms(b.p50.saturating_sub(d.p50)),
             ms(b.p99.saturating_sub(d.p99)),
+            ratio(&peers[0]),
+            ratio(&peers[1]),
         );
     }
+    dlp_throughput(&proxy, small.addr(), &direct_tls, &bottle_tls).await;
     drop(proxy);
     drop(mitm);
+    drop(squid);
     passthrough(&cfg, dir.path()).await;
 
     // RSS with idle tunnels, in a fresh proxy process.
@@ -552,5 +568,292 @@ impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Source-code-like text of about `len` bytes; with `encoded`, every few
+/// KiB also carries a base64 blob and a percent-encoded line (of code), the
+/// views the DLP decodes and scans as well.
+fn code_body(len: usize, encoded: bool) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut out = String::with_capacity(len + 4096);
+    let mut i = 0usize;
+    while out.len() < len {
+        out.push_str(&format!(
+            "    let value_{i} = parse_field(&input[{i}..], Mode::Strict)?; // field {i}\n    if value_{i}.len() > LIMIT {{ return Err(Error::TooLong {{ at: {i} }}); }}\n"
+        ));
+        if encoded && i % 24 == 23 {
+            let chunk = format!(
+                "fn helper_{i}(x: u32) -> u32 {{ x.wrapping_mul({i}) ^ 0x5bd1 }} // generated helper number {i}"
+            );
+            out.push_str("    const BLOB: &str = \"");
+            out.push_str(&base64::engine::general_purpose::STANDARD.encode(chunk.as_bytes()));
+            out.push_str("\";\n    // url: https://example.com/search?q=");
+            for b in chunk.bytes() {
+                if b.is_ascii_alphanumeric() {
+                    out.push(b as char);
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            out.push('\n');
+        }
+        i += 1;
+    }
+    out.truncate(len);
+    out.into_bytes()
+}
+
+/// POST `rounds` bodies on one kept-alive connection; MiB/s of request body
+/// and the last status.
+async fn post_rate(
+    via: Via,
+    up: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    body: &Bytes,
+    rounds: usize,
+) -> (f64, u16) {
+    let mut s = open(via, up, tls).await;
+    let mut status = 0;
+    let t0 = Instant::now();
+    for _ in 0..rounds {
+        let req = http::Request::post("/small")
+            .header("host", up.to_string())
+            .header("content-type", "text/plain")
+            .body(Full::new(body.clone()))
+            .unwrap();
+        s.ready().await.unwrap();
+        let resp = s.send_request(req).await.unwrap();
+        status = resp.status().as_u16();
+        resp.into_body().collect().await.unwrap();
+    }
+    let mib = (rounds * body.len()) as f64 / (1024.0 * 1024.0);
+    (mib / t0.elapsed().as_secs_f64(), status)
+}
+
+/// Request-body DLP throughput: 1 MiB POSTs of code-like text through the
+/// intercepting proxy (every check on: the body is held, decoded and
+/// scanned before it leaves), plain and with base64 and percent-encoded
+/// pieces in it; direct TLS for reference.
+async fn dlp_throughput(
+    proxy: &ProxyProc,
+    up: SocketAddr,
+    direct_tls: &Arc<rustls::ClientConfig>,
+    bottle_tls: &Arc<rustls::ClientConfig>,
+) {
+    const ROUNDS: usize = 24;
+    println!();
+    println!(
+        "| DLP throughput: 1 MiB POST of code-like text, {ROUNDS} in a row, one client | direct MiB/s | bottle MiB/s | bottle status |"
+    );
+    println!("| --- | --- | --- | --- |");
+    for (name, encoded) in [
+        ("plain text", false),
+        ("with base64 and percent-encoded pieces", true),
+    ] {
+        let body = Bytes::from(code_body(1 << 20, encoded));
+        post_rate(Via::Proxy(proxy.addr), up, bottle_tls.clone(), &body, 2).await;
+        let (d, _) = post_rate(Via::Direct, up, direct_tls.clone(), &body, ROUNDS).await;
+        let (b, st) = post_rate(
+            Via::Proxy(proxy.addr),
+            up,
+            bottle_tls.clone(),
+            &body,
+            ROUNDS,
+        )
+        .await;
+        println!("| {name} | {d:.0} | {b:.0} | {st} |");
+    }
+}
+
+/// Start squid with ssl-bump if `SQUID` names its binary: a CA made with
+/// openssl, the certificate generator's database, a config that bumps every
+/// CONNECT (peek at the ClientHello, stare at the server's certificate, then
+/// bump: the minted leaf copies the upstream's IP SAN, which a leaf made from
+/// the CONNECT line alone lacks) and trusts the bench upstream CA (chain
+/// checked; the name not, as that certificate names 127.0.0.1 as a DNS name). Returns the child, its address
+/// and a client config trusting its CA.
+async fn start_squid(
+    dir: &Path,
+    upstream_ca: &Path,
+) -> Option<(ChildGuard, SocketAddr, Arc<rustls::ClientConfig>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = std::env::var("SQUID").ok()?;
+    let certgen = std::env::var("SQUID_CERTGEN")
+        .unwrap_or_else(|_| "/usr/lib/squid/security_file_certgen".into());
+    let sq = dir.join("squid");
+    std::fs::create_dir_all(&sq).unwrap();
+    // squid drops root for its user: it must read and write its files.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (ca, key) = (sq.join("ca.pem"), sq.join("ca.key"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=bench squid CA",
+        ])
+        .args([
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&ca)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let db = sq.join("ssl_db");
+    let ok = ok
+        && Command::new(&certgen)
+            .arg("-c")
+            .arg("-s")
+            .arg(&db)
+            .args(["-M", "4MB"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("squid: CA or certificate database setup failed");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = sq.display();
+    let conf = format!(
+        "http_port 127.0.0.1:{port} ssl-bump tls-cert={d}/ca.pem tls-key={d}/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=4MB\n\
+sslcrtd_program {certgen} -s {d}/ssl_db -M 4MB\n\
+sslcrtd_children 4 startup=1 idle=1\n\
+acl step1 at_step SslBump1\n\
+ssl_bump peek step1\n\
+ssl_bump stare all\n\
+ssl_bump bump all\n\
+tls_outgoing_options cafile={}\n\
+acl name_mismatch ssl_error SQUID_X509_V_ERR_DOMAIN_MISMATCH\n\
+sslproxy_cert_error allow name_mismatch\n\
+sslproxy_cert_error deny all\n\
+http_access allow all\n\
+cache deny all\n\
+cache_mem 8 MB\n\
+access_log stdio:{d}/access.log\n\
+cache_log {d}/cache.log\n\
+pid_filename {d}/squid.pid\n\
+coredump_dir {d}\n\
+cache_effective_user proxy\n\
+shutdown_lifetime 0 seconds\n",
+        upstream_ca.display()
+    );
+    std::fs::write(sq.join("squid.conf"), conf).unwrap();
+    let _ = Command::new("chown")
+        .args(["-R", "proxy:proxy"])
+        .arg(&sq)
+        .status();
+    let child = Command::new(bin)
+        .args(["-N", "-f"])
+        .arg(sq.join("squid.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let guard = ChildGuard(child);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let pem = std::fs::read_to_string(&ca).unwrap();
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Some((guard, addr, squid_client_config(&pem)));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("squid did not start (see {d}/cache.log)");
+    None
+}
+
+/// A client config trusting squid's CA. The bench upstream's certificate
+/// names 127.0.0.1 as a DNS name, and squid's mimicked leaf copies that, so
+/// rustls (which wants an IP SAN for an IP) refuses it on the name alone:
+/// the chain and the signatures are still checked, only that name mismatch
+/// is let through.
+fn squid_client_config(pem: &str) -> Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(NameAsDns(inner)))
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(cfg)
+}
+
+#[derive(Debug)]
+struct NameAsDns(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for NameAsDns {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::{CertificateError, Error};
+        // webpki checks the chain before the name: a name error means the
+        // chain passed.
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            r => r,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }

@@ -199,20 +199,7 @@ async fn refused_tunnel<S: TunnelIo>(
         let ctx = ctx.clone();
         let b = b.clone();
         async move {
-            let pq = req
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/")
-                .to_string();
-            let mut ev = Event::new(
-                req.method().as_str(),
-                "https",
-                ctx.canon.clone(),
-                ctx.port,
-                &pq,
-                tls_mode::INTERCEPTED,
-            );
+            let (pq, mut ev) = inner_event(&ctx, &req);
             // The path goes into the audit line: redact it if it carries a
             // secret (the check's verdict is not used otherwise).
             let _ = shared.check_url_path(&pq, &mut ev);
@@ -548,20 +535,7 @@ async fn handle_inner(
     ctx: Arc<TunnelCtx>,
     req: Request<Incoming>,
 ) -> Response<ProxyBody> {
-    let pq = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/")
-        .to_string();
-    let mut ev = Event::new(
-        req.method().as_str(),
-        "https",
-        ctx.canon.clone(),
-        ctx.port,
-        &pq,
-        tls_mode::INTERCEPTED,
-    );
+    let (pq, mut ev) = inner_event(&ctx, &req);
     if !authority_matches(&ctx, &req) {
         return shared.deny(
             &ev,
@@ -589,6 +563,26 @@ async fn handle_inner(
         upgrade: websocket::is_upgrade(&req),
     };
     shared.forward(req, dest, ctx.port, ev, allow_rule).await
+}
+
+/// The path and query of a request inside an intercepted (or refused)
+/// tunnel, and the audit event it starts (query redacted).
+fn inner_event(ctx: &TunnelCtx, req: &Request<Incoming>) -> (String, Event) {
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    let ev = Event::new(
+        req.method().as_str(),
+        "https",
+        ctx.canon.clone(),
+        ctx.port,
+        &pq,
+        tls_mode::INTERCEPTED,
+    );
+    (pq, ev)
 }
 
 /// Host (HTTP/1.1) and :authority (HTTP/2, or an absolute-form target) must
