@@ -27,6 +27,18 @@ async fn wss(
     (s, headers)
 }
 
+/// A plain-HTTP WebSocket upgrade through the forward proxy to the
+/// upstream's `/ws` on 127.0.0.1:`port`.
+async fn ws_forward(proxy: std::net::SocketAddr, port: u16) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    let target = format!("http://127.0.0.1:{port}/ws");
+    let (code, _) = ws::client_handshake(&mut s, &format!("127.0.0.1:{port}"), &target)
+        .await
+        .unwrap();
+    assert_eq!(code, 101);
+    s
+}
+
 #[tokio::test]
 async fn websocket_messages_are_scanned_and_a_secret_closes_the_connection() {
     let mut h = Harness::new();
@@ -131,15 +143,7 @@ async fn issue12_token_split_across_messages_and_jwts_in_messages() {
     let mut h = Harness::new();
     h.loopback().allow(&format!("127.0.0.1:{}", up.port()));
     let proxy = h.start().await;
-    let open = || async {
-        let mut s = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
-        let target = format!("http://127.0.0.1:{}/ws", up.port());
-        let (code, _) = ws::client_handshake(&mut s, &format!("127.0.0.1:{}", up.port()), &target)
-            .await
-            .unwrap();
-        assert_eq!(code, 101);
-        s
-    };
+    let open = || ws_forward(proxy.addr(), up.port());
     // Benign twin first: chat-like messages, one mentioning "ghp".
     let mut s = open().await;
     for m in [
@@ -202,15 +206,7 @@ async fn issue12_jwts_and_bearer_values_in_messages_block() {
     let mut h = Harness::new();
     h.loopback().allow(&format!("127.0.0.1:{}", up.port()));
     let proxy = h.start().await;
-    let open = || async {
-        let mut s = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
-        let target = format!("http://127.0.0.1:{}/ws", up.port());
-        let (code, _) = ws::client_handshake(&mut s, &format!("127.0.0.1:{}", up.port()), &target)
-            .await
-            .unwrap();
-        assert_eq!(code, 101);
-        s
-    };
+    let open = || ws_forward(proxy.addr(), up.port());
     let b64 = |v: &str| {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
@@ -292,12 +288,7 @@ async fn issue12_a_token_the_upstream_issued_may_go_back_to_it() {
     h.loopback().allow(&format!("127.0.0.1:{}", up.port()));
     let proxy = h.start().await;
     let open = || async {
-        let mut s = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
-        let target = format!("http://127.0.0.1:{}/ws", up.port());
-        let (code, _) = ws::client_handshake(&mut s, &format!("127.0.0.1:{}", up.port()), &target)
-            .await
-            .unwrap();
-        assert_eq!(code, 101);
+        let mut s = ws_forward(proxy.addr(), up.port()).await;
         let hello = ws::read_frame(&mut s).await.unwrap();
         assert_eq!(hello.payload, greeting.as_bytes());
         s
