@@ -640,7 +640,11 @@ impl Shared {
         let json = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+            .is_some_and(|ct| {
+                ct.as_bytes()
+                    .windows(4)
+                    .any(|w| w.eq_ignore_ascii_case(b"json"))
+            });
         let cookies = headers.contains_key(header::SET_COOKIE);
         if !json && !cookies {
             return None;
