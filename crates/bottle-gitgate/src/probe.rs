@@ -20,6 +20,7 @@ use bottle_policy::{GitUrl, Transport};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -62,10 +63,12 @@ impl Target {
         let (tx, rx) = mpsc::channel();
         let target = self.clone();
         let deadline = Instant::now() + timeout;
+        let phase = Arc::new(AtomicU8::new(Phase::Resolving as u8));
+        let seen = Arc::clone(&phase);
         let spawned = std::thread::Builder::new()
             .name("upstream-probe".into())
             .spawn(move || {
-                let _ = tx.send(target.run(deadline));
+                let _ = tx.send(target.run(deadline, &seen));
             });
         if spawned.is_err() {
             // Cannot probe: git's own result stands.
@@ -73,15 +76,38 @@ impl Target {
         }
         match rx.recv_timeout(timeout + Duration::from_millis(250)) {
             Ok(r) => r,
-            Err(_) => Err(format!(
-                "no answer from {} within {} s (resolving the name)",
-                self.host,
-                timeout.as_secs()
+            // The probe thread is late: stuck in the resolver, or not
+            // scheduled in time on a busy machine. What it had reached
+            // says why, the same words it would have sent.
+            Err(_) => Err(self.silent_in(
+                Phase::from(phase.load(Ordering::Acquire)),
+                timeout.as_secs_f64().round(),
             )),
         }
     }
 
-    fn run(&self, deadline: Instant) -> Result<(), String> {
+    /// Why the upstream failed when nothing answered in `phase` within
+    /// `secs` seconds.
+    fn silent_in(&self, phase: Phase, secs: f64) -> String {
+        match phase {
+            Phase::Resolving => format!(
+                "no answer from {} within {secs} s (resolving the name)",
+                self.host
+            ),
+            Phase::Connecting => format!(
+                "cannot connect to {} port {}: no answer within {secs} s \
+                 (the host is down, or a firewall drops the connection)",
+                self.host, self.port
+            ),
+            Phase::Handshake => format!(
+                "{} port {} took the connection but did not answer the TLS handshake within {secs} s \
+                 (a hung server, or not an https server)",
+                self.host, self.port
+            ),
+        }
+    }
+
+    fn run(&self, deadline: Instant, phase: &AtomicU8) -> Result<(), String> {
         let secs = deadline
             .saturating_duration_since(Instant::now())
             .as_secs_f64()
@@ -93,6 +119,7 @@ impl Target {
         if addrs.is_empty() {
             return Err(format!("cannot resolve {}: no addresses", self.host));
         }
+        phase.store(Phase::Connecting as u8, Ordering::Release);
         let mut last = String::new();
         let mut stream = None;
         for addr in &addrs {
@@ -106,9 +133,7 @@ impl Target {
                     break;
                 }
                 Err(e) if e.kind() == ErrorKind::TimedOut => {
-                    last = format!(
-                        "no answer within {secs} s (the host is down, or a firewall drops the connection)"
-                    );
+                    return Err(self.silent_in(Phase::Connecting, secs));
                 }
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
                     last = "connection refused".into();
@@ -130,13 +155,8 @@ impl Target {
             // without sending a request.
             return Ok(());
         }
-        let silent = || {
-            format!(
-                "{} port {} took the connection but did not answer the TLS handshake within {secs} s \
-                 (a hung server, or not an https server)",
-                self.host, self.port
-            )
-        };
+        phase.store(Phase::Handshake as u8, Ordering::Release);
+        let silent = || self.silent_in(Phase::Handshake, secs);
         // Not expected to fail; a probe that cannot run must not block.
         let Some(hello) = client_hello(&self.host) else {
             return Ok(());
@@ -157,6 +177,25 @@ impl Target {
                 Err(silent())
             }
             Err(_) => Ok(()),
+        }
+    }
+}
+
+/// How far a probe got, for the words of a late answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    Resolving,
+    Connecting,
+    Handshake,
+}
+
+impl From<u8> for Phase {
+    fn from(v: u8) -> Self {
+        match v {
+            0 => Phase::Resolving,
+            1 => Phase::Connecting,
+            _ => Phase::Handshake,
         }
     }
 }
