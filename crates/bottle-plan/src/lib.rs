@@ -147,8 +147,30 @@ pub struct AgentPlan {
     pub command: Vec<String>,
     /// Whether an initial prompt is passed (the prompt text is in the manifest).
     pub has_prompt: bool,
+    /// The prompt appended to `command` when the agent is launched: the
+    /// manifest's `prompt` for the claude and codex presets when the agent
+    /// names no command (not in the JSON plan; [`AgentPlan::override_command`]
+    /// drops it).
+    #[serde(skip)]
+    pub prompt: Option<String>,
     /// The file the agent came from.
     pub source: String,
+}
+
+impl AgentPlan {
+    /// Replace the command (the command line's): the manifest's prompt is
+    /// then not appended.
+    pub fn override_command(&mut self, command: Vec<String>) {
+        self.command = command;
+        self.prompt = None;
+    }
+
+    /// The argv the agent container runs: the command, then the prompt.
+    pub fn argv(&self) -> Vec<String> {
+        let mut v = self.command.clone();
+        v.extend(self.prompt.clone());
+        v
+    }
 }
 
 /// The bottle part of a plan.
@@ -167,7 +189,7 @@ pub struct NetworkPlan {
     pub name: String,
     /// `internal` (no route off the host), `egress` (the proxy's way out) or
     /// `git-egress` (the git gate's way out).
-    pub role: String,
+    pub role: NetworkRole,
     /// Created with `--internal`.
     pub internal: bool,
 }
@@ -178,11 +200,69 @@ pub struct ContainerPlan {
     /// Docker container name (also its hostname on the bottle networks).
     pub name: String,
     /// `egress`, `git` or `agent`.
-    pub role: String,
+    pub role: Role,
     /// Image reference.
     pub image: String,
     /// Networks it joins.
     pub networks: Vec<String>,
+}
+
+/// What a container is in a bottle (its `bottle.role` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The egress proxy sidecar.
+    Egress,
+    /// The git gate sidecar.
+    Git,
+    /// The agent.
+    Agent,
+}
+
+impl Role {
+    /// The label value (`egress`, `git`, `agent`), as in the JSON plan.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Egress => "egress",
+            Self::Git => "git",
+            Self::Agent => "agent",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a network is in a bottle (its `bottle.role` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkRole {
+    /// The internal network every container is on; no route off the host.
+    Internal,
+    /// The egress proxy's way out.
+    Egress,
+    /// The git gate's way out.
+    GitEgress,
+}
+
+impl NetworkRole {
+    /// The label value (`internal`, `egress`, `git-egress`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Internal => "internal",
+            Self::Egress => "egress",
+            Self::GitEgress => "git-egress",
+        }
+    }
+}
+
+impl std::fmt::Display for NetworkRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Where the agent image comes from.
@@ -244,6 +324,14 @@ pub struct EgressPlan {
     pub dlp: DlpPlan,
     /// DLP findings accepted, each for one host.
     pub dlp_allow: Vec<DlpAllowPlan>,
+    /// The manifest's `dangerously_allow_public_suffix_wildcards` (only in
+    /// the JSON plan when set).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dangerously_allow_public_suffix_wildcards: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Classes of financial and personal data the proxy's DLP blocks (the
@@ -309,13 +397,91 @@ pub struct GitRemotePlan {
     /// Spellings of the upstream rewritten to the gate (`insteadOf` and
     /// `pushInsteadOf`), longest first.
     pub rewrites: Vec<String>,
-    /// Credential the gate holds: `identity_file <path>` or `token from ...`.
-    pub credential: String,
-    /// The operator's push-scan allowlist, one entry each (`path
-    /// vendor/x/**`, `fingerprint 1d2f…`, both joined by `and`, then the
-    /// reason if given: `(reason: "test vectors")`).
+    /// Credential the gate holds (in the JSON plan as `identity_file
+    /// <path>`, `token from ...` or `none`).
+    pub credential: GitCredential,
+    /// The pinned ssh host key (not in the JSON plan).
+    #[serde(skip)]
+    pub known_host_key: Option<String>,
+    /// The operator's push-scan allowlist (in the JSON plan one string each:
+    /// `path vendor/x/**`, `fingerprint 1d2f…`, both joined by `and`, then
+    /// the reason if given: `(reason: "test vectors")`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allow: Vec<String>,
+    pub allow: Vec<GitAllowPlan>,
+}
+
+/// The credential the git gate holds for one remote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitCredential {
+    /// An ssh key read from this host path (resolved) at launch.
+    IdentityFile {
+        /// Host path of the key.
+        path: String,
+    },
+    /// An https token resolved at launch.
+    Token {
+        /// Where the value comes from (`from host ${VAR}`, `asked at start: …`).
+        from: String,
+    },
+    /// None (anonymous fetch; pushes need the upstream to accept them).
+    None,
+}
+
+impl std::fmt::Display for GitCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::IdentityFile { path } => write!(f, "identity_file {path}"),
+            Self::Token { from } => write!(f, "token {from}"),
+            Self::None => f.write_str("none"),
+        }
+    }
+}
+
+impl Serialize for GitCredential {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One entry of a remote's push-scan allowlist: a path glob, a finding's
+/// fingerprint, or both; and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitAllowPlan {
+    /// Path glob.
+    pub path: Option<String>,
+    /// Finding fingerprint (64 hex).
+    pub fingerprint: Option<String>,
+    /// Why it is accepted.
+    pub reason: Option<String>,
+}
+
+impl std::fmt::Display for GitAllowPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(p) = &self.path {
+            if p.chars().any(char::is_control) {
+                parts.push(format!("path {p:?}"));
+            } else {
+                parts.push(format!("path {p}"));
+            }
+        }
+        if let Some(fp) = &self.fingerprint {
+            parts.push(format!("fingerprint {fp}"));
+        }
+        f.write_str(&parts.join(" and "))?;
+        if let Some(r) = self.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+            // Quoted with escapes: a project file's reason text must not
+            // be able to draw on the operator's terminal.
+            write!(f, " (reason: {r:?})")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for GitAllowPlan {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// An agent environment variable (name only).
@@ -330,7 +496,23 @@ pub struct EnvPlan {
     /// secret of its DLP): `yes` (listed in `egress.secret_env`),
     /// `if-secret-looking` (from `${VAR}` or `?question`: when it has 12+
     /// characters and looks random), `no` (literals, placeholders).
-    pub known_secret: String,
+    pub known_secret: KnownSecret,
+    /// The variable holds a credential's placeholder, not a resolved value
+    /// (not in the JSON plan).
+    #[serde(skip)]
+    pub placeholder: bool,
+}
+
+/// Whether an env value is one of the proxy's known secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KnownSecret {
+    /// Always (listed in `egress.secret_env`; unless empty).
+    Yes,
+    /// When the value looks like a secret.
+    IfSecretLooking,
+    /// Never.
+    No,
 }
 
 /// A bind mount.
@@ -469,16 +651,17 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
     for (k, v) in &b.env {
         check_vars(&mut diags, file, &bp.key("env").key(k), v, &inputs.host_env);
         let known_secret = if b.egress.secret_env.contains(k) {
-            "yes"
+            KnownSecret::Yes
         } else if matches!(v, EnvValue::Ask(_)) || !v.vars().is_empty() {
-            "if-secret-looking"
+            KnownSecret::IfSecretLooking
         } else {
-            "no"
+            KnownSecret::No
         };
         env.push(EnvPlan {
             name: k.clone(),
             from: v.describe(),
-            known_secret: known_secret.to_string(),
+            known_secret,
+            placeholder: false,
         });
     }
     for c in &credentials {
@@ -486,7 +669,8 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             env.push(EnvPlan {
                 name: e.clone(),
                 from: format!("placeholder (credential for {})", c.host),
-                known_secret: "no".to_string(),
+                known_secret: KnownSecret::No,
+                placeholder: true,
             });
         }
     }
@@ -501,12 +685,12 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             continue;
         };
         let credential = match (&g.identity_file, &g.token) {
-            (Some(id), _) => format!("identity_file {}", resolve(id)),
+            (Some(id), _) => GitCredential::IdentityFile { path: resolve(id) },
             (None, Some(t)) => {
                 check_vars(&mut diags, file, &gp.key("token"), t, &inputs.host_env);
-                format!("token {}", t.describe())
+                GitCredential::Token { from: t.describe() }
             }
-            (None, None) => "none".to_string(),
+            (None, None) => GitCredential::None,
         };
         let mut allow = Vec::new();
         for (j, a) in g.allow.iter().enumerate() {
@@ -529,24 +713,11 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
                 ));
                 continue;
             }
-            let mut parts = Vec::new();
-            if let Some(p) = &a.path {
-                if p.chars().any(char::is_control) {
-                    parts.push(format!("path {p:?}"));
-                } else {
-                    parts.push(format!("path {p}"));
-                }
-            }
-            if let Some(f) = &a.fingerprint {
-                parts.push(format!("fingerprint {f}"));
-            }
-            let mut entry = parts.join(" and ");
-            if let Some(r) = a.reason.as_deref().filter(|r| !r.trim().is_empty()) {
-                // Quoted with escapes: a project file's reason text must not
-                // be able to draw on the operator's terminal.
-                entry.push_str(&format!(" (reason: {r:?})"));
-            }
-            allow.push(entry);
+            allow.push(GitAllowPlan {
+                path: a.path.clone(),
+                fingerprint: a.fingerprint.clone(),
+                reason: a.reason.clone(),
+            });
         }
         git.push(GitRemotePlan {
             name: g.name.clone(),
@@ -555,6 +726,7 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             gate_url: format!("http://{git_container}:{GIT_GATE_PORT}/{}.git", g.name),
             rewrites: url.spellings(),
             credential,
+            known_host_key: g.known_host_key.clone(),
             allow,
         });
     }
@@ -584,19 +756,19 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
     let mut networks = vec![
         NetworkPlan {
             name: int.clone(),
-            role: "internal".into(),
+            role: NetworkRole::Internal,
             internal: true,
         },
         NetworkPlan {
             name: out.clone(),
-            role: "egress".into(),
+            role: NetworkRole::Egress,
             internal: false,
         },
     ];
     let egress_container = name("egress");
     let mut containers = vec![ContainerPlan {
         name: egress_container.clone(),
-        role: "egress".into(),
+        role: Role::Egress,
         image: format!("bottle/egress:{}", inputs.sidecar_tag),
         networks: vec![int.clone(), out],
     }];
@@ -608,12 +780,12 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
     if !git.is_empty() {
         networks.push(NetworkPlan {
             name: git_out.clone(),
-            role: "git-egress".into(),
+            role: NetworkRole::GitEgress,
             internal: false,
         });
         containers.push(ContainerPlan {
             name: git_container.clone(),
-            role: "git".into(),
+            role: Role::Git,
             image: format!("bottle/git-gate:{}", inputs.sidecar_tag),
             networks: vec![int.clone(), git_out],
         });
@@ -621,7 +793,7 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
     }
     containers.push(ContainerPlan {
         name: name("agent"),
-        role: "agent".into(),
+        role: Role::Agent,
         image: image.reference().to_string(),
         networks: vec![int],
     });
@@ -644,6 +816,12 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             preset,
             command,
             has_prompt: agent.value.prompt.is_some(),
+            prompt: agent
+                .value
+                .prompt
+                .clone()
+                .filter(|_| agent.value.command.is_none())
+                .filter(|_| matches!(preset, Preset::Claude | Preset::Codex)),
             source: set.source(agent.source).name.clone(),
         },
         bottle: BottleRef {
@@ -681,6 +859,9 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
                     fingerprint: a.fingerprint.to_ascii_lowercase(),
                 })
                 .collect(),
+            dangerously_allow_public_suffix_wildcards: b
+                .egress
+                .dangerously_allow_public_suffix_wildcards,
         },
         credentials,
         git,

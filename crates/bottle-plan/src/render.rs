@@ -86,7 +86,7 @@ fn write_plan(s: &mut String, p: &LaunchPlan) -> std::fmt::Result {
     for (i, c) in p
         .containers
         .iter()
-        .filter(|c| c.role != "agent")
+        .filter(|c| c.role != crate::Role::Agent)
         .enumerate()
     {
         let label = if i == 0 { "sidecars" } else { "" };

@@ -107,6 +107,7 @@ fn full_manifest_plan() {
             preset: Preset::Claude,
             command: vec!["claude".into(), "--dangerously-skip-permissions".into()],
             has_prompt: true,
+            prompt: Some("Fix the failing test".into()),
             source: "/proj/bottle.toml".into(),
         },
         bottle: BottleRef {
@@ -116,24 +117,24 @@ fn full_manifest_plan() {
         networks: vec![
             NetworkPlan {
                 name: "bottle-implementer-int".into(),
-                role: "internal".into(),
+                role: NetworkRole::Internal,
                 internal: true,
             },
             NetworkPlan {
                 name: "bottle-implementer-out".into(),
-                role: "egress".into(),
+                role: NetworkRole::Egress,
                 internal: false,
             },
             NetworkPlan {
                 name: "bottle-implementer-git-out".into(),
-                role: "git-egress".into(),
+                role: NetworkRole::GitEgress,
                 internal: false,
             },
         ],
         containers: vec![
             ContainerPlan {
                 name: "bottle-implementer-egress".into(),
-                role: "egress".into(),
+                role: Role::Egress,
                 image: "bottle/egress:t1".into(),
                 networks: vec![
                     "bottle-implementer-int".into(),
@@ -142,7 +143,7 @@ fn full_manifest_plan() {
             },
             ContainerPlan {
                 name: "bottle-implementer-git".into(),
-                role: "git".into(),
+                role: Role::Git,
                 image: "bottle/git-gate:t1".into(),
                 networks: vec![
                     "bottle-implementer-int".into(),
@@ -151,7 +152,7 @@ fn full_manifest_plan() {
             },
             ContainerPlan {
                 name: "bottle-implementer-agent".into(),
-                role: "agent".into(),
+                role: Role::Agent,
                 image: "bottle/agent-claude:latest".into(),
                 networks: vec!["bottle-implementer-int".into()],
             },
@@ -181,6 +182,7 @@ fn full_manifest_plan() {
                 crypto_addresses: true,
             },
             dlp_allow: vec![],
+            dangerously_allow_public_suffix_wildcards: false,
         },
         credentials: vec![CredentialPlan {
             host: "api.anthropic.com".into(),
@@ -200,7 +202,10 @@ fn full_manifest_plan() {
                     "ssh://git@git.example.com:2222/me/app/".into(),
                     "ssh://git@git.example.com:2222/me/app".into(),
                 ],
-                credential: "identity_file /home/me/.ssh/bottle_ed25519".into(),
+                credential: GitCredential::IdentityFile {
+                    path: "/home/me/.ssh/bottle_ed25519".into(),
+                },
+                known_host_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample".into()),
                 allow: vec![],
             },
             GitRemotePlan {
@@ -218,7 +223,10 @@ fn full_manifest_plan() {
                     "https://github.com/me/lib/".into(),
                     "https://github.com/me/lib".into(),
                 ],
-                credential: "token from host ${GH_TOKEN}".into(),
+                credential: GitCredential::Token {
+                    from: "from host ${GH_TOKEN}".into(),
+                },
+                known_host_key: None,
                 allow: vec![],
             },
         ],
@@ -226,22 +234,26 @@ fn full_manifest_plan() {
             EnvPlan {
                 name: "ANTHROPIC_API_KEY".into(),
                 from: "placeholder (credential for api.anthropic.com)".into(),
-                known_secret: "no".into(),
+                known_secret: KnownSecret::No,
+                placeholder: true,
             },
             EnvPlan {
                 name: "GH_USER".into(),
                 from: "from host ${USER}".into(),
-                known_secret: "if-secret-looking".into(),
+                known_secret: KnownSecret::IfSecretLooking,
+                placeholder: false,
             },
             EnvPlan {
                 name: "OTP".into(),
                 from: "asked at start: \"one-time code\"".into(),
-                known_secret: "if-secret-looking".into(),
+                known_secret: KnownSecret::IfSecretLooking,
+                placeholder: false,
             },
             EnvPlan {
                 name: "RUST_LOG".into(),
                 from: "literal".into(),
-                known_secret: "no".into(),
+                known_secret: KnownSecret::No,
+                placeholder: false,
             },
         ],
         mounts: vec![
@@ -470,7 +482,7 @@ bottle = "b"
     let s = set("/proj/bottle.toml", &text);
     let p = plan(&s, &inputs(None)).unwrap();
     assert_eq!(
-        p.git[0].allow,
+        p.git[0].allow.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         vec![
             "path vendor/ring/tests/** (reason: \"crypto test vectors\")".to_string(),
             format!("fingerprint {fp}"),
