@@ -85,7 +85,9 @@ pub struct Ca {
 
 impl fmt::Debug for Ca {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ca").field("key_pem", &"<redacted>").finish()
+        f.debug_struct("Ca")
+            .field("key_pem", &"<redacted>")
+            .finish()
     }
 }
 
@@ -308,7 +310,8 @@ fn container(plan: &LaunchPlan, role: Role) -> Option<&bottle_plan::ContainerPla
 pub fn bundle(plan: &LaunchPlan, values: &Values) -> Result<Bundle, ContractError> {
     let env = agent_env_values(plan, values)?;
     let egress_config = egress_config(plan, values, &env)?;
-    let egress_plan = container(plan, Role::Egress).ok_or(ContractError::NoContainer(Role::Egress))?;
+    let egress_plan =
+        container(plan, Role::Egress).ok_or(ContractError::NoContainer(Role::Egress))?;
     let mut egress_files: Vec<File> = Vec::new();
     for (i, p) in plan.egress.upstream_ca.iter().enumerate() {
         let pem = values
@@ -548,28 +551,30 @@ fn git_sidecar(
     let mut files = Vec::new();
     let mut remotes = Vec::new();
     for g in &plan.git {
-        let (identity_file, token) = match &g.credential {
-            GitCredential::IdentityFile { path } => {
-                let key = values
-                    .host_files
-                    .get(path)
-                    .ok_or_else(|| ContractError::MissingFile {
-                        what: format!("the identity_file of git remote {}", g.name),
+        let (identity_file, token) =
+            match &g.credential {
+                GitCredential::IdentityFile { path } => {
+                    let key =
+                        values
+                            .host_files
+                            .get(path)
+                            .ok_or_else(|| ContractError::MissingFile {
+                                what: format!("the identity_file of git remote {}", g.name),
+                            })?;
+                    let inside = paths::git_identity_file(&g.name);
+                    files.push(File::new(inside.clone(), key.clone(), 0o400, uid));
+                    (Some(inside.into()), None)
+                }
+                GitCredential::Token { .. } => {
+                    let t = values.git_tokens.get(&g.name).ok_or_else(|| {
+                        ContractError::MissingValue {
+                            what: format!("token of git remote {}", g.name),
+                        }
                     })?;
-                let inside = paths::git_identity_file(&g.name);
-                files.push(File::new(inside.clone(), key.clone(), 0o400, uid));
-                (Some(inside.into()), None)
-            }
-            GitCredential::Token { .. } => {
-                let t = values.git_tokens.get(&g.name).ok_or_else(|| {
-                    ContractError::MissingValue {
-                        what: format!("token of git remote {}", g.name),
-                    }
-                })?;
-                (None, Some(t.clone()))
-            }
-            GitCredential::None => (None, None),
-        };
+                    (None, Some(t.clone()))
+                }
+                GitCredential::None => (None, None),
+            };
         remotes.push(bottle_gitgate::Remote {
             name: g.name.clone(),
             upstream: g.upstream.clone(),

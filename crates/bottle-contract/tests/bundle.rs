@@ -22,7 +22,7 @@ fn plan_of(text: &str) -> LaunchPlan {
         running: BTreeSet::new(),
         default_allowlist: Vec::new(),
         home: Some(PathBuf::from("/home/me")),
-        host_env: ["KEY", "TOK", "GH", "LAB", "PW"]
+        host_env: ["KEY", "TOK", "GH", "LAB", "PW", "TERM"]
             .iter()
             .map(|s| s.to_string())
             .collect(),
@@ -503,7 +503,10 @@ fn every_sidecar_key_reaches_its_sidecar() {
             r#"env = { LEVEL = "info" }"#,
             r#"=env = { LEVEL = "info", TOKEN = "${TOK}" }"#,
             |b, _| {
-                assert_eq!(b.agent.env[1], ("TOKEN".into(), s("tok-9fQ2zR7kLm4XwP1vB8nC")));
+                assert_eq!(
+                    b.agent.env[1],
+                    ("TOKEN".into(), s("tok-9fQ2zR7kLm4XwP1vB8nC"))
+                );
                 // From the host and secret-looking: a known secret too.
                 assert_eq!(b.egress_config.known_secrets[0].name, "env TOKEN");
             },
@@ -537,10 +540,11 @@ fn every_sidecar_key_reaches_its_sidecar() {
                 let cfg = b.git_config.as_ref().unwrap();
                 assert_eq!(cfg.remotes.len(), 1);
                 assert_eq!(cfg.remotes[0].token, Some(s("glpat_token_of_lab")));
-                assert!(b.agent.env.contains(&(
-                    "GIT_CONFIG_SYSTEM".into(),
-                    s("/etc/bottle/gitconfig")
-                )));
+                assert!(
+                    b.agent
+                        .env
+                        .contains(&("GIT_CONFIG_SYSTEM".into(), s("/etc/bottle/gitconfig")))
+                );
                 assert!(base.git.is_none() && base.git_config.is_none());
             },
         ),
@@ -565,7 +569,10 @@ fn every_sidecar_key_reaches_its_sidecar() {
             "[[bottles.b.git]]\nname = \"o\"\nupstream = \"ssh://git@h.example.com/x.git\"\nidentity_file = \"~/.ssh/gate\"\nknown_host_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\"",
             |b, _| {
                 let r = &b.git_config.as_ref().unwrap().remotes[0];
-                assert_eq!(r.identity_file, Some(PathBuf::from("/etc/bottle/git/o.key")));
+                assert_eq!(
+                    r.identity_file,
+                    Some(PathBuf::from("/etc/bottle/git/o.key"))
+                );
                 assert_eq!(
                     r.known_host_key.as_deref(),
                     Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample")
@@ -665,7 +672,10 @@ fn learn_mode_reaches_the_proxy() {
 #[test]
 fn an_overridden_command_drops_the_prompt() {
     let mut plan = plan_of(FULL);
-    assert_eq!(plan.agent.argv().last().map(String::as_str), Some("Fix the test"));
+    assert_eq!(
+        plan.agent.argv().last().map(String::as_str),
+        Some("Fix the test")
+    );
     plan.agent.override_command(vec!["true".into()]);
     let b = bundle(&plan, &values()).unwrap();
     assert_eq!(b.agent.argv, vec!["true".to_string()]);
@@ -688,10 +698,8 @@ fn what_is_not_resolved_is_an_error_naming_it() {
     );
 
     let mut v = values();
-    v.credentials.insert(
-        ("api.example.com".into(), "authorization".into()),
-        s(""),
-    );
+    v.credentials
+        .insert(("api.example.com".into(), "authorization".into()), s(""));
     let e = bundle(&plan, &v).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -723,4 +731,40 @@ fn host_files_lists_what_the_plan_reads() {
         ]
     );
     assert!(host_files(&plan_of(BASE)).is_empty());
+}
+
+/// Only values that are secrets become the proxy's known secrets: listed
+/// ones and secret-looking ones from the host; not short values, settings,
+/// literals or placeholders.
+#[test]
+fn known_secrets_are_the_secret_env_values_only() {
+    let text = BASE.replace(
+        r#"env = { LEVEL = "info" }"#,
+        r#"env = { LEVEL = "info", PASSWORD = "${PW}", TERM = "${TERM}", TOKEN = "${TOK}", LIT = "plain-literal-Value-123" }"#,
+    ) + "[[bottles.b.credentials]]\nhost = \"api.example.com\"\nheader = \"authorization\"\nvalue = \"${KEY}\"\nagent_env = \"EXAMPLE_KEY\"\n";
+    let mut v = values();
+    v.env.insert("PASSWORD".into(), s("hunter2"));
+    v.env.insert("TERM".into(), s("xterm-256color"));
+    v.env.insert("LIT".into(), s("plain-literal-Value-123"));
+    let b = bundle(&plan_of(&text), &v).unwrap();
+    let names: Vec<&str> = b
+        .egress_config
+        .known_secrets
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["env TOKEN"]);
+    // Twin: listed in secret_env, the short one is a known secret too.
+    let listed = text.replace(
+        "defaults = false",
+        "defaults = false\nsecret_env = [\"PASSWORD\"]",
+    );
+    let b = bundle(&plan_of(&listed), &v).unwrap();
+    let names: Vec<&str> = b
+        .egress_config
+        .known_secrets
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["env PASSWORD", "env TOKEN"]);
 }

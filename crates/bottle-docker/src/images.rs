@@ -15,7 +15,6 @@ use crate::progress::{Progress, ProgressFn};
 use crate::tar::Archive;
 use bollard::models::ImageInspect;
 use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
-use bottle_manifest::Preset;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -123,19 +122,42 @@ pub const BASE_FROM_REGISTRY: Recipe = Recipe {
     files: &[],
 };
 
+/// An agent image bottle builds from its own recipe: one per manifest
+/// preset (the binary maps them; this crate knows no manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AgentImage {
+    /// A shell on the base image.
+    Shell,
+    /// Claude Code.
+    Claude,
+    /// Codex.
+    Codex,
+}
+
+impl AgentImage {
+    /// The name (`shell`, `claude`, `codex`; the image is `bottle/agent-<name>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shell => "shell",
+            Self::Claude => "claude",
+            Self::Codex => "codex",
+        }
+    }
+}
+
 /// The recipe of a preset (the agents from their PyPI wheels).
-pub fn recipe_for(preset: Preset) -> Recipe {
+pub fn recipe_for(preset: AgentImage) -> Recipe {
     recipe_from(preset, AgentSource::Pypi)
 }
 
 /// The recipe of a preset, with the agent from `source`.
-pub fn recipe_from(preset: Preset, source: AgentSource) -> Recipe {
+pub fn recipe_from(preset: AgentImage, source: AgentSource) -> Recipe {
     match (preset, source) {
-        (Preset::Shell, _) => SHELL,
-        (Preset::Claude, AgentSource::Pypi) => CLAUDE,
-        (Preset::Claude, AgentSource::Npm) => CLAUDE_NPM,
-        (Preset::Codex, AgentSource::Pypi) => CODEX,
-        (Preset::Codex, AgentSource::Npm) => CODEX_NPM,
+        (AgentImage::Shell, _) => SHELL,
+        (AgentImage::Claude, AgentSource::Pypi) => CLAUDE,
+        (AgentImage::Claude, AgentSource::Npm) => CLAUDE_NPM,
+        (AgentImage::Codex, AgentSource::Pypi) => CODEX,
+        (AgentImage::Codex, AgentSource::Npm) => CODEX_NPM,
     }
 }
 
@@ -340,7 +362,7 @@ fn dockerfile_only(recipe: Recipe) -> Result<Archive> {
 /// Make sure a preset's image exists (building it from its recipe).
 pub async fn ensure_preset(
     engine: &Engine,
-    preset: Preset,
+    preset: AgentImage,
     reference: &str,
     progress: ProgressFn<'_>,
 ) -> Result<()> {
@@ -761,9 +783,9 @@ mod tests {
         for r in [CLAUDE, CLAUDE_NPM] {
             assert!(r.dockerfile.contains("DISABLE_AUTOUPDATER=1"), "{}", r.name);
         }
-        assert_eq!(recipe_for(Preset::Claude).name, "agent-claude");
+        assert_eq!(recipe_for(AgentImage::Claude).name, "agent-claude");
         assert_eq!(
-            recipe_from(Preset::Codex, AgentSource::Npm).dockerfile,
+            recipe_from(AgentImage::Codex, AgentSource::Npm).dockerfile,
             CODEX_NPM.dockerfile
         );
     }

@@ -22,7 +22,9 @@ use bollard::query_parameters::{
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
-use bottle_plan::LaunchPlan;
+pub use bottle_contract::File;
+use bottle_contract::{Bundle, Sidecar};
+use bottle_plan::{LaunchPlan, Role};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::fmt;
@@ -30,152 +32,22 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// In-container paths and users the sidecar images and configs agree on.
-pub mod paths {
-    /// The egress proxy's config.
-    pub const EGRESS_CONFIG: &str = "/etc/bottle/egress.toml";
-    /// The bottle CA certificate (egress and agent).
-    pub const CA_CERT: &str = "/etc/bottle/ca.pem";
-    /// The bottle CA key (egress only).
-    pub const CA_KEY: &str = "/etc/bottle/ca.key";
-    /// Directory for extra upstream CA files (egress).
-    pub const UPSTREAM_CA_DIR: &str = "/etc/bottle/upstream-ca";
-    /// User the egress proxy runs as (`nobody`).
-    pub const EGRESS_UID: u32 = 65534;
-    /// The git gate's config.
-    pub const GIT_CONFIG: &str = "/etc/bottle/git-gate.toml";
-    /// Directory of the git gate's credentials (keys, tokens).
-    pub const GIT_SECRETS_DIR: &str = "/etc/bottle/git";
-    /// The git gate's data directory (mirrors).
-    pub const GIT_DATA_DIR: &str = "/var/lib/bottle-gate";
-    /// User the git gate runs as.
-    pub const GIT_UID: u32 = 999;
-    /// The agent's git config (`GIT_CONFIG_SYSTEM`).
-    pub const AGENT_GITCONFIG: &str = "/etc/bottle/gitconfig";
-    /// The agent's description of its sandbox (what the presets' CLAUDE.md
-    /// and AGENTS.md point at).
-    pub const AGENT_POLICY: &str = "/etc/bottle/policy.md";
-    /// User the agent runs as.
-    pub const AGENT_UID: u32 = 1000;
-    /// Where the agent's CA bundle goes when the image has none.
-    pub const DEFAULT_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-}
-
-/// Health check commands: the sidecar's own binary probes its listener.
-pub mod health {
-    /// The egress proxy.
-    pub fn egress() -> Vec<String> {
-        ["/bottle", "egress-proxy", "--health-check"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([format!("127.0.0.1:{}", bottle_plan::EGRESS_PORT)])
-            .collect()
-    }
-    /// The git gate.
-    pub fn git() -> Vec<String> {
-        ["/usr/local/bin/bottle", "git-gate", "health", "--addr"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([format!("127.0.0.1:{}", bottle_plan::GIT_GATE_PORT)])
-            .collect()
-    }
-}
-
-/// A file copied into a container before it starts (through the archive
-/// API: secrets never touch the host's filesystem or a bind mount).
-#[derive(Clone)]
-pub struct FileSpec {
-    /// Absolute path in the container.
-    pub path: String,
-    /// Contents.
-    pub contents: Vec<u8>,
-    /// Mode bits.
-    pub mode: u32,
-    /// Owner.
-    pub uid: u32,
-    /// Group.
-    pub gid: u32,
-}
-
-impl fmt::Debug for FileSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Contents may be keys or tokens.
-        write!(
-            f,
-            "FileSpec({} {:o} {}:{}, {} bytes)",
-            self.path,
-            self.mode,
-            self.uid,
-            self.gid,
-            self.contents.len()
-        )
-    }
-}
-
-impl FileSpec {
-    /// A file owned by `uid:uid`.
-    pub fn new(path: impl Into<String>, contents: impl Into<Vec<u8>>, mode: u32, uid: u32) -> Self {
-        Self {
-            path: path.into(),
-            contents: contents.into(),
-            mode,
-            uid,
-            gid: uid,
-        }
-    }
-}
-
-/// How the agent container is set up besides what the plan says.
-#[derive(Clone, Default)]
-pub struct AgentSpec {
-    /// argv.
-    pub command: Vec<String>,
-    /// Resolved environment (manifest values and credential placeholders).
-    pub env: Vec<(String, String)>,
-    /// The bottle CA certificate (PEM), trusted by every TLS stack.
-    pub ca_cert_pem: String,
-    /// Git config routing the remotes through the gate.
-    pub gitconfig: Option<String>,
-    /// The policy description the agent reads ([`paths::AGENT_POLICY`]).
-    pub policy: Option<String>,
-    /// Allocate a TTY (interactive `start`).
-    pub tty: bool,
-    /// Keep stdin open (interactive, or input piped to `run`).
-    pub stdin: bool,
-    /// Working directory.
-    pub workdir: Option<String>,
-    /// `TERM` for a TTY session.
-    pub term: Option<String>,
-    /// Initial terminal size (rows, columns) for a TTY session.
-    pub tty_size: Option<(u16, u16)>,
-}
-
-impl fmt::Debug for AgentSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("AgentSpec")
-            .field("command", &self.command)
-            .field("env (names)", &names)
-            .field("gitconfig", &self.gitconfig.is_some())
-            .field("tty", &self.tty)
-            .field("stdin", &self.stdin)
-            .field("workdir", &self.workdir)
-            .finish()
-    }
-}
-
-/// Everything a launch needs.
+/// Everything a launch needs: the plan (networks, labels), the contract's
+/// bundle (what each container gets) and how the session attaches.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
     /// The plan.
     pub plan: LaunchPlan,
-    /// Files for the egress sidecar (config, CA, upstream CAs).
-    pub egress_files: Vec<FileSpec>,
-    /// Files for the git gate (config, keys, tokens); used when the plan
-    /// has a git container.
-    pub git_files: Vec<FileSpec>,
-    /// The agent.
-    pub agent: AgentSpec,
+    /// The sidecars' and the agent's specs, configs and files.
+    pub bundle: Bundle,
+    /// Allocate a TTY (interactive `start`).
+    pub tty: bool,
+    /// Keep stdin open (interactive, or input piped to `run`).
+    pub stdin: bool,
+    /// `TERM` for a TTY session.
+    pub term: Option<String>,
+    /// Initial terminal size (rows, columns) for a TTY session.
+    pub tty_size: Option<(u16, u16)>,
     /// TEST ONLY: extra networks joined by the sidecars (never the agent),
     /// so tests can put upstream servers where only the gates reach them.
     /// Set from `BOTTLE_TEST_SIDECAR_NETWORKS` by the binary.
@@ -187,26 +59,6 @@ pub struct LaunchSpec {
     /// How long sidecars get to become healthy.
     pub health_timeout: Duration,
 }
-
-/// Environment variables the launcher sets in the agent; manifest entries
-/// with these names are overridden.
-pub const RESERVED_ENV: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "SSL_CERT_FILE",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "GIT_SSL_CAINFO",
-    "PIP_CERT",
-    "CARGO_HTTP_CAINFO",
-    "NODE_EXTRA_CA_CERTS",
-    "GIT_CONFIG_SYSTEM",
-    "BOTTLE_INSTANCE",
-];
 
 /// A resource this launch made, by the id the engine gave it (names of
 /// networks need not be unique; ids are).
@@ -288,14 +140,14 @@ pub async fn reserve(engine: &Engine, plan: &LaunchPlan) -> Result<Option<Bottle
     let agent = plan
         .containers
         .iter()
-        .find(|c| c.role == labels::role::AGENT)
+        .find(|c| c.role == Role::Agent)
         .map(|c| c.name.clone())
         .ok_or_else(|| Error::Invalid("the plan has no agent container".into()))?;
     // Any image the launch has made sure of will do: it never runs.
     let image = plan
         .containers
         .iter()
-        .find(|c| c.role == labels::role::EGRESS)
+        .find(|c| c.role == Role::Egress)
         .map(|c| c.image.clone())
         .ok_or_else(|| Error::Invalid("the plan has no egress sidecar".into()))?;
     let bottle = Bottle {
@@ -417,7 +269,7 @@ impl Bottle {
                 internal: Some(n.internal),
                 attachable: Some(false),
                 options: Some(options),
-                labels: Some(self.labels(plan, &n.role)),
+                labels: Some(self.labels(plan, n.role.as_str())),
                 ..Default::default()
             };
             let engine = engine.clone();
@@ -460,24 +312,10 @@ impl Bottle {
             .find(|n| n.internal)
             .and_then(|n| self.networks.get(&n.name).cloned())
             .ok_or_else(|| Error::Invalid("the plan has no internal network".into()))?;
-        let mut sidecars = Vec::new();
-        for c in plan
-            .containers
-            .iter()
-            .filter(|c| c.role != labels::role::AGENT)
-        {
-            let (files, user, health) = match c.role.as_str() {
-                labels::role::EGRESS => (&spec.egress_files, paths::EGRESS_UID, health::egress()),
-                labels::role::GIT => (&spec.git_files, paths::GIT_UID, health::git()),
-                other => return Err(Error::Invalid(format!("unknown container role {other:?}"))),
-            };
-            sidecars.push((c, files, user, health));
-        }
+        let sidecars: Vec<&Sidecar> = spec.bundle.sidecars().collect();
         progress(Progress::Phase("starting sidecars"));
         let this = &*self;
-        let starts = sidecars.iter().map(|(c, files, user, health)| {
-            this.start_sidecar(plan, c, &int, files, *user, health)
-        });
+        let starts = sidecars.iter().map(|c| this.start_sidecar(plan, c, &int));
         for r in futures_util::future::join_all(starts).await {
             r?;
         }
@@ -488,19 +326,27 @@ impl Bottle {
         // always runs to completion (a signal only cuts the checks short),
         // so nothing is created behind the teardown's back.
         let mut ips = Vec::new();
-        for (c, ..) in &sidecars {
+        for c in &sidecars {
             let ip = match container_ip(&engine, &c.name, &int).await {
                 Ok(ip) => ip,
                 // No address: it already exited; say why.
-                Err(e) => return Err(exited(&engine, &c.name, &c.role).await.unwrap_or(e)),
+                Err(e) => {
+                    return Err(exited(&engine, &c.name, c.role.as_str()).await.unwrap_or(e));
+                }
             };
-            ips.push((c.name.clone(), c.role.clone(), ip));
+            ips.push((c.name.clone(), c.role, ip));
         }
         progress(Progress::Phase(
             "waiting for the sidecars to be healthy; creating the agent",
         ));
-        let checks = sidecars.iter().map(|(c, _, _, health)| {
-            wait_healthy(&engine, &c.name, &c.role, health, spec.health_timeout)
+        let checks = sidecars.iter().map(|c| {
+            wait_healthy(
+                &engine,
+                &c.name,
+                c.role.as_str(),
+                &c.health,
+                spec.health_timeout,
+            )
         });
         let healthy = cancel.race(async {
             for r in futures_util::future::join_all(checks).await {
@@ -510,7 +356,7 @@ impl Bottle {
         });
         let connects = sidecars
             .iter()
-            .map(|(c, ..)| self.connect_rest(c, &int, &spec.test_sidecar_networks));
+            .map(|c| self.connect_rest(c, &int, &spec.test_sidecar_networks));
         let connected = async {
             for r in futures_util::future::join_all(connects).await {
                 r?;
@@ -526,23 +372,21 @@ impl Bottle {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn start_sidecar(
-        &self,
-        plan: &LaunchPlan,
-        c: &bottle_plan::ContainerPlan,
-        int: &str,
-        files: &[FileSpec],
-        uid: u32,
-        health: &[String],
-    ) -> Result<()> {
+    async fn start_sidecar(&self, plan: &LaunchPlan, c: &Sidecar, int: &str) -> Result<()> {
         let docker = self.engine.docker();
         let mut test = vec!["CMD".to_string()];
-        test.extend(health.iter().cloned());
+        test.extend(c.health.iter().cloned());
+        let uid = c.uid;
+        let (entrypoint, cmd) = match c.argv.split_first() {
+            Some((bin, args)) => (Some(vec![bin.clone()]), Some(args.to_vec())),
+            None => (None, None),
+        };
         let body = ContainerCreateBody {
             image: Some(c.image.clone()),
+            entrypoint,
+            cmd,
             user: Some(format!("{uid}:{uid}")),
-            labels: Some(self.labels(plan, &c.role)),
+            labels: Some(self.labels(plan, c.role.as_str())),
             healthcheck: Some(HealthConfig {
                 test: Some(test),
                 interval: Some(30_000_000_000),
@@ -557,7 +401,7 @@ impl Bottle {
                 // The git gate runs git and ssh, whose orphans (an ssh
                 // connection master, say) must be reaped by a real init,
                 // not by the gate as PID 1. The egress proxy spawns nothing.
-                init: Some(c.role == labels::role::GIT),
+                init: Some(c.init),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -582,9 +426,9 @@ impl Bottle {
         self.record(Res::Container {
             id: created.id,
             name: c.name.clone(),
-            role: c.role.clone(),
+            role: c.role.as_str().into(),
         });
-        upload(&self.engine, &c.name, files).await?;
+        upload(&self.engine, &c.name, &c.files).await?;
         docker
             .start_container(&c.name, None)
             .await
@@ -596,12 +440,7 @@ impl Bottle {
     /// test networks). Engines before API 1.44 take one network at creation,
     /// and joining a running container overlaps with the health checks; the
     /// agent starts only after this returns.
-    async fn connect_rest(
-        &self,
-        c: &bottle_plan::ContainerPlan,
-        int: &str,
-        extra_networks: &[String],
-    ) -> Result<()> {
+    async fn connect_rest(&self, c: &Sidecar, int: &str, extra_networks: &[String]) -> Result<()> {
         let docker = self.engine.docker();
         let own = c
             .networks
@@ -629,57 +468,26 @@ impl Bottle {
         &self,
         spec: &LaunchSpec,
         int: &str,
-        sidecars: &[(String, String, String)],
+        sidecars: &[(String, Role, String)],
     ) -> Result<()> {
         let plan = &spec.plan;
-        let a = &spec.agent;
+        let a = &spec.bundle.agent;
         let egress_ip = sidecars
             .iter()
-            .find(|(_, role, _)| role == labels::role::EGRESS)
+            .find(|(_, role, _)| *role == Role::Egress)
             .map(|(_, _, ip)| ip.clone())
             .ok_or_else(|| Error::Invalid("the plan has no egress sidecar".into()))?;
-        let image = plan
-            .containers
-            .iter()
-            .find(|c| c.role == labels::role::AGENT)
-            .map(|c| c.image.clone())
-            .unwrap_or_default();
-
-        let bundle_path = paths::DEFAULT_BUNDLE;
+        let image = a.image.clone();
+        let bundle_path = a.ca_bundle.as_str();
         let mut env: Vec<String> = a
             .env
             .iter()
-            .filter(|(k, _)| !RESERVED_ENV.contains(&k.as_str()))
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{k}={}", v.expose()))
             .collect();
-        let proxy = &plan.egress.proxy_url;
-        let no_proxy = plan.egress.no_proxy.join(",");
-        for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-            env.push(format!("{k}={proxy}"));
-        }
-        env.push(format!("NO_PROXY={no_proxy}"));
-        env.push(format!("no_proxy={no_proxy}"));
-        // One bundle (the image's roots plus the bottle CA) for every stack
-        // that reads a bundle path; Node adds extra CAs to its own roots.
-        for k in [
-            "SSL_CERT_FILE",
-            "REQUESTS_CA_BUNDLE",
-            "CURL_CA_BUNDLE",
-            "GIT_SSL_CAINFO",
-            "PIP_CERT",
-            "CARGO_HTTP_CAINFO",
-        ] {
-            env.push(format!("{k}={bundle_path}"));
-        }
-        env.push(format!("NODE_EXTRA_CA_CERTS={}", paths::CA_CERT));
-        if a.gitconfig.is_some() {
-            env.push(format!("GIT_CONFIG_SYSTEM={}", paths::AGENT_GITCONFIG));
-        }
-        env.push(format!("BOTTLE_INSTANCE={}", plan.instance));
-        if a.tty {
+        if spec.tty {
             env.push(format!(
                 "TERM={}",
-                a.term.as_deref().unwrap_or("xterm-256color")
+                spec.term.as_deref().unwrap_or("xterm-256color")
             ));
         }
 
@@ -687,7 +495,7 @@ impl Bottle {
             .iter()
             .map(|(name, _, ip)| format!("{name}:{ip}"))
             .collect();
-        let mounts: Vec<Mount> = plan
+        let mounts: Vec<Mount> = a
             .mounts
             .iter()
             .map(|m| Mount {
@@ -729,11 +537,11 @@ impl Bottle {
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
             init: Some(true),
-            runtime: plan.runtime.clone(),
+            runtime: a.runtime.clone(),
             // Honoured from API 1.42; older engines get a resize after start.
-            console_size: a
+            console_size: spec
                 .tty_size
-                .filter(|_| a.tty)
+                .filter(|_| spec.tty)
                 .map(|(h, w)| vec![usize::from(h), usize::from(w)]),
             mounts: if mounts.is_empty() {
                 None
@@ -744,18 +552,18 @@ impl Bottle {
         };
         let body = ContainerCreateBody {
             image: Some(image),
-            cmd: if a.command.is_empty() {
+            cmd: if a.argv.is_empty() {
                 None
             } else {
-                Some(a.command.clone())
+                Some(a.argv.clone())
             },
-            user: Some(format!("{0}:{0}", paths::AGENT_UID)),
+            user: Some(format!("{0}:{0}", a.uid)),
             env: Some(env),
             working_dir: a.workdir.clone(),
-            tty: Some(a.tty),
-            open_stdin: Some(a.stdin),
-            stdin_once: Some(a.stdin),
-            attach_stdin: Some(a.stdin),
+            tty: Some(spec.tty),
+            open_stdin: Some(spec.stdin),
+            stdin_once: Some(spec.stdin),
+            attach_stdin: Some(spec.stdin),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             labels: Some(self.labels(plan, labels::role::AGENT)),
@@ -798,23 +606,10 @@ impl Bottle {
             bundle.push(b'\n');
         }
         bundle.extend_from_slice(a.ca_cert_pem.as_bytes());
-        let mut files = vec![
-            FileSpec::new(paths::CA_CERT, a.ca_cert_pem.as_bytes(), 0o644, 0),
-            FileSpec::new(path.clone(), bundle.clone(), 0o644, 0),
-        ];
+        let mut files = a.files.clone();
+        files.push(File::new(path.clone(), bundle.clone(), 0o644, 0));
         if path != bundle_path {
-            files.push(FileSpec::new(bundle_path, bundle, 0o644, 0));
-        }
-        if let Some(g) = &a.gitconfig {
-            files.push(FileSpec::new(
-                paths::AGENT_GITCONFIG,
-                g.as_bytes(),
-                0o644,
-                0,
-            ));
-        }
-        if let Some(p) = &a.policy {
-            files.push(FileSpec::new(paths::AGENT_POLICY, p.as_bytes(), 0o644, 0));
+            files.push(File::new(bundle_path, bundle, 0o644, 0));
         }
         upload(&self.engine, &self.agent, &files).await
     }
@@ -1163,7 +958,7 @@ fn unix_time(t: std::time::SystemTime) -> u64 {
 }
 
 /// Copy files into a container (created or running) through the archive API.
-pub async fn upload(engine: &Engine, container: &str, files: &[FileSpec]) -> Result<()> {
+pub async fn upload(engine: &Engine, container: &str, files: &[File]) -> Result<()> {
     if files.is_empty() {
         return Ok(());
     }

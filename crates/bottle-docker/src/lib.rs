@@ -34,13 +34,10 @@ pub mod session;
 pub mod tar;
 mod zip;
 
-/// The Engine API client, for callers (tests) that need calls this crate
-/// does not wrap.
-pub use bollard;
 pub use cancel::Cancel;
 pub use engine::Engine;
 pub use error::{Error, Result};
-pub use launch::{AgentSpec, Bottle, FileSpec, LaunchSpec, TeardownReport, launch, reserve};
+pub use launch::{Bottle, LaunchSpec, TeardownReport, launch, reserve};
 pub use progress::{Progress, ProgressFn};
 
 /// Names of running instances, for planning a new one's name. `None` when

@@ -689,8 +689,8 @@ async fn agent_checks(engine: &Engine) -> Vec<Check> {
     let mut out = Vec::new();
     let mut need_pip = false;
     for (preset, pkg) in [
-        (bottle_manifest::Preset::Claude, &agents::CLAUDE_CODE),
-        (bottle_manifest::Preset::Codex, &agents::CODEX),
+        (crate::images::AgentImage::Claude, &agents::CLAUDE_CODE),
+        (crate::images::AgentImage::Codex, &agents::CODEX),
     ] {
         let reference = format!("bottle/agent-{}:latest", preset.as_str());
         let from = match source {

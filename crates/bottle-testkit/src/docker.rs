@@ -9,15 +9,15 @@
 //! Helpers panic on failure: they are test fixtures.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use bottle_docker::Engine;
-use bottle_docker::bollard::models::{
+use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
     NetworkCreateRequest, NetworkingConfig,
 };
-use bottle_docker::bollard::query_parameters::{
+use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
 };
-use bottle_docker::launch::{FileSpec, container_ip, exec_ok, read_file, upload};
+use bottle_docker::Engine;
+use bottle_docker::launch::{File as FileSpec, container_ip, exec_ok, read_file, upload};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -325,7 +325,7 @@ impl Upstreams {
             .docker()
             .inspect_network(
                 name,
-                None::<bottle_docker::bollard::query_parameters::InspectNetworkOptions>,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
             )
             .await
             .expect("inspect test network");
@@ -648,7 +648,7 @@ impl Drop for Upstreams {
                     .remove_container(
                         c,
                         Some(
-                            bottle_docker::bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                            bollard::query_parameters::RemoveContainerOptionsBuilder::default()
                                 .force(true)
                                 .build(),
                         ),
@@ -759,7 +759,7 @@ pub fn leftovers(prefix: &str) -> (Vec<String>, Vec<String>) {
 /// `key=value`), as `container NAME`, `network NAME`, `volume NAME`: what a
 /// test asks the engine to prove nothing was made or everything is gone.
 pub fn labelled(label: &str) -> Vec<String> {
-    use bottle_docker::bollard::query_parameters::ListVolumesOptionsBuilder;
+    use bollard::query_parameters::ListVolumesOptionsBuilder;
     let rt = runtime();
     rt.block_on(async {
         let engine = Engine::connect().await.expect("engine");

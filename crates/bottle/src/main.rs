@@ -91,3 +91,81 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bottle_contract::{argv, paths};
+    use cmd::git_gate::Action;
+    use std::path::Path;
+
+    fn parse(a: &[String]) -> Command {
+        Cli::try_parse_from(a)
+            .unwrap_or_else(|e| panic!("{a:?}: {e}"))
+            .command
+    }
+
+    /// Every self-invocation the contract defines parses through this
+    /// binary's clap definition, to the action and values it means.
+    #[test]
+    fn the_contract_argv_parse_as_the_binary_means_them() {
+        assert_eq!(argv::all().len(), 5);
+        let Command::EgressProxy(a) = parse(&argv::egress_proxy()) else {
+            panic!("egress_proxy is not `egress-proxy`");
+        };
+        assert_eq!(a.config.as_deref(), Some(Path::new(paths::EGRESS_CONFIG)));
+        assert!(!a.check && a.health_check.is_none());
+
+        let Command::EgressProxy(a) = parse(&argv::egress_health()) else {
+            panic!("egress_health is not `egress-proxy`");
+        };
+        assert_eq!(
+            a.health_check,
+            Some(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                paths::EGRESS_PORT
+            )))
+        );
+        assert!(a.config.is_none());
+
+        let Command::GitGate(a) = parse(&argv::git_gate()) else {
+            panic!("git_gate is not `git-gate`");
+        };
+        assert_eq!(a.config.as_deref(), Some(Path::new(paths::GIT_CONFIG)));
+        assert!(a.action.is_none());
+
+        let Command::GitGate(a) = parse(&argv::git_health()) else {
+            panic!("git_health is not `git-gate`");
+        };
+        let Some(Action::Health { addr, config, .. }) = a.action else {
+            panic!("git_health is not `git-gate health`");
+        };
+        assert_eq!(
+            addr,
+            Some(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                paths::GIT_GATE_PORT
+            )))
+        );
+        assert!(config.is_none());
+
+        let Command::GitGate(a) = parse(&argv::git_hook()) else {
+            panic!("git_hook is not `git-gate`");
+        };
+        assert!(matches!(a.action, Some(Action::Hook)));
+    }
+
+    /// The twin: an argv the binary does not define is refused, so the
+    /// test above would catch a renamed flag or subcommand.
+    #[test]
+    fn a_misspelled_self_invocation_is_refused() {
+        for bad in [
+            vec!["bottle", "egress-proxy", "--configfile", "/x"],
+            vec!["bottle", "egress-proxy", "--health-check", "localhost"],
+            vec!["bottle", "git-gate", "healthz", "--addr", "127.0.0.1:1"],
+            vec!["bottle", "git-gate", "health"],
+        ] {
+            assert!(Cli::try_parse_from(&bad).is_err(), "{bad:?} parsed");
+        }
+    }
+}

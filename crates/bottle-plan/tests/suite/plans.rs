@@ -482,7 +482,11 @@ bottle = "b"
     let s = set("/proj/bottle.toml", &text);
     let p = plan(&s, &inputs(None)).unwrap();
     assert_eq!(
-        p.git[0].allow.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        p.git[0]
+            .allow
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>(),
         vec![
             "path vendor/ring/tests/** (reason: \"crypto test vectors\")".to_string(),
             format!("fingerprint {fp}"),

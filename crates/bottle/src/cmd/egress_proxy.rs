@@ -12,15 +12,15 @@ use std::time::Duration;
 pub struct Args {
     /// Config file: TOML, or JSON when the name ends in `.json`.
     #[arg(long, value_name = "FILE", required_unless_present = "health_check")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Validate the config (and read the CA and root files) without serving.
     #[arg(long, requires = "config")]
-    check: bool,
+    pub(crate) check: bool,
     /// Probe a running proxy's health endpoint (`GET /__bottle/health`) at
     /// this IP:port and exit 0 if it answers 200, 1 otherwise. For Docker's
     /// HEALTHCHECK in the FROM-scratch sidecar.
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["config", "check"])]
-    health_check: Option<SocketAddr>,
+    pub(crate) health_check: Option<SocketAddr>,
 }
 
 /// Run.

@@ -13,13 +13,13 @@ use std::time::Duration;
 pub struct Args {
     /// The gate's config file (TOML; see the bottle-gitgate README).
     #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
-    action: Option<Action>,
+    pub(crate) action: Option<Action>,
 }
 
 #[derive(clap::Subcommand)]
-enum Action {
+pub(crate) enum Action {
     /// Exit 0 if the gate answers its health check (GET /__bottle/health).
     Health {
         /// Read the address to check from this config file's `listen`.

@@ -3,10 +3,10 @@
 //! sidecars' files, the agent's setup — and the progress shown meanwhile.
 
 use anyhow::{Context as _, bail};
-use bottle_docker::launch::paths;
-use bottle_docker::{AgentSpec, Engine, FileSpec, LaunchSpec, Progress};
+use bottle_contract::{self as contract, Secret};
+use bottle_docker::{Engine, LaunchSpec, Progress};
 use bottle_manifest::{EnvValue, ManifestSet, Preset};
-use bottle_plan::{ImagePlan, LaunchPlan};
+use bottle_plan::{ImagePlan, LaunchPlan, Role};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -42,22 +42,14 @@ pub fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
 /// Values resolved from the host environment or asked for. Never printed.
 #[derive(Default)]
 pub struct Values {
-    /// Agent environment (manifest values and credential placeholders).
-    pub env: Vec<(String, String)>,
-    /// Credentials for the proxy: host, header, real value.
-    pub credentials: Vec<(String, String, String)>,
+    /// The manifest's env values by name (the contract adds placeholders).
+    pub env: BTreeMap<String, Secret>,
+    /// Credential values by (host, header), lowercase as in the plan.
+    pub credentials: BTreeMap<(String, String), Secret>,
     /// Git tokens by remote name.
-    pub git_tokens: BTreeMap<String, String>,
+    pub git_tokens: BTreeMap<String, Secret>,
     /// `--learn`: the proxy lets allowlist refusals through and records them.
     pub learn: bool,
-}
-
-/// What an agent's environment variable holds in place of a credential.
-pub fn placeholder(var: &str) -> String {
-    format!(
-        "bottle-placeholder-{}",
-        var.to_ascii_lowercase().replace('_', "-")
-    )
 }
 
 fn resolve(v: &EnvValue, what: &str) -> anyhow::Result<String> {
@@ -78,7 +70,8 @@ fn resolve(v: &EnvValue, what: &str) -> anyhow::Result<String> {
 }
 
 /// Resolve every value the launch needs (asking `?question` ones now, before
-/// anything is created).
+/// anything is created). Keyed by what the plan names: env names, a
+/// credential's host and header, a remote's name.
 pub fn resolve_values(set: &ManifestSet, plan: &LaunchPlan) -> anyhow::Result<Values> {
     let bottle = &set
         .bottles
@@ -87,7 +80,7 @@ pub fn resolve_values(set: &ManifestSet, plan: &LaunchPlan) -> anyhow::Result<Va
         .value;
     let mut out = Values::default();
     for (k, v) in &bottle.env {
-        out.env.push((k.clone(), resolve(v, k)?));
+        out.env.insert(k.clone(), Secret::new(resolve(v, k)?));
     }
     for c in &bottle.credentials {
         let what = format!("credential for {}", c.host);
@@ -95,225 +88,39 @@ pub fn resolve_values(set: &ManifestSet, plan: &LaunchPlan) -> anyhow::Result<Va
         if value.is_empty() {
             bail!("{what}: the value is empty");
         }
-        out.credentials.push((
-            c.host.to_ascii_lowercase(),
-            c.header.to_ascii_lowercase(),
-            value,
-        ));
-        if let Some(var) = &c.agent_env {
-            out.env.push((var.clone(), placeholder(var)));
-        }
+        out.credentials.insert(
+            (c.host.to_ascii_lowercase(), c.header.to_ascii_lowercase()),
+            Secret::new(value),
+        );
     }
     for g in &bottle.git {
         if let Some(t) = &g.token {
             out.git_tokens.insert(
                 g.name.clone(),
-                resolve(t, &format!("token of git remote {}", g.name))?,
+                Secret::new(resolve(t, &format!("token of git remote {}", g.name))?),
             );
         }
     }
     Ok(out)
 }
 
-/// The egress proxy's files: its config, the bottle CA, extra upstream roots.
-pub fn egress_files(
-    plan: &LaunchPlan,
-    values: &Values,
-    ca: &bottle_egress::ca::GeneratedCa,
-) -> anyhow::Result<Vec<FileSpec>> {
-    let uid = paths::EGRESS_UID;
-    let mut files = Vec::new();
-    let mut cfg = bottle_egress::Config::new(plan.instance.clone(), paths::CA_CERT, paths::CA_KEY);
-    cfg.listen = std::net::SocketAddr::from(([0, 0, 0, 0], bottle_plan::EGRESS_PORT));
-    cfg.allowlist = plan
-        .egress
-        .allowlist
-        .iter()
-        .map(|r| {
-            let host = match r.port {
-                Some(p) => format!("{}:{p}", r.host),
-                None => r.host.clone(),
-            };
-            if r.methods.is_empty() && r.paths.is_empty() {
-                bottle_egress::AllowEntry::Host(host)
-            } else {
-                bottle_egress::AllowEntry::Rule {
-                    host,
-                    methods: r.methods.clone(),
-                    paths: r.paths.clone(),
-                }
-            }
-        })
-        .collect();
-    cfg.passthrough = plan.egress.passthrough.clone();
-    cfg.allow_cidrs = plan.egress.allow_cidrs.clone();
-    cfg.hosts = plan.egress.hosts.clone();
-    cfg.learn = values.learn;
-    cfg.credentials = values
-        .credentials
-        .iter()
-        .map(|(host, header, value)| bottle_egress::Credential {
-            host: host.clone(),
-            header: header.clone(),
-            value: bottle_egress::Secret::new(value.clone()),
-            // Reflected in a response, the value becomes what the agent holds.
-            placeholder: plan
-                .credentials
-                .iter()
-                .find(|c| &c.host == host && &c.header == header)
-                .and_then(|c| c.agent_env.as_deref())
-                .map(placeholder),
-        })
-        .collect();
-    let d = &plan.egress.dlp;
-    cfg.dlp = bottle_egress::DlpData {
-        cards: d.cards,
-        iban: d.iban,
-        crypto_keys: d.crypto_keys,
-        crypto_addresses: d.crypto_addresses,
-    };
-    cfg.dlp_allow = plan
-        .egress
-        .dlp_allow
-        .iter()
-        .map(|a| bottle_egress::DlpAllow {
-            host: a.host.clone(),
-            fingerprint: a.fingerprint.clone(),
-        })
-        .collect();
-    // The bottle's own secrets: env values the proxy blocks everywhere.
-    for (name, value) in &values.env {
-        let Some(e) = plan.env.iter().find(|e| &e.name == name) else {
-            continue;
-        };
-        let secret = match e.known_secret.as_str() {
-            "yes" => !value.is_empty(),
-            "if-secret-looking" => bottle_egress::looks_secret(value),
-            _ => false,
-        };
-        if secret {
-            cfg.known_secrets.push(bottle_egress::KnownSecret {
-                name: format!("env {name}"),
-                value: bottle_egress::Secret::new(value.clone()),
-            });
-        }
+/// The contract's values: the resolved ones, the host files the plan names
+/// (read now), and the bottle's CA (generated now).
+pub fn contract_values(plan: &LaunchPlan, values: &Values) -> anyhow::Result<contract::Values> {
+    let ca = bottle_egress::ca::generate(&plan.instance).context("generating the bottle's CA")?;
+    let mut v = contract::Values::new(contract::Ca {
+        cert_pem: ca.cert_pem,
+        key_pem: Secret::new(ca.key_pem),
+    });
+    v.env = values.env.clone();
+    v.credentials = values.credentials.clone();
+    v.git_tokens = values.git_tokens.clone();
+    v.learn = values.learn;
+    for f in contract::host_files(plan) {
+        let bytes = std::fs::read(&f.path).with_context(|| format!("reading {}", f.what))?;
+        v.host_files.insert(f.path, bytes);
     }
-    for (i, host_path) in plan.egress.upstream_ca.iter().enumerate() {
-        let pem = std::fs::read(host_path)
-            .with_context(|| format!("reading egress.upstream_ca {host_path}"))?;
-        let inside = format!("{}/{i}.pem", paths::UPSTREAM_CA_DIR);
-        files.push(FileSpec::new(inside.clone(), pem, 0o444, uid));
-        cfg.upstream_ca.push(inside.into());
-    }
-    cfg.validate().context("the egress proxy's config")?;
-    let text = cfg.to_toml().context("writing the egress proxy's config")?;
-    files.push(FileSpec::new(paths::EGRESS_CONFIG, text, 0o400, uid));
-    files.push(FileSpec::new(
-        paths::CA_CERT,
-        ca.cert_pem.clone(),
-        0o444,
-        uid,
-    ));
-    files.push(FileSpec::new(paths::CA_KEY, ca.key_pem.clone(), 0o400, uid));
-    Ok(files)
-}
-
-/// The git gate's files (config, keys) and the agent's git config.
-pub fn git_files(
-    set: &ManifestSet,
-    plan: &LaunchPlan,
-    values: &Values,
-) -> anyhow::Result<(Vec<FileSpec>, Option<String>)> {
-    if plan.git.is_empty() {
-        return Ok((Vec::new(), None));
-    }
-    let bottle = &set
-        .bottles
-        .get(&plan.bottle.name)
-        .with_context(|| format!("bottle {:?} vanished from the manifest", plan.bottle.name))?
-        .value;
-    let uid = paths::GIT_UID;
-    let mut files = Vec::new();
-    let mut remotes = Vec::new();
-    for (g, gp) in bottle.git.iter().zip(&plan.git) {
-        let mut identity_file = None;
-        if let Some(rest) = gp.credential.strip_prefix("identity_file ") {
-            let key = std::fs::read(rest)
-                .with_context(|| format!("reading the identity_file of git remote {}", g.name))?;
-            let inside = format!("{}/{}.key", paths::GIT_SECRETS_DIR, g.name);
-            files.push(FileSpec::new(inside.clone(), key, 0o400, uid));
-            identity_file = Some(inside.into());
-        }
-        remotes.push(bottle_gitgate::Remote {
-            name: g.name.clone(),
-            upstream: g.upstream.clone(),
-            identity_file,
-            known_host_key: g.known_host_key.clone(),
-            token: values
-                .git_tokens
-                .get(&g.name)
-                .map(|t| bottle_gitgate::Secret::new(t.clone())),
-            token_file: None,
-            username: None,
-            ca_file: None,
-            dangerously_allow_plain_http: false,
-            allow: g
-                .allow
-                .iter()
-                .map(|a| bottle_gitgate::ScanAllow {
-                    path: a.path.clone(),
-                    fingerprint: a.fingerprint.clone(),
-                    reason: a.reason.clone(),
-                })
-                .collect(),
-        });
-    }
-    let cfg = bottle_gitgate::Config {
-        listen: std::net::SocketAddr::from(([0, 0, 0, 0], bottle_plan::GIT_GATE_PORT)),
-        bottle: plan.instance.clone(),
-        data_dir: format!("{}/mirrors", paths::GIT_DATA_DIR).into(),
-        git: "git".into(),
-        ssh: "ssh".into(),
-        audit: bottle_gitgate::AuditTarget::Stdout,
-        scan: Default::default(),
-        upstream_timeout_secs: 600,
-        hook_command: Vec::new(),
-        remotes,
-    };
-    cfg.validate().context("the git gate's config")?;
-    let text = cfg.to_toml().context("writing the git gate's config")?;
-    files.push(FileSpec::new(paths::GIT_CONFIG, text, 0o400, uid));
-    let git_container = plan
-        .containers
-        .iter()
-        .find(|c| c.role == "git")
-        .map(|c| c.name.clone())
-        .context("the plan has git remotes but no git gate")?;
-    let gitconfig = bottle_gitgate::agent_gitconfig(
-        cfg.remotes
-            .iter()
-            .map(|r| (r.name.as_str(), r.upstream.as_str())),
-        &format!("http://{git_container}:{}", bottle_plan::GIT_GATE_PORT),
-    )?;
-    Ok((files, Some(gitconfig)))
-}
-
-/// The agent's command: the plan's, plus the manifest's prompt for the
-/// claude and codex presets when neither the agent nor the command line
-/// names a command.
-pub fn agent_command(set: &ManifestSet, plan: &LaunchPlan, overridden: bool) -> Vec<String> {
-    let mut cmd = plan.agent.command.clone();
-    if overridden {
-        return cmd;
-    }
-    if let Some(a) = set.agents.get(&plan.agent.name)
-        && a.value.command.is_none()
-        && matches!(plan.agent.preset, Preset::Claude | Preset::Codex)
-        && let Some(p) = &a.value.prompt
-    {
-        cmd.push(p.clone());
-    }
-    cmd
+    Ok(v)
 }
 
 /// What `--learn` prints before the bottle starts, whatever `--yes` says.
@@ -326,19 +133,17 @@ bottle: Afterwards `bottle why --learned` proposes the allowlist entries.
 
 /// Everything the launch needs.
 pub struct SpecInput<'a> {
-    pub set: &'a ManifestSet,
     pub plan: &'a LaunchPlan,
     pub values: &'a Values,
-    pub command_overridden: bool,
     pub tty: bool,
     pub stdin: bool,
 }
 
-/// Build the launch spec (generates the bottle's CA).
+/// Build the launch spec: the contract's bundle (with a new CA) and how
+/// the session attaches.
 pub fn build_spec(i: SpecInput<'_>) -> anyhow::Result<LaunchSpec> {
-    let ca = bottle_egress::ca::generate(&i.plan.instance).context("generating the bottle's CA")?;
-    let egress_files = egress_files(i.plan, i.values, &ca)?;
-    let (git_files, gitconfig) = git_files(i.set, i.plan, i.values)?;
+    let values = contract_values(i.plan, i.values)?;
+    let bundle = contract::bundle(i.plan, &values)?;
     let test_sidecar_networks = std::env::var(TEST_SIDECAR_NETWORKS_ENV)
         .map(|v| {
             v.split(',')
@@ -350,23 +155,14 @@ pub fn build_spec(i: SpecInput<'_>) -> anyhow::Result<LaunchSpec> {
         .unwrap_or_default();
     Ok(LaunchSpec {
         plan: i.plan.clone(),
-        egress_files,
-        git_files,
-        agent: AgentSpec {
-            command: agent_command(i.set, i.plan, i.command_overridden),
-            env: i.values.env.clone(),
-            ca_cert_pem: ca.cert_pem.clone(),
-            gitconfig,
-            policy: Some(super::policy::policy_md(i.plan)),
-            tty: i.tty,
-            stdin: i.stdin,
-            workdir: i.plan.mounts.first().map(|m| m.target.clone()),
-            term: std::env::var("TERM").ok().filter(|t| !t.is_empty()),
-            tty_size: if i.tty {
-                bottle_docker::session::window_size()
-            } else {
-                None
-            },
+        bundle,
+        tty: i.tty,
+        stdin: i.stdin,
+        term: std::env::var("TERM").ok().filter(|t| !t.is_empty()),
+        tty_size: if i.tty {
+            bottle_docker::session::window_size()
+        } else {
+            None
         },
         test_sidecar_networks,
         logs_root: bottle_docker::paths::logs_root(),
@@ -421,11 +217,11 @@ pub async fn ensure_images(engine: &Engine, plan: &LaunchPlan, yes: bool) -> any
     let tag = plan
         .containers
         .iter()
-        .find(|c| c.role == "egress")
+        .find(|c| c.role == Role::Egress)
         .and_then(|c| c.image.rsplit_once(':'))
         .map(|(_, t)| t.to_string())
         .context("the plan has no egress sidecar")?;
-    let with_git = plan.containers.iter().any(|c| c.role == "git");
+    let with_git = plan.containers.iter().any(|c| c.role == Role::Git);
     images::ensure_sidecars(
         engine,
         &tag,
@@ -436,7 +232,7 @@ pub async fn ensure_images(engine: &Engine, plan: &LaunchPlan, yes: bool) -> any
     .await?;
     match &plan.image {
         ImagePlan::Preset { preset, reference } => {
-            images::ensure_preset(engine, *preset, reference, progress).await?
+            images::ensure_preset(engine, agent_image(*preset), reference, progress).await?
         }
         ImagePlan::Image { reference } => {
             images::ensure_reference(engine, reference, progress).await?
@@ -446,6 +242,16 @@ pub async fn ensure_images(engine: &Engine, plan: &LaunchPlan, yes: bool) -> any
         }
     }
     Ok(())
+}
+
+/// The image recipe of a manifest preset.
+pub fn agent_image(p: Preset) -> bottle_docker::images::AgentImage {
+    use bottle_docker::images::AgentImage;
+    match p {
+        Preset::Shell => AgentImage::Shell,
+        Preset::Claude => AgentImage::Claude,
+        Preset::Codex => AgentImage::Codex,
+    }
 }
 
 /// How a session's launch behaves.
@@ -469,6 +275,7 @@ pub fn replan(
     let inputs = super::common::plan_inputs(Some(plan.agent.name.clone()), taken);
     let mut next = bottle_plan::plan(set, &inputs)?;
     next.agent.command = plan.agent.command.clone();
+    next.agent.prompt = plan.agent.prompt.clone();
     Ok(next)
 }
 
@@ -609,14 +416,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_name_the_variable_and_hold_no_value() {
-        assert_eq!(
-            placeholder("ANTHROPIC_API_KEY"),
-            "bottle-placeholder-anthropic-api-key"
-        );
+    fn every_preset_has_its_image_recipe() {
+        for (p, name) in [
+            (Preset::Shell, "shell"),
+            (Preset::Claude, "claude"),
+            (Preset::Codex, "codex"),
+        ] {
+            assert_eq!(agent_image(p).as_str(), name);
+            assert_eq!(p.as_str(), name);
+        }
     }
 }
-
-#[cfg(test)]
-#[path = "launch_dlp_tests.rs"]
-mod dlp_tests;

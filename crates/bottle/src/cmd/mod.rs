@@ -11,7 +11,6 @@ pub mod launch;
 pub mod logs;
 pub mod ls;
 pub mod plan;
-pub mod policy;
 pub mod run;
 pub mod scan;
 pub mod schema;

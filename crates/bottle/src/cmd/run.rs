@@ -35,7 +35,7 @@ pub struct Args {
 /// Run.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (set, mut plan) = make_plan(&args.manifest, args.agent)?;
-    plan.agent.command = args.command.clone();
+    plan.agent.override_command(args.command.clone());
     if !args.yes {
         eprint!("{}", bottle_plan::render_text(&plan));
     }
@@ -51,10 +51,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &plan,
         |plan| {
             l::build_spec(SpecInput {
-                set: &set,
                 plan,
                 values: &values,
-                command_overridden: true,
                 tty: false,
                 stdin: forward_stdin,
             })

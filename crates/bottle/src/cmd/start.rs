@@ -36,9 +36,8 @@ pub struct Args {
 /// Run.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (set, mut plan) = make_plan(&args.manifest, args.agent)?;
-    let overridden = !args.command.is_empty();
-    if overridden {
-        plan.agent.command = args.command.clone();
+    if !args.command.is_empty() {
+        plan.agent.override_command(args.command.clone());
     }
     print!("{}", bottle_plan::render_text(&plan));
     if args.dry_run {
@@ -57,10 +56,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &plan,
         |plan| {
             l::build_spec(SpecInput {
-                set: &set,
                 plan,
                 values: &values,
-                command_overridden: overridden,
                 tty,
                 stdin: true,
             })
