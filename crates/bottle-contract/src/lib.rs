@@ -92,8 +92,8 @@ impl fmt::Debug for Ca {
 }
 
 /// Everything resolved on the host that the bundle needs, keyed by what the
-/// plan names (never by position). Never printed.
-#[derive(Clone, Debug)]
+/// plan names (never by position). Never printed: `Debug` shows names only.
+#[derive(Clone)]
 pub struct Values {
     /// The manifest's env values by variable name (not the credential
     /// placeholders: the bundle makes those).
@@ -108,6 +108,21 @@ pub struct Values {
     pub ca: Ca,
     /// `--learn`: the proxy lets allowlist refusals through and records them.
     pub learn: bool,
+}
+
+impl fmt::Debug for Values {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Host files may be keys: their paths and sizes only.
+        let files: Vec<(&String, usize)> =
+            self.host_files.iter().map(|(k, v)| (k, v.len())).collect();
+        f.debug_struct("Values")
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
+            .field("git_tokens", &self.git_tokens.keys().collect::<Vec<_>>())
+            .field("host_files", &files)
+            .field("learn", &self.learn)
+            .finish()
+    }
 }
 
 impl Values {

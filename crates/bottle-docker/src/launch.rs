@@ -1,6 +1,9 @@
-//! Executing a [`LaunchPlan`]: networks → sidecars (created, files copied
-//! in, started, healthy) → the agent (created, trust and git config copied
-//! in; the session starts it). Teardown runs in reverse.
+//! Executing a [`LaunchPlan`]'s networks and a contract
+//! [`Bundle`]'s container specs: networks → sidecars (created as the spec
+//! says — image, user, argv, health check, init — files copied in, started,
+//! healthy) → the agent (created, its files and the trust bundle copied in;
+//! the session starts it). Nothing here decides what a container gets: that
+//! is `bottle-contract`'s. Teardown runs in reverse.
 //!
 //! Every resource is labelled with the instance, its role, the launch id and
 //! the owner process, and is recorded as soon as the engine confirms it, so

@@ -1,5 +1,6 @@
-//! The Docker backend: executes a [`bottle_plan::LaunchPlan`] on a Docker
-//! Engine through its API (bollard; no docker CLI), and everything around
+//! The Docker backend: executes a [`bottle_plan::LaunchPlan`] and the
+//! container specs of its [`bottle_contract::Bundle`] on a Docker Engine
+//! through its API (bollard; no docker CLI), and everything around
 //! it — images, the interactive and batch sessions, `ls`, `stop`, `logs`,
 //! `cleanup`, `doctor`.
 //!

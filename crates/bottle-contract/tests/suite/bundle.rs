@@ -768,3 +768,21 @@ fn known_secrets_are_the_secret_env_values_only() {
         .collect();
     assert_eq!(names, vec!["env PASSWORD", "env TOKEN"]);
 }
+
+#[test]
+fn debug_output_holds_no_value() {
+    let v = values();
+    let b = bundle(&plan_of(FULL), &v).unwrap();
+    let shown = format!("{v:?}\n{b:?}");
+    for secret in [
+        "tok-9fQ2zR7kLm4XwP1vB8nC",
+        "real-key-value-0123456789",
+        "ghp_token_of_gh",
+        "SSH KEY",
+        "PRIVATE KEY",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    // Twin: the names are there.
+    assert!(shown.contains("TOKEN") && shown.contains("/home/me/.ssh/gate"));
+}
