@@ -139,6 +139,24 @@ async fn dns_exfiltration_shapes_are_blocked_before_resolution() {
     assert_eq!(h.resolver.calls(), vec!["api.exfil.test"]);
 }
 
+#[tokio::test]
+async fn an_idna_prefix_does_not_hide_encoded_data_in_a_label() {
+    let mut h = Harness::new();
+    h.loopback().allow("*.exfil.test");
+    let proxy = h.start().await;
+    let hexed: String = b"exfiltrated-data"
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let r = get(proxy.addr(), &format!("http://xn--{hexed}.exfil.test/")).await;
+    assert_blocked(&r, 403, "dns-exfil:hex-label");
+    assert!(h.resolver.calls().is_empty());
+    // A real internationalised label (münchen) is a name: it is resolved.
+    let r = get(proxy.addr(), "http://xn--mnchen-3ya.exfil.test/").await;
+    assert_blocked(&r, 502, "resolve:no-address");
+    assert_eq!(h.resolver.calls(), vec!["xn--mnchen-3ya.exfil.test"]);
+}
+
 /// Issue 12, class 1: encodings spread over labels, long chains, mixed
 /// encodings and, for words, the budget of distinct names per wildcard; a
 /// name an exact entry allows is never judged by shape.
