@@ -229,6 +229,18 @@ impl Shared {
                 "the URL carries a long random-looking value (an encrypted or encoded payload the scanner cannot read); content-addressed forms (hex digests, sha256:, UUIDs) and presigned URLs pass",
             ));
         }
+        for labels in urlshape::doh_query_labels(pq) {
+            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+            if let Err(hit) = self.dlp.host_labels(&labels, &ev.host) {
+                ev.path = "[redacted]".into();
+                return Err(Block::dlp(
+                    check::DLP_URL,
+                    hit,
+                    "the DNS-over-HTTPS query names a host that contains a secret",
+                    &ev.host,
+                ));
+            }
+        }
         self.check_nested_targets(pq)
     }
 

@@ -235,6 +235,55 @@ pub(crate) fn nested_hosts(path_and_query: &str) -> Vec<String> {
     out
 }
 
+/// The labels of the names a DNS-over-HTTPS GET asks for (RFC 8484: the
+/// `dns` parameter is a DNS message in unpadded base64url). A lookup made
+/// through an allowed resolver carries its name to that name's zone as a
+/// direct one does, so the names get the host-label DLP. Empty when there
+/// is no such parameter or it is not a DNS query.
+pub(crate) fn doh_query_labels(path_and_query: &str) -> Vec<Vec<String>> {
+    let Some((_, query)) = path_and_query.split_once('?') else {
+        return Vec::new();
+    };
+    let Some(value) = query.split('&').find_map(|kv| kv.strip_prefix("dns=")) else {
+        return Vec::new();
+    };
+    let value = percent_decode(value.as_bytes());
+    let trimmed: Vec<u8> = value.iter().copied().filter(|&b| b != b'=').collect();
+    let Ok(msg) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&trimmed) else {
+        return Vec::new();
+    };
+    if msg.len() < 12 {
+        return Vec::new();
+    }
+    let questions = usize::from(u16::from_be_bytes([msg[4], msg[5]])).min(8);
+    let mut names = Vec::new();
+    let mut i = 12;
+    for _ in 0..questions {
+        let mut labels = Vec::new();
+        loop {
+            let Some(&len) = msg.get(i) else {
+                return names;
+            };
+            i += 1;
+            // A query's names are written out; a compression pointer or a
+            // reserved length ends the parse.
+            if len == 0 || len > 63 {
+                break;
+            }
+            let Some(label) = msg.get(i..i + usize::from(len)) else {
+                return names;
+            };
+            labels.push(String::from_utf8_lossy(label).into_owned());
+            i += usize::from(len);
+        }
+        i += 4; // type and class
+        if !labels.is_empty() {
+            names.push(labels);
+        }
+    }
+    names
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -268,6 +317,32 @@ fn percent_decode(data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A DNS query message for `labels`, base64url without padding.
+    fn doh(labels: &[&str]) -> String {
+        let mut m = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in labels {
+            m.push(l.len() as u8);
+            m.extend_from_slice(l.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1]);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m)
+    }
+
+    #[test]
+    fn doh_query_names_are_read() {
+        let q = doh(&["www", "example", "com"]);
+        assert_eq!(
+            doh_query_labels(&format!("/dns-query?dns={q}")),
+            [vec!["www", "example", "com"]]
+        );
+        assert!(doh_query_labels("/dns-query?name=example.com&type=A").is_empty());
+        assert!(doh_query_labels("/search?dns=not-a-message").is_empty());
+        // Truncated: what was read is returned, nothing past the end.
+        let short = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode([0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 9, b'a']);
+        assert!(doh_query_labels(&format!("/dns-query?dns={short}")).is_empty());
+    }
 
     #[test]
     fn nested_urls_are_found_through_percent_layers() {
