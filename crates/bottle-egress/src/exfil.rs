@@ -83,9 +83,16 @@ pub fn check(covered: &[&str]) -> Option<&'static str> {
     }
     let mut data_like = 0;
     for l in covered {
+        // An IDNA prefix (`xn--`) says nothing about what follows it: the
+        // rest is judged as if it stood alone (a real internationalised
+        // label is a short word once the prefix is gone).
+        let rest = l.strip_prefix("xn--").unwrap_or(l);
         // Hyphen-separated parts are judged whole too (`dead-beef-…`).
-        let flat: Vec<u8> = l.bytes().filter(|&b| b != b'-').collect();
-        if let Some(r) = shape(l.as_bytes(), 16).or_else(|| shape(&flat, 16)) {
+        let flat: Vec<u8> = rest.bytes().filter(|&b| b != b'-').collect();
+        if let Some(r) = shape(l.as_bytes(), 16)
+            .or_else(|| shape(rest.as_bytes(), 16))
+            .or_else(|| shape(&flat, 16))
+        {
             return Some(r);
         }
         if l.len() >= 12 && !l.contains('-') && digits(l.as_bytes()) > 0 {
@@ -170,6 +177,12 @@ mod tests {
             "release-assets",
             "us-east-1.console",
             "internationalization",
+            // Internationalised names (IDNA): münchen, bücher, испытание,
+            // vermögensberatung.
+            "xn--mnchen-3ya",
+            "xn--bcher-kva",
+            "xn--80akhbyknj4f",
+            "xn--vermgensberatung-pwb",
         ] {
             assert_eq!(check(&labels(covered)), None, "{covered}");
         }
@@ -192,6 +205,8 @@ mod tests {
             // A long chain of short labels.
             ("a.b.c.d.e", rule::CHUNKED_LABELS),
             ("ab.cd.ef.gh.ij.kl", rule::CHUNKED_LABELS),
+            // An IDNA prefix in front of encoded data hides nothing.
+            ("xn--6578616d706c652d6461746131323334", rule::HEX_LABEL),
         ];
         for (covered, want) in cases {
             assert_eq!(check(&labels(covered)), Some(want), "{covered}");

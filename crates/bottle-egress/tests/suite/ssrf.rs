@@ -286,3 +286,41 @@ async fn an_allowlisted_cidr_is_the_only_exception() {
     let r = get(proxy.addr(), &format!("http://127.0.0.1:{}/", up.port())).await;
     assert_blocked(&r, 403, "ssrf:loopback");
 }
+
+/// A fetch or relay service on an allowed host reaches whatever its nested
+/// target names: literal internal addresses there are refused like the
+/// request's own, before any lookup. Public targets, the agent's own
+/// loopback (an OAuth `redirect_uri`) and `allow_cidrs` pass.
+#[tokio::test]
+async fn internal_addresses_nested_in_a_url_are_refused() {
+    let mut h = Harness::new();
+    h.allow("mirror.example.test");
+    h.cfg.allow_cidrs.push("10.9.0.0/16".into());
+    let proxy = h.start().await;
+    let base = "http://mirror.example.test";
+    for (pq, why) in [
+        (
+            "/api/remote/proxy?target=http://169.254.169.254/latest/meta-data/iam/",
+            "metadata",
+        ),
+        (
+            "/proxy?url=http%3A%2F%2F10.0.0.12%3A8500%2Fv1%2Fkv%2Fsecrets",
+            "private",
+        ),
+        ("/fetch?u=https%253A%252F%252F0xa9fea9fe%252F", "metadata"),
+        ("/relay/http://192.168.1.1/admin", "private"),
+    ] {
+        let r = get(proxy.addr(), &format!("{base}{pq}")).await;
+        assert_blocked(&r, 403, &format!("ssrf:{why}"));
+    }
+    assert!(h.resolver.calls().is_empty(), "refused before any lookup");
+    for pq in [
+        "/api/remote/proxy?target=https://example.com/pkg.tar.gz",
+        "/login?redirect_uri=http://127.0.0.1:8765/callback",
+        "/proxy?url=http://10.9.3.4/health",
+        "/guide?example=postgres://10.0.0.1:5432/mydb",
+    ] {
+        let r = get(proxy.addr(), &format!("{base}{pq}")).await;
+        assert_blocked(&r, 502, "resolve:no-address");
+    }
+}
