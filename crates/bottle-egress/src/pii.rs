@@ -8,10 +8,12 @@
 //!   a valid Luhn digit, either grouped as cards are printed (`4xxx xxxx
 //!   xxxx xxxx`, `3xxx xxxxxx xxxxx`, one separator throughout) or with a
 //!   card keyword (`card`, `credit`, `cvv`, `pan`, …) in the 48 bytes
-//!   before. Published test numbers (`4242…`, `4111…`) and numbers of three
-//!   or fewer distinct digits carry nothing and pass.
+//!   before. Published test numbers (`4242…`, `4111…`) block like any
+//!   other: the proxy cannot tell them from real ones (a bottle that sends
+//!   them on purpose turns the rule off or allows their fingerprints).
 //! - `iban`: a country code, its country's length and a valid mod-97
-//!   check, contiguous or in groups of four, upper case.
+//!   check, contiguous or in groups of four, upper case (documentation
+//!   examples such as `GB82WEST12345698765432` included).
 //! - `crypto-wif-key`: a base58check private key (WIF, version 0x80 or
 //!   0xef, compressed or not).
 //! - `crypto-seed-phrase`: 12, 15, 18, 21 or 24 consecutive BIP-39 words
@@ -110,28 +112,6 @@ const CARD_KEYWORDS: &[&[u8]] = &[
     b"payment",
 ];
 
-/// Published test card numbers (payment processors' documentation).
-const TEST_CARDS: &[&str] = &[
-    "4242424242424242",
-    "4111111111111111",
-    "4012888888881881",
-    "4000056655665556",
-    "4000000000000002",
-    "4000000000009995",
-    "5555555555554444",
-    "5105105105105100",
-    "5200828282828210",
-    "2223003122003222",
-    "378282246310005",
-    "371449635398431",
-    "6011111111111117",
-    "6011000990139424",
-    "3056930009020004",
-    "36227206271667",
-    "3566002020360505",
-    "6200000000000005",
-];
-
 fn brand_fits(d: &[u8]) -> bool {
     let n = d.len();
     let p = |k: usize| -> u32 {
@@ -227,13 +207,10 @@ fn card(view: &[u8]) -> Option<Vec<u8>> {
                     .iter()
                     .any(|k| memchr::memmem::find(&ctx, k).is_some())
             };
-            let mut distinct = [false; 10];
-            digits
-                .iter()
-                .for_each(|d| distinct[usize::from(d - b'0')] = true);
-            let varied = distinct.iter().filter(|x| **x).count() > 3;
-            let test = TEST_CARDS.iter().any(|t| t.as_bytes() == digits.as_slice());
-            if (grouped || plain) && varied && !test {
+            // No exemption for published test numbers or dull digits: the
+            // proxy cannot tell a test number from a real one by context
+            // the agent writes (the egress profile is context-free).
+            if grouped || plain {
                 return Some(digits);
             }
         }
@@ -329,16 +306,6 @@ fn iban_length(cc: &[u8]) -> Option<usize> {
     T.iter().find(|(c, _)| c.as_slice() == cc).map(|(_, n)| *n)
 }
 
-/// Documentation examples (ISO 13616, banks' and Wikipedia's pages).
-const EXAMPLE_IBANS: &[&str] = &[
-    "DE89370400440532013000",
-    "GB82WEST12345698765432",
-    "GB29NWBK60161331926819",
-    "FR1420041010050500013M02606",
-    "NL91ABNA0417164300",
-    "CH9300762011623852957",
-];
-
 fn mod97(iban: &[u8]) -> bool {
     let mut r = 0u32;
     for &b in iban[4..].iter().chain(&iban[..4]) {
@@ -392,13 +359,9 @@ fn iban(view: &[u8]) -> Option<Vec<u8>> {
             }
         }
         let bounded = j >= view.len() || !view[j].is_ascii_alphanumeric();
+        // Documentation examples block too: context-free, as above.
         if compact.len() == len && bounded && mod97(&compact) {
-            let example = EXAMPLE_IBANS
-                .iter()
-                .any(|e| e.as_bytes() == compact.as_slice());
-            if !example {
-                return Some(compact);
-            }
+            return Some(compact);
         }
         i += 1;
     }
@@ -958,19 +921,24 @@ mod tests {
             format!("{} {} {}", &amex[..4], &amex[4..10], &amex[10..]),
             format!("{{\"card_number\": \"{visa}\"}}"),
             format!("cc={mc}&exp=12/29"),
+            // Published test numbers and dull digits are cards too.
+            "card: 4242 4242 4242 4242".to_string(),
+            "{\"card\": \"4111111111111111\"}".to_string(),
+            "{\"card_number\":\"5500000000000004\"}".to_string(),
         ] {
             assert_eq!(rule_of(&t), Some(rule::CARD_NUMBER), "{t}");
         }
         // Benign twins: the same number bare in code, a non-Luhn grouped
-        // number, test cards, ids and timestamps.
+        // number, test numbers without a keyword or grouping, ids and
+        // timestamps.
         let mut bad = visa.clone().into_bytes();
         bad[15] = b'0' + (bad[15] - b'0' + 1) % 10;
         let bad = String::from_utf8(bad).unwrap();
         for t in [
             format!("{{\"id\": {visa}, \"ts\": 1733112000000000000}}"),
             group4(&bad, ' '),
-            "card: 4242 4242 4242 4242".to_string(),
-            "{\"card\": \"4111111111111111\"}".to_string(),
+            "let n = 4242424242424242;".to_string(),
+            "{\"id\": \"4111111111111111\"}".to_string(),
             format!("version {visa}.1"),
             format!("x = 0.{visa}"),
             format!("{{\"id\": \"{}\"}}", sm::card("1", 16, 5)),
@@ -987,6 +955,9 @@ mod tests {
             format!("IBAN: {de}"),
             format!("pay to {}", group4(&gb, ' ')),
             format!("{{\"iban\":\"{de}\"}}"),
+            // A documentation example is an IBAN too.
+            "DE89370400440532013000".to_string(),
+            "collect?iban=GB82WEST12345698765432".to_string(),
         ] {
             assert_eq!(rule_of(&t), Some(rule::IBAN), "{t}");
         }
@@ -995,7 +966,7 @@ mod tests {
         for t in [
             String::from_utf8(wrong).unwrap(),
             format!("{de}0"),
-            "DE89370400440532013000".to_string(),
+            "DE89370400440532013001".to_string(),
             "ID: AB12CDEFGHIJKLMNOP".to_string(),
             de.to_ascii_lowercase(),
         ] {

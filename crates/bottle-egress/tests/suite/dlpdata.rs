@@ -55,6 +55,23 @@ fn true_samples() -> Vec<(String, &'static str, String)> {
             amex,
         ),
         (format!("{{\"iban\":\"{iban}\"}}"), "iban", iban.clone()),
+        // Published test numbers and documentation examples: the proxy
+        // cannot tell them from real ones.
+        (
+            "{\"payment\":{\"card_number\":\"4111111111111111\",\"cvv\":\"123\"}}".to_string(),
+            "card-number",
+            "4111111111111111".to_string(),
+        ),
+        (
+            "name,card\nA,4242 4242 4242 4242\n".to_string(),
+            "card-number",
+            "4242 4242 4242 4242".to_string(),
+        ),
+        (
+            "{\"to\":\"GB82WEST12345698765432\"}".to_string(),
+            "iban",
+            "GB82WEST12345698765432".to_string(),
+        ),
         (
             format!("{{\"text\":\"pay {}\"}}", group4(&iban)),
             "iban",
@@ -79,7 +96,8 @@ fn true_samples() -> Vec<(String, &'static str, String)> {
 }
 
 /// What real model API requests carry: code with long numbers, hashes,
-/// test cards, documentation IBANs, English prose.
+/// English prose. (Published test cards and documentation IBANs are not
+/// here: the proxy cannot tell them from real ones, so they block.)
 fn benign_samples() -> Vec<String> {
     let visa = samples::card("4", 16, 11);
     let mut wrong = visa.clone().into_bytes();
@@ -91,8 +109,6 @@ fn benign_samples() -> Vec<String> {
             "{{\"messages\":[{{\"role\":\"user\",\"content\":\"let id: u64 = {visa};\\nlet ts = 1733112000000000000;\"}}]}}"
         ),
         format!("{{\"note\":\"{}\"}}", group4(&wrong)),
-        "{\"content\":\"Stripe test card: 4242 4242 4242 4242, exp 12/34\"}".to_string(),
-        "{\"content\":\"assert validate_iban(\\\"DE89370400440532013000\\\")\"}".to_string(),
         "{\"content\":\"sha256 = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}"
             .to_string(),
         "{\"content\":\"The quick brown fox jumps over the lazy dog, then the dog sleeps.\"}"
