@@ -24,6 +24,16 @@ const MARKERS: &[&[u8]] = &[
     b"redacted",
     b"dummy",
     b"sample",
+    // `your[_-]?(?:api[_-]?)?(?:key|token|secret|password)`, as the
+    // built-in global placeholder allowlist spells it (see the test
+    // `the_global_placeholder_list_is_subsumed`).
+    b"your_",
+    b"your-",
+    b"yourapi",
+    b"yourkey",
+    b"yourtoken",
+    b"yoursecret",
+    b"yourpassword",
     b"****",
     b"....",
     b"<",
@@ -203,6 +213,9 @@ fn dull_trimmed(b: &[u8]) -> bool {
     // ends a few characters early ("trail" variants, `chars[..e]`).
     let a_max = lead[TRIM_START.min(b.len())];
     let e_min = n - trail[TRIM_END.min(b.len())];
+    if a_max < e_min && varied_core(&chars[a_max..e_min], n) {
+        return false;
+    }
     // changes[j]: neighbours (i-1, i) with i < j that differ; steps[j]:
     // those where i is the successor of i-1.
     let mut changes = [0u8; CAP + 1];
@@ -275,6 +288,46 @@ fn dull_trimmed(b: &[u8]) -> bool {
     };
     (0..=TRIM_START.min(b.len())).any(|k| dull_range(lead[k.min(TRIM_START)], n))
         || (1..=TRIM_END.min(b.len())).any(|k| dull_range(0, n - trail[k]))
+}
+
+/// Whether `core`, the letters and digits every variant of a body of `n`
+/// of them contains, already shows that no variant is dull: each test of
+/// [`dull`] fails on a range once it fails on a part of it (three distinct
+/// characters, four runs, more than a fifth of the pairs no sequence step,
+/// a mismatch at every period). One pass with no bookkeeping: a random
+/// token settles it in its first dozen characters, so the per-variant work
+/// is left to bodies that look dull somewhere (the dense benchmark's
+/// finding-heavy files spent a tenth of their time in [`dull_trimmed`]).
+fn varied_core(core: &[u8], n: usize) -> bool {
+    let (a, mut b) = (core[0], None::<u8>);
+    let mut distinct3 = false;
+    let (mut changes, mut non_steps) = (0usize, 0usize);
+    // Periods 3..=8 not yet broken by a mismatch, as bits.
+    let mut periodic: u16 = 0b1_1111_1000;
+    for i in 1..core.len() {
+        let c = core[i];
+        if !distinct3 && c != a {
+            match b {
+                None => b = Some(c),
+                Some(v) if v != c => distinct3 = true,
+                Some(_) => {}
+            }
+        }
+        changes += usize::from(c != core[i - 1]);
+        non_steps += usize::from(!successor(core[i - 1], c));
+        let mut m = periodic;
+        while m != 0 {
+            let p = m.trailing_zeros() as usize;
+            m &= m - 1;
+            if i >= p && c != core[i - p] {
+                periodic &= !(1 << p);
+            }
+        }
+        if distinct3 && changes >= 3 && non_steps * 5 > n.saturating_sub(1) && periodic == 0 {
+            return true;
+        }
+    }
+    false
 }
 
 /// [`dull_trimmed`] by its definition: each variant on its own.
@@ -537,6 +590,82 @@ mod tests {
         assert!(x_placeholder(b"sk-XXXX-XXXX-12", b"XXXX-XXXX-12"));
         // Five x's in a short random body: neither.
         assert!(!x_placeholder(b"ghp_xxxxx1234abcdQz9", b"xxxxx1234abcdQz9"));
+    }
+
+    /// The built-in global placeholder allowlist (`builtin_def`), which
+    /// the engine skips for built-in rules because `is_placeholder` says
+    /// yes wherever it would: checked on samples of each of its branches
+    /// and on random strings over the characters its patterns use.
+    #[test]
+    fn the_global_placeholder_list_is_subsumed() {
+        let def = crate::builtin::builtin_def();
+        let lists: Vec<_> = def
+            .allowlists
+            .iter()
+            .filter(|a| a.kind == crate::rule::AllowKind::Placeholder)
+            .collect();
+        assert_eq!(lists.len(), 1);
+        assert_eq!(lists[0].target, crate::rule::RegexTarget::Secret);
+        assert!(lists[0].stopwords.is_empty() && lists[0].paths.is_empty());
+        let res: Vec<regex::bytes::Regex> = lists[0]
+            .regexes
+            .iter()
+            .map(|r| crate::rule::compile(r, crate::rule::Dialect::Builtin, "t").unwrap())
+            .collect();
+        let global = |s: &[u8]| res.iter().any(|r| r.is_match(s));
+        let ours = |s: &[u8]| has_marker(s) || x_placeholder(s, s) || your_here(s);
+        for s in [
+            &b"xxxxxx"[..],
+            b"XXXXXXXXXXXX",
+            b"****",
+            b"........",
+            b"<token>",
+            b"${GITHUB_TOKEN}",
+            b"{{ secret }}",
+            b"%(password)s",
+            b"$(cat key)",
+            b"abcEXAMPLEdef",
+            b"my-placeholder",
+            b"ChangeMe123",
+            b"change_me",
+            b"REDACTED",
+            b"dummy-value",
+            b"YOUR_API_KEY",
+            b"yourapikey",
+            b"yourApi-Token",
+            b"your-secret",
+            b"YOURPASSWORD",
+            b"q8zyour1yourtoken",
+        ] {
+            assert!(global(s), "{}", String::from_utf8_lossy(s));
+            assert!(ours(s), "{}", String::from_utf8_lossy(s));
+        }
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |m: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % m as u64) as usize
+        };
+        let alphabet = b"xX*.<>${}%()s_-aApiAPIkeyKEYtokenTOKENsecretpasswordyourYOUR0";
+        let words: [&[u8]; 6] = [b"your", b"api", b"key", b"token", b"secret", b"password"];
+        let mut matched = 0;
+        for _ in 0..200_000 {
+            let len = 1 + next(14);
+            let mut s: Vec<u8> = Vec::new();
+            while s.len() < len {
+                if next(3) == 0 {
+                    s.extend_from_slice(words[next(words.len())]);
+                } else {
+                    s.push(alphabet[next(alphabet.len())]);
+                }
+            }
+            if global(&s) {
+                matched += 1;
+                assert!(ours(&s), "{}", String::from_utf8_lossy(&s));
+            }
+        }
+        assert!(matched > 1000, "{matched}");
     }
 
     #[test]
