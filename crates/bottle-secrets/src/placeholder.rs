@@ -213,7 +213,7 @@ fn dull_trimmed(b: &[u8]) -> bool {
     // ends a few characters early ("trail" variants, `chars[..e]`).
     let a_max = lead[TRIM_START.min(b.len())];
     let e_min = n - trail[TRIM_END.min(b.len())];
-    if a_max < e_min && varied_core(&chars[a_max..e_min], n) {
+    if a_max < n && e_min > 0 && varied(&chars[a_max..], n) && varied(&chars[..e_min], n) {
         return false;
     }
     // changes[j]: neighbours (i-1, i) with i < j that differ; steps[j]:
@@ -290,22 +290,24 @@ fn dull_trimmed(b: &[u8]) -> bool {
         || (1..=TRIM_END.min(b.len())).any(|k| dull_range(0, n - trail[k]))
 }
 
-/// Whether `core`, the letters and digits every variant of a body of `n`
-/// of them contains, already shows that no variant is dull: each test of
-/// [`dull`] fails on a range once it fails on a part of it (three distinct
-/// characters, four runs, more than a fifth of the pairs no sequence step,
-/// a mismatch at every period). One pass with no bookkeeping: a random
-/// token settles it in its first dozen characters, so the per-variant work
-/// is left to bodies that look dull somewhere (the dense benchmark's
-/// finding-heavy files spent a tenth of their time in [`dull_trimmed`]).
-fn varied_core(core: &[u8], n: usize) -> bool {
-    let (a, mut b) = (core[0], None::<u8>);
+/// Whether `part` shows that no variant of a body of `n` letters and
+/// digits that contains it is dull: each test of [`dull`] fails on a range
+/// once it fails on a part of it (three distinct characters, four runs,
+/// more than a fifth of the pairs no sequence step, a mismatch at every
+/// period that fits twice). Every lead variant contains the body without
+/// its first few characters, every trail variant the body without its
+/// last few, so two such passes settle a random token, and the
+/// per-variant work is left to bodies that look dull somewhere (the dense
+/// benchmark's finding-heavy files spent a tenth of their time there).
+fn varied(part: &[u8], n: usize) -> bool {
+    let Some(&a) = part.first() else { return false };
+    let mut b = None::<u8>;
     let mut distinct3 = false;
     let (mut changes, mut non_steps) = (0usize, 0usize);
-    // Periods 3..=8 not yet broken by a mismatch, as bits.
-    let mut periodic: u16 = 0b1_1111_1000;
-    for i in 1..core.len() {
-        let c = core[i];
+    let need_non_steps = n.saturating_sub(1) / 5 + 1;
+    let mut settled = false;
+    for i in 1..part.len() {
+        let c = part[i];
         if !distinct3 && c != a {
             match b {
                 None => b = Some(c),
@@ -313,21 +315,19 @@ fn varied_core(core: &[u8], n: usize) -> bool {
                 Some(_) => {}
             }
         }
-        changes += usize::from(c != core[i - 1]);
-        non_steps += usize::from(!successor(core[i - 1], c));
-        let mut m = periodic;
-        while m != 0 {
-            let p = m.trailing_zeros() as usize;
-            m &= m - 1;
-            if i >= p && c != core[i - p] {
-                periodic &= !(1 << p);
-            }
-        }
-        if distinct3 && changes >= 3 && non_steps * 5 > n.saturating_sub(1) && periodic == 0 {
-            return true;
+        changes += usize::from(c != part[i - 1]);
+        non_steps += usize::from(!successor(part[i - 1], c));
+        if distinct3 && changes >= 3 && non_steps >= need_non_steps {
+            settled = true;
+            break;
         }
     }
-    false
+    // Each period that fits twice in a variant has a mismatch (in a
+    // random part, at its first position).
+    settled
+        && (3..=8)
+            .filter(|p| 2 * p < n)
+            .all(|p| (p..part.len()).any(|i| part[i] != part[i - p]))
 }
 
 /// [`dull_trimmed`] by its definition: each variant on its own.
