@@ -128,8 +128,12 @@ fn x_placeholder(secret: &[u8], body: &[u8]) -> bool {
 
 /// First ASCII case-insensitive occurrence of `needle` in `hay`.
 fn find_nocase(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
+    let (&first, rest) = needle.split_first()?;
+    // Candidates by their first byte in either case (one SIMD pass).
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), hay).find(|&i| {
+        hay.get(i + 1..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+    })
 }
 
 /// `YOUR_API_KEY_HERE`, `your-token-here`, `<your key>`.
@@ -673,6 +677,15 @@ mod tests {
         assert!(has_marker(b"ghp_EXAMPLEabcdef"));
         assert!(has_marker(b"token-${VAR}"));
         assert!(!has_marker(b"q8Zr2LkPw4XmN7vB"));
+    }
+
+    #[test]
+    fn find_nocase_finds_the_first_occurrence_in_any_case() {
+        assert_eq!(find_nocase(b"xxYoUr_key", b"your"), Some(2));
+        assert_eq!(find_nocase(b"yoyouryour", b"your"), Some(2));
+        assert_eq!(find_nocase(b"you", b"your"), None);
+        assert_eq!(find_nocase(b"abcHERE", b"here"), Some(3));
+        assert_eq!(find_nocase(b"", b"here"), None);
     }
 
     #[test]

@@ -127,7 +127,7 @@ fn field_str(
     match value {
         None => out.extend_from_slice(b"null"),
         // Nothing to escape (the usual case): as is.
-        Some(v) if !v.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') => {
+        Some(v) if !needs_escape(v.as_bytes()) => {
             out.push(b'"');
             out.extend_from_slice(v.as_bytes());
             out.push(b'"');
@@ -135,6 +135,31 @@ fn field_str(
         Some(v) => serde_json::to_writer(&mut *out, v).map_err(std::io::Error::other)?,
     }
     Ok(())
+}
+
+/// Whether JSON needs an escape in `s` (a control character, `"` or `\\`),
+/// eight bytes at a time.
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero / below n (n <= 0x80): the classic bit tricks.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        if below(x, 0x20) | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\')))
+            != 0
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 fn field_num(out: &mut Vec<u8>, key: &str, value: Option<usize>) {
@@ -321,6 +346,27 @@ mod tests {
                 column: line.map(|l| l / 7),
                 offset: 123_456_789,
             },
+        }
+    }
+
+    #[test]
+    fn escape_test_agrees_with_its_definition() {
+        let slow = |s: &[u8]| s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        let mut cases: Vec<Vec<u8>> =
+            vec![b"".to_vec(), b"plain-ascii-text-longer-than-8".to_vec()];
+        for pos in 0..20 {
+            for b in [
+                0u8, 0x1f, 0x20, b'"', b'\\', 0x7f, 0x80, 0x9f, 0xa0, 0xdc, 0xff, b'!', b']',
+            ] {
+                let mut v = b"abcdefghijklmnopqrst".to_vec();
+                v[pos] = b;
+                cases.push(v[..pos + 1].to_vec());
+                cases.push(v);
+            }
+        }
+        cases.push("é…ü/ß — “quotes”".as_bytes().to_vec());
+        for c in cases {
+            assert_eq!(needs_escape(&c), slow(&c), "{c:?}");
         }
     }
 
