@@ -107,10 +107,12 @@ fn has_marker(secret: &[u8]) -> bool {
 /// billion per position.
 fn x_placeholder(secret: &[u8], body: &[u8]) -> bool {
     let is_x = |b: u8| b == b'x' || b == b'X';
-    let (mut run, mut longest) = (0usize, 0usize);
-    for &b in secret {
-        run = if is_x(b) { run + 1 } else { 0 };
+    // The longest run of x's, visiting only the x's.
+    let (mut at, mut longest) = (0usize, 0usize);
+    while let Some(i) = memchr::memchr2(b'x', b'X', &secret[at..]) {
+        let run = secret[at + i..].iter().take_while(|&&b| is_x(b)).count();
         longest = longest.max(run);
+        at += i + run;
     }
     if longest < X_RUN {
         return false;
@@ -167,6 +169,20 @@ fn strip_prefix<'a>(secret: &'a [u8], keywords: &[String]) -> &'a [u8] {
 /// (`abcabcabc…`, `1234123412341234`): separators ignored, or in its
 /// longest run of letters and digits (the token part of a webhook URL).
 fn dull_body(body: &[u8]) -> bool {
+    // A body of letters and digits only (most tokens): it is its own
+    // longest run, and the two passes of `dull_trimmed`'s quick rejection
+    // can run on it in place.
+    if body.iter().all(u8::is_ascii_alphanumeric) {
+        let n = body.len();
+        if n > TRIM_START
+            && n > TRIM_END
+            && varied(&body[TRIM_START..], n)
+            && varied(&body[..n - TRIM_END], n)
+        {
+            return false;
+        }
+        return dull_trimmed(body);
+    }
     let longest = body
         .split(|b| !b.is_ascii_alphanumeric())
         .max_by_key(|s| s.len())
@@ -304,24 +320,23 @@ fn dull_trimmed(b: &[u8]) -> bool {
 /// per-variant work is left to bodies that look dull somewhere (the dense
 /// benchmark's finding-heavy files spent a tenth of their time there).
 fn varied(part: &[u8], n: usize) -> bool {
-    let Some(&a) = part.first() else { return false };
-    let mut b = None::<u8>;
-    let mut distinct3 = false;
+    let Some(&first) = part.first() else {
+        return false;
+    };
+    // Branch-free per character (random bytes defeat branch prediction):
+    // seen characters as bits, sequence steps by table.
+    let mut seen: u128 = 1 << (first & 127);
     let (mut changes, mut non_steps) = (0usize, 0usize);
     let need_non_steps = n.saturating_sub(1) / 5 + 1;
     let mut settled = false;
-    for i in 1..part.len() {
-        let c = part[i];
-        if !distinct3 && c != a {
-            match b {
-                None => b = Some(c),
-                Some(v) if v != c => distinct3 = true,
-                Some(_) => {}
-            }
-        }
-        changes += usize::from(c != part[i - 1]);
-        non_steps += usize::from(!successor(part[i - 1], c));
-        if distinct3 && changes >= 3 && non_steps >= need_non_steps {
+    for w in part.windows(2) {
+        let (p, c) = (w[0], w[1]);
+        seen |= 1 << (c & 127);
+        changes += usize::from(c != p);
+        let step = SUCC[usize::from(p)] == u16::from(c)
+            || (STEP_END[usize::from(p)] && STEP_START[usize::from(c)]);
+        non_steps += usize::from(!step);
+        if seen.count_ones() >= 3 && changes >= 3 && non_steps >= need_non_steps {
             settled = true;
             break;
         }
@@ -333,6 +348,38 @@ fn varied(part: &[u8], n: usize) -> bool {
             .filter(|p| 2 * p < n)
             .all(|p| (p..part.len()).any(|i| part[i] != part[i - p]))
 }
+
+/// [`successor`] as tables: the next character of the same class (or
+/// 0x100: none, which no byte equals), and the ends and starts of classes.
+static SUCC: [u16; 256] = {
+    let mut t = [0x100u16; 256];
+    let mut a = 0;
+    while a < 255 {
+        let b = a as u8 + 1;
+        let (a8, b8) = (a as u8, b);
+        if b8.is_ascii_alphanumeric() && (a8.is_ascii_digit() == b8.is_ascii_digit()) {
+            t[a] = b as u16;
+        }
+        a += 1;
+    }
+    t
+};
+static STEP_END: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'9' as usize] = true;
+    t[b'z' as usize] = true;
+    t[b'Z' as usize] = true;
+    t[b'f' as usize] = true;
+    t[b'F' as usize] = true;
+    t
+};
+static STEP_START: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'0' as usize] = true;
+    t[b'a' as usize] = true;
+    t[b'A' as usize] = true;
+    t
+};
 
 /// [`dull_trimmed`] by its definition: each variant on its own.
 fn dull_trimmed_slow(b: &[u8]) -> bool {
@@ -538,6 +585,19 @@ mod tests {
             }
             let want = dull_reference(&b);
             assert_eq!(dull_trimmed(&b), want, "{:?}", String::from_utf8_lossy(&b));
+            // And the body test around it (its in-place path for bodies of
+            // letters and digits only).
+            let longest = b
+                .split(|c| !c.is_ascii_alphanumeric())
+                .max_by_key(|s| s.len())
+                .unwrap_or_default();
+            let body_want = want || (longest.len() < b.len() && dull_reference(longest));
+            assert_eq!(
+                dull_body(&b),
+                body_want,
+                "{:?}",
+                String::from_utf8_lossy(&b)
+            );
             assert_eq!(dull_trimmed_slow(&b), want);
             dull_seen += usize::from(want);
             total += 1;
@@ -547,6 +607,17 @@ mod tests {
             dull_seen > 1000 && total - dull_seen > 1000,
             "{dull_seen}/{total}"
         );
+    }
+
+    #[test]
+    fn successor_tables_agree_with_successor() {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let t = SUCC[usize::from(a)] == u16::from(b)
+                    || (STEP_END[usize::from(a)] && STEP_START[usize::from(b)]);
+                assert_eq!(t, successor(a, b), "{a} {b}");
+            }
+        }
     }
 
     #[test]
