@@ -174,11 +174,8 @@ fn dull_body(body: &[u8]) -> bool {
     // can run on it in place.
     if body.iter().all(u8::is_ascii_alphanumeric) {
         let n = body.len();
-        if n > TRIM_START
-            && n > TRIM_END
-            && varied(&body[TRIM_START..], n)
-            && varied(&body[..n - TRIM_END], n)
-        {
+        // (TRIM_START > TRIM_END, so both slices are non-empty.)
+        if n > TRIM_START && varied(&body[TRIM_START..], n) && varied(&body[..n - TRIM_END], n) {
             return false;
         }
         return dull_trimmed(body);
@@ -196,6 +193,7 @@ fn dull_body(body: &[u8]) -> bool {
 /// Characters [`dull_trimmed`] may drop at the start, and at the end.
 const TRIM_START: usize = 6;
 const TRIM_END: usize = 4;
+const _: () = assert!(TRIM_START > TRIM_END);
 
 /// [`dull`] on `b`, or on `b` without up to [`TRIM_START`] leading or up
 /// to [`TRIM_END`] trailing bytes: 11 variants, judged from one pass over
