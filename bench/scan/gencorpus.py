@@ -114,8 +114,8 @@ SECRETS = {
     "private-key": (pem, ['{s}']),
     "jwt": (jwt, ['Authorization: Bearer {s}', 'const token = "{s}";']),
     "generic-password": (password, ['DB_PASSWORD="{s}"', 'db_password: "{s}"', 'SMTP_PASSWORD={s}']),
-    "url-password": (lambda: password(), ['DATABASE_URL=postgres://app:{s}@db.internal.example:5432/app',
-                                          'redis_url: "redis://default:{s}@cache.internal.example:6379/0"']),
+    "url-password": (lambda: password(), ['DATABASE_URL=postgres://app:{s}@db.prod.internal:5432/app',
+                                          'redis_url: "redis://default:{s}@cache.prod.internal:6379/0"']),
 }
 
 

@@ -1030,6 +1030,26 @@ pub(crate) fn builtin_def() -> ConfigDef {
                 and: false,
                 commits: vec![],
                 paths: vec![],
+                target: RegexTarget::Match,
+                regexes: vec![
+                    // A host reserved for documentation (RFC 2606, 6761):
+                    // example.com/.net/.org and their subdomains, the
+                    // names under `.example`, `.test`, `.invalid` and
+                    // `.localhost`, `localhost`. The match ends with the
+                    // host.
+                    // The host is written by the agent too: code profile
+                    // only.
+                    r"(?i)@(?:(?:[a-z0-9-]+\.)*example\.(?:com|net|org)|(?:[a-z0-9-]+\.)+(?:example|test|invalid|localhost)|localhost)\.?$".into(),
+                ],
+                stopwords: vec![],
+                target_rules: vec![],
+                dialect: Dialect::Builtin,
+                kind: AllowKind::Placeholder,
+            });
+            allowlists.push(AllowDef {
+                and: false,
+                commits: vec![],
+                paths: vec![],
                 target: RegexTarget::Secret,
                 regexes: vec![
                     // Documentation words (`abc://username:password@`): a

@@ -10,7 +10,7 @@
 //! does, so user configs keep their semantics.
 
 use crate::ConfigError;
-use crate::rule::{Allowlist, Candidate, Rule, shannon_entropy};
+use crate::rule::{AllowKind, Allowlist, Candidate, Rule, SecretSpan, shannon_entropy};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::collections::HashMap;
 use std::ops::Range;
@@ -293,7 +293,16 @@ impl RuleSet {
                 continue;
             }
             let mut secret = ms..me;
-            if rule.has_groups {
+            match &rule.span {
+                SecretSpan::Whole => {}
+                SecretSpan::TrimLast(set) => {
+                    if me > ms && set[usize::from(data[me - 1])] {
+                        secret = ms..me - 1;
+                    }
+                }
+                SecretSpan::Groups => {}
+            }
+            if rule.has_groups && rule.span == SecretSpan::Groups {
                 // As gitleaks does: re-run on the match text, then take
                 // `secretGroup` or the first non-empty group.
                 work(me - ms);
@@ -357,8 +366,14 @@ impl RuleSet {
         {
             return;
         }
+        // The built-in global placeholder list is subsumed by
+        // `is_placeholder` for built-in rules (a test checks it), which has
+        // already said no: two regex searches per finding saved.
         if self.global.iter().any(|a| {
-            a.counts_in(ctx.profile) && a.applies_to(&rule.id) && a.allows(&cand, &mut line_ok)
+            a.counts_in(ctx.profile)
+                && !(rule.builtin && a.kind == AllowKind::Placeholder)
+                && a.applies_to(&rule.id)
+                && a.allows(&cand, &mut line_ok)
         }) {
             return;
         }

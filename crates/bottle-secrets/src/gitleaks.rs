@@ -4,7 +4,7 @@
 
 use crate::ConfigError;
 use crate::engine::RuleSet;
-use crate::rule::{AllowKind, Allowlist, Dialect, RegexTarget, Rule, compile};
+use crate::rule::{AllowKind, Allowlist, Dialect, RegexTarget, Rule, SecretSpan, compile};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -379,10 +379,19 @@ pub(crate) fn compile_config(mut cfg: ConfigDef) -> Result<RuleSet, ConfigError>
         keywords.retain(|k| !k.is_empty());
         keywords.sort();
         keywords.dedup();
+        // Built-in rules whose secret is group 1 by position (see
+        // `SecretSpan`); gitleaks configs keep gitleaks' re-run.
+        let span = match &d.regex {
+            Some((p, Dialect::Builtin)) if d.builtin && d.secret_group <= 1 && groups > 0 => {
+                SecretSpan::of(p)
+            }
+            _ => SecretSpan::Groups,
+        };
         rules.push(Rule {
             id: d.id.clone(),
             description: d.description.clone(),
             has_groups: groups > 0,
+            span,
             regex,
             path,
             secret_group: d.secret_group,

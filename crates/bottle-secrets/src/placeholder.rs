@@ -13,9 +13,9 @@ use sha2::Digest;
 use std::sync::LazyLock;
 
 /// Words that mark a value as a placeholder wherever they occur in it
-/// (ASCII case-insensitive).
+/// (ASCII case-insensitive). `xxxx` is judged apart ([`x_placeholder`]):
+/// four x's occur by chance in random token bodies.
 const MARKERS: &[&[u8]] = &[
-    b"xxxx",
     b"example",
     b"placeholder",
     b"changeme",
@@ -24,6 +24,16 @@ const MARKERS: &[&[u8]] = &[
     b"redacted",
     b"dummy",
     b"sample",
+    // `your[_-]?(?:api[_-]?)?(?:key|token|secret|password)`, as the
+    // built-in global placeholder allowlist spells it (see the test
+    // `the_global_placeholder_list_is_subsumed`).
+    b"your_",
+    b"your-",
+    b"yourapi",
+    b"yourkey",
+    b"yourtoken",
+    b"yoursecret",
+    b"yourpassword",
     b"****",
     b"....",
     b"<",
@@ -57,59 +67,75 @@ const DOC_EXAMPLES: &[(usize, &str)] = &[
 /// Whether `secret`, found by built-in `rule` in a file at `path`, is a
 /// placeholder, a documentation example or a test vector.
 pub(crate) fn is_placeholder(secret: &[u8], rule: &Rule, path: Option<&str>) -> bool {
+    let body = strip_prefix(secret, &rule.keywords);
     has_marker(secret)
+        || x_placeholder(secret, body)
         || your_here(secret)
-        || dull_body(strip_prefix(secret, &rule.keywords))
+        || dull_body(body)
         || doc_example(secret)
         || test_vector(secret, path)
 }
 
-/// A secret this long is judged by `xxxx` only when the x's run on (see
-/// [`x_run_counts`]).
-const SHORT_SECRET: usize = 64;
-/// Length of a run of x's that marks even a long secret as a placeholder.
+/// Length of a run of x's that marks any secret as a placeholder.
 const LONG_X_RUN: usize = 6;
+/// The shortest run of x's that counts at all (`xxxx`).
+const X_RUN: usize = 4;
 
 fn has_marker(secret: &[u8]) -> bool {
     match &*MARKER_AC {
-        Some(ac) => ac
-            .find_iter(secret)
-            .any(|m| MARKERS[m.pattern().as_usize()] != b"xxxx" || x_run_counts(secret, m.start())),
+        Some(ac) => ac.find_iter(secret).next().is_some(),
         // The automaton is built from constants and is tested to build;
         // should it not, fall back to the slow search rather than miss.
         None => {
             let lower = secret.to_ascii_lowercase();
-            MARKERS.iter().any(|m| {
-                if *m == b"xxxx" {
-                    memchr::memmem::find_iter(&lower, m).any(|i| x_run_counts(secret, i))
-                } else {
-                    memchr::memmem::find(&lower, m).is_some()
-                }
-            })
+            MARKERS
+                .iter()
+                .any(|m| memchr::memmem::find(&lower, m).is_some())
         }
     }
 }
 
-/// Whether the `xxxx` found at `at` marks a placeholder: always in a short
-/// secret, and in a long one (a PEM body, 1,600 random base64 characters)
-/// only as part of a run of [`LONG_X_RUN`] or more, since four x's occur
-/// by chance in about one random key body in 600 (a planted private key
-/// was missed that way in the 2026-12-02 benchmark, issue 11), and six
-/// in one in a million.
-fn x_run_counts(secret: &[u8], at: usize) -> bool {
-    if secret.len() <= SHORT_SECRET {
+/// Whether x's (any case) mark `secret` (whose body, without its rule's
+/// prefix, is `body`) as a placeholder: it holds `xxxx`, and either the
+/// x's run on to [`LONG_X_RUN`] or more, or they make up most of the
+/// body's letters and digits (`ghp_xxxx…`, `xoxb-xxxx-xxxx-xxxx`).
+///
+/// Four x's alone are no marker: in some mix of case they occur by chance
+/// in about one random token in 35,000 and in one random 1,600-character
+/// key body in 600 (the 2026-12-02 benchmark missed five dense tokens and
+/// a private key that way, issue 11); a run of six in about one in a
+/// billion per position.
+fn x_placeholder(secret: &[u8], body: &[u8]) -> bool {
+    let is_x = |b: u8| b == b'x' || b == b'X';
+    // The longest run of x's, visiting only the x's.
+    let (mut at, mut longest) = (0usize, 0usize);
+    while let Some(i) = memchr::memchr2(b'x', b'X', &secret[at..]) {
+        let run = secret[at + i..].iter().take_while(|&&b| is_x(b)).count();
+        longest = longest.max(run);
+        at += i + run;
+    }
+    if longest < X_RUN {
+        return false;
+    }
+    if longest >= LONG_X_RUN {
         return true;
     }
-    let is_x = |b: &u8| b.eq_ignore_ascii_case(&b'x');
-    let before = secret[..at].iter().rev().take_while(|b| is_x(b)).count();
-    let after = secret[at..].iter().take_while(|b| is_x(b)).count();
-    before + after >= LONG_X_RUN
+    let (mut xs, mut chars) = (0usize, 0usize);
+    for &b in body {
+        xs += usize::from(is_x(b));
+        chars += usize::from(b.is_ascii_alphanumeric());
+    }
+    2 * xs > chars
 }
 
 /// First ASCII case-insensitive occurrence of `needle` in `hay`.
 fn find_nocase(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
+    let (&first, rest) = needle.split_first()?;
+    // Candidates by their first byte in either case (one SIMD pass).
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), hay).find(|&i| {
+        hay.get(i + 1..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(rest))
+    })
 }
 
 /// `YOUR_API_KEY_HERE`, `your-token-here`, `<your key>`.
@@ -143,6 +169,17 @@ fn strip_prefix<'a>(secret: &'a [u8], keywords: &[String]) -> &'a [u8] {
 /// (`abcabcabc…`, `1234123412341234`): separators ignored, or in its
 /// longest run of letters and digits (the token part of a webhook URL).
 fn dull_body(body: &[u8]) -> bool {
+    // A body of letters and digits only (most tokens): it is its own
+    // longest run, and the two passes of `dull_trimmed`'s quick rejection
+    // can run on it in place.
+    if body.iter().all(u8::is_ascii_alphanumeric) {
+        let n = body.len();
+        // (TRIM_START > TRIM_END, so both slices are non-empty.)
+        if n > TRIM_START && varied(&body[TRIM_START..], n) && varied(&body[..n - TRIM_END], n) {
+            return false;
+        }
+        return dull_trimmed(body);
+    }
     let longest = body
         .split(|b| !b.is_ascii_alphanumeric())
         .max_by_key(|s| s.len())
@@ -156,6 +193,7 @@ fn dull_body(body: &[u8]) -> bool {
 /// Characters [`dull_trimmed`] may drop at the start, and at the end.
 const TRIM_START: usize = 6;
 const TRIM_END: usize = 4;
+const _: () = assert!(TRIM_START > TRIM_END);
 
 /// [`dull`] on `b`, or on `b` without up to [`TRIM_START`] leading or up
 /// to [`TRIM_END`] trailing bytes: 11 variants, judged from one pass over
@@ -193,6 +231,9 @@ fn dull_trimmed(b: &[u8]) -> bool {
     // ends a few characters early ("trail" variants, `chars[..e]`).
     let a_max = lead[TRIM_START.min(b.len())];
     let e_min = n - trail[TRIM_END.min(b.len())];
+    if a_max < n && e_min > 0 && varied(&chars[a_max..], n) && varied(&chars[..e_min], n) {
+        return false;
+    }
     // changes[j]: neighbours (i-1, i) with i < j that differ; steps[j]:
     // those where i is the successor of i-1.
     let mut changes = [0u8; CAP + 1];
@@ -266,6 +307,77 @@ fn dull_trimmed(b: &[u8]) -> bool {
     (0..=TRIM_START.min(b.len())).any(|k| dull_range(lead[k.min(TRIM_START)], n))
         || (1..=TRIM_END.min(b.len())).any(|k| dull_range(0, n - trail[k]))
 }
+
+/// Whether `part` shows that no variant of a body of `n` letters and
+/// digits that contains it is dull: each test of [`dull`] fails on a range
+/// once it fails on a part of it (three distinct characters, four runs,
+/// more than a fifth of the pairs no sequence step, a mismatch at every
+/// period that fits twice). Every lead variant contains the body without
+/// its first few characters, every trail variant the body without its
+/// last few, so two such passes settle a random token, and the
+/// per-variant work is left to bodies that look dull somewhere (the dense
+/// benchmark's finding-heavy files spent a tenth of their time there).
+fn varied(part: &[u8], n: usize) -> bool {
+    let Some(&first) = part.first() else {
+        return false;
+    };
+    // Branch-free per character (random bytes defeat branch prediction):
+    // seen characters as bits, sequence steps by table.
+    let mut seen: u128 = 1 << (first & 127);
+    let (mut changes, mut non_steps) = (0usize, 0usize);
+    let need_non_steps = n.saturating_sub(1) / 5 + 1;
+    let mut settled = false;
+    for w in part.windows(2) {
+        let (p, c) = (w[0], w[1]);
+        seen |= 1 << (c & 127);
+        changes += usize::from(c != p);
+        let step = SUCC[usize::from(p)] == u16::from(c)
+            || (STEP_END[usize::from(p)] && STEP_START[usize::from(c)]);
+        non_steps += usize::from(!step);
+        if seen.count_ones() >= 3 && changes >= 3 && non_steps >= need_non_steps {
+            settled = true;
+            break;
+        }
+    }
+    // Each period that fits twice in a variant has a mismatch (in a
+    // random part, at its first position).
+    settled
+        && (3..=8)
+            .filter(|p| 2 * p < n)
+            .all(|p| (p..part.len()).any(|i| part[i] != part[i - p]))
+}
+
+/// [`successor`] as tables: the next character of the same class (or
+/// 0x100: none, which no byte equals), and the ends and starts of classes.
+static SUCC: [u16; 256] = {
+    let mut t = [0x100u16; 256];
+    let mut a = 0;
+    while a < 255 {
+        let b = a as u8 + 1;
+        let (a8, b8) = (a as u8, b);
+        if b8.is_ascii_alphanumeric() && (a8.is_ascii_digit() == b8.is_ascii_digit()) {
+            t[a] = b as u16;
+        }
+        a += 1;
+    }
+    t
+};
+static STEP_END: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'9' as usize] = true;
+    t[b'z' as usize] = true;
+    t[b'Z' as usize] = true;
+    t[b'f' as usize] = true;
+    t[b'F' as usize] = true;
+    t
+};
+static STEP_START: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'0' as usize] = true;
+    t[b'a' as usize] = true;
+    t[b'A' as usize] = true;
+    t
+};
 
 /// [`dull_trimmed`] by its definition: each variant on its own.
 fn dull_trimmed_slow(b: &[u8]) -> bool {
@@ -471,6 +583,19 @@ mod tests {
             }
             let want = dull_reference(&b);
             assert_eq!(dull_trimmed(&b), want, "{:?}", String::from_utf8_lossy(&b));
+            // And the body test around it (its in-place path for bodies of
+            // letters and digits only).
+            let longest = b
+                .split(|c| !c.is_ascii_alphanumeric())
+                .max_by_key(|s| s.len())
+                .unwrap_or_default();
+            let body_want = want || (longest.len() < b.len() && dull_reference(longest));
+            assert_eq!(
+                dull_body(&b),
+                body_want,
+                "{:?}",
+                String::from_utf8_lossy(&b)
+            );
             assert_eq!(dull_trimmed_slow(&b), want);
             dull_seen += usize::from(want);
             total += 1;
@@ -480,6 +605,17 @@ mod tests {
             dull_seen > 1000 && total - dull_seen > 1000,
             "{dull_seen}/{total}"
         );
+    }
+
+    #[test]
+    fn successor_tables_agree_with_successor() {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let t = SUCC[usize::from(a)] == u16::from(b)
+                    || (STEP_END[usize::from(a)] && STEP_START[usize::from(b)]);
+                assert_eq!(t, successor(a, b), "{a} {b}");
+            }
+        }
     }
 
     #[test]
@@ -501,12 +637,108 @@ mod tests {
             .map(|i| b"Zq8rLk2Pw4Xm7vB1cD9eF3gH5jK6n0Op+/"[(i * 7 % 34) as usize])
             .collect();
         body[700..704].copy_from_slice(b"xXxx");
-        assert!(!has_marker(&body));
-        // Its benign twins: a long run of x's in a long body, and four x's
-        // in a short token body, are placeholders.
+        assert!(!x_placeholder(&body, &body));
+        // Its benign twin: a long run of x's in a long body is a placeholder.
         body[700..708].copy_from_slice(b"xxxxxxxx");
-        assert!(has_marker(&body));
-        assert!(has_marker(b"ghp_xxxx1234abcd"));
+        assert!(x_placeholder(&body, &body));
+    }
+
+    #[test]
+    fn issue_11_four_x_in_a_short_random_token_is_no_placeholder() {
+        // Random token bodies with four x's in a mix of case, as the
+        // dense benchmark's missed tokens had them.
+        for t in [
+            &b"ghp_Zq8rLk2Pw4XxxXXm7vB1cD9eF3gH5jK6n0Op"[..],
+            b"hf_q8ZrxXxXLkPw4XmN7vB1cD9eF3gH5jK6lM",
+            b"AIzaSyq8ZrLkPw4XmN7vB1cxxxXD9eF3gH5jK6l",
+        ] {
+            assert!(!x_placeholder(t, &t[4..]), "{}", String::from_utf8_lossy(t));
+        }
+        // Their placeholder twins: x's run to six or more, or make up most
+        // of the body.
+        assert!(x_placeholder(b"ghp_xxxxxxxx1234abcd", b"xxxxxxxx1234abcd"));
+        let xs = b"ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+        assert!(x_placeholder(xs, &xs[4..]));
+        assert!(x_placeholder(b"xoxb-xxxx-xxxx-xxxx", b"xxxx-xxxx-xxxx"));
+        assert!(x_placeholder(b"sk-XXXX-XXXX-12", b"XXXX-XXXX-12"));
+        // Five x's in a short random body: neither.
+        assert!(!x_placeholder(b"ghp_xxxxx1234abcdQz9", b"xxxxx1234abcdQz9"));
+    }
+
+    /// The built-in global placeholder allowlist (`builtin_def`), which
+    /// the engine skips for built-in rules because `is_placeholder` says
+    /// yes wherever it would: checked on samples of each of its branches
+    /// and on random strings over the characters its patterns use.
+    #[test]
+    fn the_global_placeholder_list_is_subsumed() {
+        let def = crate::builtin::builtin_def();
+        let lists: Vec<_> = def
+            .allowlists
+            .iter()
+            .filter(|a| a.kind == crate::rule::AllowKind::Placeholder)
+            .collect();
+        assert_eq!(lists.len(), 1);
+        assert_eq!(lists[0].target, crate::rule::RegexTarget::Secret);
+        assert!(lists[0].stopwords.is_empty() && lists[0].paths.is_empty());
+        let res: Vec<regex::bytes::Regex> = lists[0]
+            .regexes
+            .iter()
+            .map(|r| crate::rule::compile(r, crate::rule::Dialect::Builtin, "t").unwrap())
+            .collect();
+        let global = |s: &[u8]| res.iter().any(|r| r.is_match(s));
+        let ours = |s: &[u8]| has_marker(s) || x_placeholder(s, s) || your_here(s);
+        for s in [
+            &b"xxxxxx"[..],
+            b"XXXXXXXXXXXX",
+            b"****",
+            b"........",
+            b"<token>",
+            b"${GITHUB_TOKEN}",
+            b"{{ secret }}",
+            b"%(password)s",
+            b"$(cat key)",
+            b"abcEXAMPLEdef",
+            b"my-placeholder",
+            b"ChangeMe123",
+            b"change_me",
+            b"REDACTED",
+            b"dummy-value",
+            b"YOUR_API_KEY",
+            b"yourapikey",
+            b"yourApi-Token",
+            b"your-secret",
+            b"YOURPASSWORD",
+            b"q8zyour1yourtoken",
+        ] {
+            assert!(global(s), "{}", String::from_utf8_lossy(s));
+            assert!(ours(s), "{}", String::from_utf8_lossy(s));
+        }
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |m: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % m as u64) as usize
+        };
+        let alphabet = b"xX*.<>${}%()s_-aApiAPIkeyKEYtokenTOKENsecretpasswordyourYOUR0";
+        let words: [&[u8]; 6] = [b"your", b"api", b"key", b"token", b"secret", b"password"];
+        let mut matched = 0;
+        for _ in 0..200_000 {
+            let len = 1 + next(14);
+            let mut s: Vec<u8> = Vec::new();
+            while s.len() < len {
+                if next(3) == 0 {
+                    s.extend_from_slice(words[next(words.len())]);
+                } else {
+                    s.push(alphabet[next(alphabet.len())]);
+                }
+            }
+            if global(&s) {
+                matched += 1;
+                assert!(ours(&s), "{}", String::from_utf8_lossy(&s));
+            }
+        }
+        assert!(matched > 1000, "{matched}");
     }
 
     #[test]
@@ -514,6 +746,15 @@ mod tests {
         assert!(has_marker(b"ghp_EXAMPLEabcdef"));
         assert!(has_marker(b"token-${VAR}"));
         assert!(!has_marker(b"q8Zr2LkPw4XmN7vB"));
+    }
+
+    #[test]
+    fn find_nocase_finds_the_first_occurrence_in_any_case() {
+        assert_eq!(find_nocase(b"xxYoUr_key", b"your"), Some(2));
+        assert_eq!(find_nocase(b"yoyouryour", b"your"), Some(2));
+        assert_eq!(find_nocase(b"you", b"your"), None);
+        assert_eq!(find_nocase(b"abcHERE", b"here"), Some(3));
+        assert_eq!(find_nocase(b"", b"here"), None);
     }
 
     #[test]

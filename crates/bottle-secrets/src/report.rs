@@ -85,54 +85,101 @@ fn write_json(findings: &[Finding], out: &mut dyn Write) -> std::io::Result<()> 
     if findings.is_empty() {
         return out.write_all(b"{\n  \"version\": 1,\n  \"findings\": []\n}");
     }
-    out.write_all(b"{\n  \"version\": 1,\n  \"findings\": [")?;
+    // Each finding is written into one buffer (no call through `dyn
+    // Write` per piece), handed on every 64 KiB.
+    let mut buf: Vec<u8> = Vec::with_capacity(72 << 10);
+    buf.extend_from_slice(b"{\n  \"version\": 1,\n  \"findings\": [");
     for (i, f) in findings.iter().enumerate() {
-        out.write_all(if i == 0 { b"\n    {" } else { b",\n    {" })?;
+        buf.extend_from_slice(if i == 0 { b"\n    {" } else { b",\n    {" });
         let loc = &f.location;
-        field_str(out, "rule_id", Some(&f.rule_id), true)?;
-        field_str(out, "description", Some(&f.description), false)?;
-        field_str(out, "redacted", Some(&f.redacted), false)?;
-        field_str(out, "fingerprint", Some(&f.fingerprint), false)?;
-        field_str(out, "path", loc.path.as_deref(), false)?;
-        field_str(out, "commit", loc.commit.as_deref(), false)?;
-        field_num(out, "line", loc.line)?;
-        field_num(out, "column", loc.column)?;
-        field_num(out, "offset", Some(loc.offset))?;
-        out.write_all(b"\n    }")?;
+        field_str(&mut buf, "rule_id", Some(&f.rule_id), true)?;
+        field_str(&mut buf, "description", Some(&f.description), false)?;
+        field_str(&mut buf, "redacted", Some(&f.redacted), false)?;
+        field_str(&mut buf, "fingerprint", Some(&f.fingerprint), false)?;
+        field_str(&mut buf, "path", loc.path.as_deref(), false)?;
+        field_str(&mut buf, "commit", loc.commit.as_deref(), false)?;
+        field_num(&mut buf, "line", loc.line);
+        field_num(&mut buf, "column", loc.column);
+        field_num(&mut buf, "offset", Some(loc.offset));
+        buf.extend_from_slice(b"\n    }");
+        if buf.len() >= 64 << 10 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
     }
-    out.write_all(b"\n  ]\n}")
+    buf.extend_from_slice(b"\n  ]\n}");
+    out.write_all(&buf)
 }
 
-fn field_key(out: &mut dyn Write, key: &str, first: bool) -> std::io::Result<()> {
-    out.write_all(if first { b"\n      \"" } else { b",\n      \"" })?;
-    out.write_all(key.as_bytes())?;
-    out.write_all(b"\": ")
+fn field_key(out: &mut Vec<u8>, key: &str, first: bool) {
+    out.extend_from_slice(if first { b"\n      \"" } else { b",\n      \"" });
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\": ");
 }
 
 fn field_str(
-    out: &mut dyn Write,
+    out: &mut Vec<u8>,
     key: &str,
     value: Option<&str>,
     first: bool,
 ) -> std::io::Result<()> {
-    field_key(out, key, first)?;
+    field_key(out, key, first);
     match value {
-        None => out.write_all(b"null"),
+        None => out.extend_from_slice(b"null"),
         // Nothing to escape (the usual case): as is.
-        Some(v) if !v.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') => {
-            out.write_all(b"\"")?;
-            out.write_all(v.as_bytes())?;
-            out.write_all(b"\"")
+        Some(v) if !needs_escape(v.as_bytes()) => {
+            out.push(b'"');
+            out.extend_from_slice(v.as_bytes());
+            out.push(b'"');
         }
-        Some(v) => serde_json::to_writer(&mut *out, v).map_err(std::io::Error::other),
+        Some(v) => serde_json::to_writer(&mut *out, v).map_err(std::io::Error::other)?,
     }
+    Ok(())
 }
 
-fn field_num(out: &mut dyn Write, key: &str, value: Option<usize>) -> std::io::Result<()> {
-    field_key(out, key, false)?;
+/// Whether JSON needs an escape in `s` (a control character, `"` or `\\`),
+/// eight bytes at a time.
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero / below n (n <= 0x80): the classic bit tricks.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        if below(x, 0x20) | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\')))
+            != 0
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+fn field_num(out: &mut Vec<u8>, key: &str, value: Option<usize>) {
+    field_key(out, key, false);
     match value {
-        None => out.write_all(b"null"),
-        Some(n) => write!(out, "{n}"),
+        None => out.extend_from_slice(b"null"),
+        Some(mut n) => {
+            // Decimal digits, last first.
+            let mut digits = [0u8; 20];
+            let mut i = digits.len();
+            loop {
+                i -= 1;
+                digits[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&digits[i..]);
+        }
     }
 }
 
@@ -303,6 +350,27 @@ mod tests {
     }
 
     #[test]
+    fn escape_test_agrees_with_its_definition() {
+        let slow = |s: &[u8]| s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        let mut cases: Vec<Vec<u8>> =
+            vec![b"".to_vec(), b"plain-ascii-text-longer-than-8".to_vec()];
+        for pos in 0..20 {
+            for b in [
+                0u8, 0x1f, 0x20, b'"', b'\\', 0x7f, 0x80, 0x9f, 0xa0, 0xdc, 0xff, b'!', b']',
+            ] {
+                let mut v = b"abcdefghijklmnopqrst".to_vec();
+                v[pos] = b;
+                cases.push(v[..pos + 1].to_vec());
+                cases.push(v);
+            }
+        }
+        cases.push("é…ü/ß — “quotes”".as_bytes().to_vec());
+        for c in cases {
+            assert_eq!(needs_escape(&c), slow(&c), "{c:?}");
+        }
+    }
+
+    #[test]
     fn json_writer_matches_serde_pretty_byte_for_byte() {
         let sets = [
             vec![],
@@ -311,7 +379,12 @@ mod tests {
                 finding("x", None, None),
                 finding("y\ttab", Some("dir/\"q\".txt"), Some(1)),
                 finding("z", Some("ü/ß"), Some(usize::MAX)),
+                finding("w", Some("p"), Some(0)),
             ],
+            // More than one 64 KiB buffer's worth.
+            (0..2_000)
+                .map(|i| finding("many", Some("d/many.json"), Some(i * 10)))
+                .collect(),
         ];
         for findings in sets {
             let mut ours = Vec::new();

@@ -113,6 +113,9 @@ pub(crate) struct Rule {
     pub regex: Option<Regex>,
     /// The regex has capture groups (so the secret is a group, not the match).
     pub has_groups: bool,
+    /// Where the secret lies in a match, when that is known without
+    /// re-running the regex for its groups (see [`SecretSpan`]).
+    pub span: SecretSpan,
     pub path: Option<Regex>,
     pub secret_group: usize,
     pub entropy: f64,
@@ -127,6 +130,169 @@ pub(crate) struct Rule {
     pub builtin: bool,
     /// Runs in the egress profile only (fragments of prefix-anchored tokens).
     pub egress_only: bool,
+}
+
+/// Where a built-in rule's secret (its first group) lies in a match, from
+/// the shape of its regex: `\b(ghp_[A-Za-z0-9]{36})\b` has nothing but
+/// zero-width assertions outside the group, so the secret is the whole
+/// match; `\b(glpat-[\w-]{20,})(?:[^\w.-]|$)` ends with one byte of a class
+/// the group never ends with, or with nothing, so the secret is the match
+/// without that byte when it is there. Either way the capture engine need
+/// not run again on every match (on a dense file it was a tenth of the
+/// time). Anything else, and every rule from a gitleaks config, re-runs
+/// the regex on the match text for its groups, as gitleaks does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SecretSpan {
+    /// Re-run the regex on the match for its groups.
+    Groups,
+    /// The secret is the whole match.
+    Whole,
+    /// The secret is the match less its last byte when that byte is in
+    /// the set (the set and the group's possible last bytes are disjoint).
+    TrimLast(Box<[bool; 256]>),
+}
+
+impl SecretSpan {
+    /// The span of a built-in regex whose secret is group 1 (or the first
+    /// non-empty group, which is group 1 when it encloses the whole match).
+    pub(crate) fn of(pattern: &str) -> SecretSpan {
+        use regex_syntax::hir::{Hir, HirKind};
+        let Ok(hir) = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .multi_line(true)
+            .build()
+            .parse(pattern)
+        else {
+            return SecretSpan::Groups;
+        };
+        let parts: Vec<&Hir> = match hir.kind() {
+            HirKind::Concat(subs) => subs.iter().collect(),
+            _ => vec![&hir],
+        };
+        let zero_width = |h: &Hir| matches!(h.kind(), HirKind::Look(_));
+        let Some(at) = parts
+            .iter()
+            .position(|h| matches!(h.kind(), HirKind::Capture(c) if c.index == 1))
+        else {
+            return SecretSpan::Groups;
+        };
+        if !parts[..at].iter().all(|h| zero_width(h)) {
+            return SecretSpan::Groups;
+        }
+        let tail = &parts[at + 1..];
+        if tail.iter().all(|h| zero_width(h)) {
+            return SecretSpan::Whole;
+        }
+        // One trailing item: a byte class, or an alternation of byte
+        // classes and zero-width assertions.
+        let [tail] = tail else {
+            return SecretSpan::Groups;
+        };
+        let mut set = [false; 256];
+        let alts: Vec<&Hir> = match tail.kind() {
+            HirKind::Alternation(a) => a.iter().collect(),
+            _ => vec![*tail],
+        };
+        for h in alts {
+            match h.kind() {
+                HirKind::Look(_) => {}
+                HirKind::Class(c) => {
+                    if !add_class(c, &mut set) {
+                        return SecretSpan::Groups;
+                    }
+                }
+                HirKind::Literal(l) if l.0.len() == 1 => set[usize::from(l.0[0])] = true,
+                _ => return SecretSpan::Groups,
+            }
+        }
+        let HirKind::Capture(c) = parts[at].kind() else {
+            return SecretSpan::Groups;
+        };
+        match last_bytes(&c.sub) {
+            Some((last, false)) if !(0..256).any(|b| last[b] && set[b]) => {
+                SecretSpan::TrimLast(Box::new(set))
+            }
+            _ => SecretSpan::Groups,
+        }
+    }
+}
+
+/// Add a class's bytes to `set`; false if it is not a byte class.
+fn add_class(c: &regex_syntax::hir::Class, set: &mut [bool; 256]) -> bool {
+    use regex_syntax::hir::Class;
+    match c {
+        Class::Bytes(b) => {
+            for r in b.ranges() {
+                for x in r.start()..=r.end() {
+                    set[usize::from(x)] = true;
+                }
+            }
+            true
+        }
+        Class::Unicode(u) => {
+            for r in u.ranges() {
+                if u32::from(r.end()) > 0x7f {
+                    return false;
+                }
+                for x in u32::from(r.start())..=u32::from(r.end()) {
+                    set[x as usize] = true;
+                }
+            }
+            true
+        }
+    }
+}
+
+/// The bytes a match of `h` can end with, and whether it can be empty;
+/// `None` when that is not known.
+fn last_bytes(h: &regex_syntax::hir::Hir) -> Option<([bool; 256], bool)> {
+    use regex_syntax::hir::HirKind;
+    let mut set = [false; 256];
+    Some(match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => (set, true),
+        HirKind::Literal(l) => match l.0.last() {
+            Some(&b) => {
+                set[usize::from(b)] = true;
+                (set, false)
+            }
+            None => (set, true),
+        },
+        HirKind::Class(c) => {
+            if !add_class(c, &mut set) {
+                return None;
+            }
+            (set, false)
+        }
+        HirKind::Repetition(r) => {
+            let (s, e) = last_bytes(&r.sub)?;
+            (s, e || r.min == 0)
+        }
+        HirKind::Capture(c) => last_bytes(&c.sub)?,
+        HirKind::Concat(subs) => {
+            for sub in subs.iter().rev() {
+                let (s, e) = last_bytes(sub)?;
+                for b in 0..256 {
+                    set[b] |= s[b];
+                }
+                if !e {
+                    return Some((set, false));
+                }
+            }
+            (set, true)
+        }
+        HirKind::Alternation(alts) => {
+            let mut empty = false;
+            for sub in alts {
+                let (s, e) = last_bytes(sub)?;
+                for b in 0..256 {
+                    set[b] |= s[b];
+                }
+                empty |= e;
+            }
+            (set, empty)
+        }
+    })
 }
 
 /// How a regex is compiled.
@@ -287,6 +453,79 @@ mod tests {
         assert_eq!(translate_re2(r"[]a]"), r"[\]a]");
         assert_eq!(translate_re2(r"[[:alpha:]x]"), r"[[:alpha:]x]");
         assert_eq!(translate_re2(r"[a&&b]"), r"[a\&&b]");
+    }
+
+    /// The secret a [`SecretSpan`] gives equals the group a re-run on the
+    /// match text gives (the definition), for every built-in rule, on its
+    /// samples followed by each kind of byte, and shapes are recognised
+    /// for most rules (so the shortcut is in use).
+    #[test]
+    fn secret_spans_agree_with_the_capture_groups() {
+        let set = crate::builtin::compile_builtin();
+        let samples: std::collections::HashMap<&str, &crate::BuiltinRule> =
+            crate::builtin_rules().iter().map(|b| (b.id, b)).collect();
+        let (mut whole, mut trim, mut trimmed, mut checked) = (0, 0, 0, 0);
+        for rule in &set.rules {
+            let Some(re) = &rule.regex else { continue };
+            match rule.span {
+                SecretSpan::Groups => continue,
+                SecretSpan::Whole => whole += 1,
+                SecretSpan::TrimLast(_) => trim += 1,
+            }
+            let base = rule.id.strip_suffix("-fragment").unwrap_or(&rule.id);
+            let b = samples[base];
+            for seed in 0..8u64 {
+                let mut rng = crate::SampleRng::new(seed);
+                let sample = crate::render_template(b.sample, &mut rng).text;
+                let near = crate::render_template(b.near_miss, &mut rng).text;
+                for after in [
+                    "", " ", "\n", ".", "-", "_", "=", "\"", "/", "x", "+", "\u{e9}",
+                ] {
+                    let text = format!("k: {sample}{after}\n{near}{after}");
+                    for m in re.find_iter(text.as_bytes()) {
+                        let (ms, me) = (m.start(), m.end());
+                        let caps = re.captures(m.as_bytes()).unwrap();
+                        let want = caps
+                            .iter()
+                            .skip(1)
+                            .flatten()
+                            .find(|g| !g.is_empty())
+                            .map_or(ms..me, |g| ms + g.start()..ms + g.end());
+                        let got = match &rule.span {
+                            SecretSpan::TrimLast(t) if t[usize::from(text.as_bytes()[me - 1])] => {
+                                ms..me - 1
+                            }
+                            _ => ms..me,
+                        };
+                        assert_eq!(got, want, "{}: {text:?}", rule.id);
+                        trimmed += usize::from(got.end < me);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(whole >= 100 && trim >= 40, "whole {whole}, trim {trim}");
+        assert!(checked > 10_000 && trimmed > 1000, "{checked} {trimmed}");
+    }
+
+    #[test]
+    fn secret_spans_of_shapes() {
+        assert_eq!(
+            SecretSpan::of(r"\b(ghp_[A-Za-z0-9]{36})\b"),
+            SecretSpan::Whole
+        );
+        assert!(matches!(
+            SecretSpan::of(r"\b(glpat-[\w-]{20,})(?:[^\w.-]|$)"),
+            SecretSpan::TrimLast(_)
+        ));
+        // The group may end with a byte of the tail's class: re-run.
+        assert_eq!(
+            SecretSpan::of(r"\b(tok_[\w.-]{20,})(?:[^\w]|$)"),
+            SecretSpan::Groups
+        );
+        // Context before the group, or more after it: re-run.
+        assert_eq!(SecretSpan::of(r"key=([a-z0-9]{32})\b"), SecretSpan::Groups);
+        assert_eq!(SecretSpan::of(r"\b([a-z0-9]{32})\.x"), SecretSpan::Groups);
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Fin
                     if !found.is_empty()
                         && let Ok(mut f) = findings.lock()
                     {
-                        f.extend(found);
+                        f.push((shown, found));
                     }
                 }
                 Ok(FileResult::Binary) => {
@@ -101,21 +101,32 @@ pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Fin
             ignore::WalkState::Continue
         })
     });
-    let mut found = findings.into_inner().unwrap_or_default();
-    found.sort_by(|a, b| {
-        (
-            &a.location.path,
-            a.location.line,
-            a.location.column,
-            &a.rule_id,
-        )
-            .cmp(&(
-                &b.location.path,
+    // Findings by (path, line, column, rule id). Each file's findings
+    // arrive together and in offset order: sort the files by path (equal
+    // paths, should a walk yield one twice, keep their order, as a stable
+    // sort of the whole list would), then each file's own list, whose
+    // comparisons touch no path (a dense file has 100,000s of findings;
+    // comparing their paths was the most of a global sort).
+    let mut files: Vec<(String, Vec<Finding>)> = findings.into_inner().unwrap_or_default();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut found: Vec<Finding> = Vec::with_capacity(files.iter().map(|f| f.1.len()).sum());
+    let mut i = 0;
+    while i < files.len() {
+        let start = found.len();
+        let mut j = i;
+        while j < files.len() && files[j].0 == files[i].0 {
+            found.append(&mut files[j].1);
+            j += 1;
+        }
+        found[start..].sort_by(|a, b| {
+            (a.location.line, a.location.column, &a.rule_id).cmp(&(
                 b.location.line,
                 b.location.column,
                 &b.rule_id,
             ))
-    });
+        });
+        i = j;
+    }
     (found, stats.into_inner().unwrap_or_default())
 }
 

@@ -364,3 +364,89 @@ fn issue_11_a_private_key_whose_body_holds_xxxx_by_chance_is_found() {
         "{found:?}"
     );
 }
+
+#[test]
+fn issue_11_a_token_whose_body_holds_xxxx_by_chance_is_found() {
+    // Random token bodies hold four x's in some mix of case about once in
+    // 35,000 tokens; the 2026-12-02 dense benchmark missed five that way
+    // in the code profile (`ghp_…XxxXX…`, `hf_…xXxX…`, `AIza…xxxX…`).
+    let (code, egress) = (code(), egress());
+    let mut rng = SampleRng::new(35_000);
+    for (template, id, at) in [
+        ("ghp_{x:36}", "github-pat", 10),
+        ("glpat-{u:20}", "gitlab-pat", 8),
+        ("npm_{x:36}", "npm-access-token", 30),
+    ] {
+        let mut t = render_template(template, &mut rng).text;
+        t.replace_range(at..at + 4, "XxxX");
+        let text = format!("token = \"{t}\"\n");
+        for (name, s) in [("code", &code), ("egress", &egress)] {
+            let found = s.scan(text.as_bytes(), Some("src/config.env"));
+            assert!(
+                found.iter().any(|f| f.rule_id == id),
+                "{name} misses {text:?}: {found:?}"
+            );
+        }
+        // Placeholder twins: the body all x's, or a run of six of them.
+        let head = &t[..template.find('{').unwrap()];
+        let all_x = format!("{head}{}", "x".repeat(t.len() - head.len()));
+        let mut run6 = t.clone();
+        run6.replace_range(at..at + 6, "xXxxXx");
+        for p in [all_x, run6] {
+            let text = format!("token = \"{p}\"\n");
+            assert!(
+                !code
+                    .scan(text.as_bytes(), Some("docs/setup.md"))
+                    .iter()
+                    .any(|f| f.rule_id == id),
+                "code reports the placeholder {text:?}"
+            );
+            assert!(
+                egress
+                    .scan(text.as_bytes(), Some("docs/setup.md"))
+                    .iter()
+                    .any(|f| f.rule_id == id),
+                "egress misses the placeholder {text:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn issue_11_a_url_password_on_a_documentation_domain_is_an_example_in_code_only() {
+    let (code, egress) = (code(), egress());
+    let pw = |s: &Scanner, t: &str| {
+        s.scan(format!("{t}\n").as_bytes(), Some("doc/api/url.md"))
+            .iter()
+            .any(|f| f.rule_id == "url-password")
+    };
+    // As Node.js's URL docs spell them, and RFC 2606/6761 names.
+    for doc in [
+        "const myURL = new URL('https://abc:xyz@example.com');",
+        "https://user:Zq8v2LmN4xT7pR@EXAMPLE.ORG:8080/path",
+        "ftp://rms:secret123@ftp.example.net/pub",
+        "http://me:hunter22@api.staging.example.com/v1",
+        "redis://u:k3f9a0b2@cache.test:6379",
+        "https://a:s3cr3tv4l@host.example/",
+        "https://a:s3cr3tv4l@nowhere.invalid/",
+        "http://dev:d3vpw9q@localhost:8080/",
+        "http://dev:d3vpw9q@app.localhost/",
+    ] {
+        assert!(!pw(&code, doc), "code reports {doc:?}");
+        // Egress is context-free: the agent chose the host too.
+        assert!(pw(&egress, doc), "egress passes {doc:?}");
+    }
+    // Benign twins: the same passwords on real hosts, or on hosts that only
+    // look like documentation domains, are findings in both profiles.
+    for real in [
+        "const myURL = new URL('https://abc:xyz@api.company.com');",
+        "https://user:Zq8v2LmN4xT7pR@example.com.evil.net/path",
+        "https://user:Zq8v2LmN4xT7pR@myexample.com/path",
+        "redis://u:k3f9a0b2@test:6379",
+        "http://dev:d3vpw9q@localhost.company.net:8080/",
+        "ftp://rms:secret123@example.co/pub",
+    ] {
+        assert!(pw(&code, real), "code misses {real:?}");
+        assert!(pw(&egress, real), "egress misses {real:?}");
+    }
+}

@@ -162,3 +162,55 @@ fn walker_respects_gitignore_scans_hidden_files_and_skips_binaries() {
     let (found, _) = scan_path(root, &Scanner::builtin(), &all);
     assert_eq!(found.len(), 3);
 }
+
+#[test]
+fn a_walk_reports_findings_by_path_line_column_and_rule() {
+    // Several files with several findings each, some on one line, some
+    // two rules at one place (a token in a URL password): the order is
+    // that of a sort of the whole list by (path, line, column, rule id).
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (i, name) in ["b.env", "a.env", "c/d.env", "c.env", "a.env.d"]
+        .iter()
+        .enumerate()
+    {
+        let mut text = String::new();
+        for l in 0..20u64 {
+            let seed = i as u64 * 100 + l;
+            text.push_str(&format!("A={} B={}\n", token(seed), token(seed + 50)));
+            if l % 5 == 0 {
+                text.push_str(&format!(
+                    "url = https://u:{}@db.internal/x\n",
+                    token(seed + 70)
+                ));
+            }
+        }
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    // A second rule on the same tokens, whose id sorts before the
+    // built-in one it follows in the rule order.
+    let toml = "[extend]\nuseDefault = true\n[[rules]]\nid = \"aaa-token\"\nregex = '''ghp_[A-Za-z0-9]{36}'''\nkeywords = [\"ghp_\"]\n";
+    let scanner = Scanner::from_gitleaks_str(toml, root).unwrap();
+    let (found, _) = scan_path(root, &scanner, &WalkOptions::default());
+    assert!(found.len() >= 5 * 40, "{}", found.len());
+    let key = |f: &bottle_secrets::Finding| {
+        (
+            f.location.path.clone(),
+            f.location.line,
+            f.location.column,
+            f.rule_id.clone(),
+        )
+    };
+    let mut sorted = found.clone();
+    sorted.sort_by_key(key);
+    let got: Vec<_> = found.iter().map(key).collect();
+    let want: Vec<_> = sorted.iter().map(key).collect();
+    assert_eq!(got, want);
+    // Two rules at one place occur, so the rule id order is exercised.
+    assert!(
+        want.windows(2)
+            .any(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1 && w[0].2 == w[1].2)
+    );
+}
