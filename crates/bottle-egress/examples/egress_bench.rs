@@ -32,7 +32,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("proxy") {
         let cfg = bottle_egress::Config::load(Path::new(&args[2])).expect("config");
-        bottle_egress::run_blocking(cfg, |addr| println!("{addr}")).expect("proxy");
+        match std::env::var("EGRESS_BENCH_RT").ok() {
+            // Runtime experiments (the page's latency notes): the proxy on
+            // a runtime other than `run_blocking`'s.
+            Some(rt) => proxy_on(&rt, cfg),
+            None => bottle_egress::run_blocking(cfg, |addr| println!("{addr}")).expect("proxy"),
+        }
         return;
     }
     if args.get(1).map(String::as_str) == Some("upstream") {
@@ -49,6 +54,7 @@ fn main() {
             let big = upstream::https(&ca)
                 .http1_only()
                 .route("/big", vec![b'y'; BIG])
+                .route("/small", vec![b'x'; 1024])
                 .run()
                 .await;
             println!("{}", big.addr());
@@ -61,6 +67,37 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(bench());
+}
+
+/// The proxy on a runtime named by `EGRESS_BENCH_RT`: `current` (one
+/// thread), `multi:N` (N workers), `multi:N:event=E:global=G` (tokio's
+/// `event_interval` and `global_queue_interval`).
+fn proxy_on(spec: &str, cfg: bottle_egress::Config) {
+    let mut parts = spec.split(':');
+    let mut b = match parts.next() {
+        Some("current") => tokio::runtime::Builder::new_current_thread(),
+        Some("multi") => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = parts.next() {
+                b.worker_threads(n.parse().unwrap());
+            }
+            b
+        }
+        other => panic!("EGRESS_BENCH_RT: unknown flavour {other:?}"),
+    };
+    for p in parts {
+        match p.split_once('=') {
+            Some(("event", v)) => b.event_interval(v.parse().unwrap()),
+            Some(("global", v)) => b.global_queue_interval(v.parse().unwrap()),
+            _ => panic!("EGRESS_BENCH_RT: unknown setting {p}"),
+        };
+    }
+    let rt = b.enable_all().build().unwrap();
+    rt.block_on(async {
+        let proxy = bottle_egress::Proxy::bind(cfg).await.unwrap();
+        println!("{}", proxy.local_addr().unwrap());
+        proxy.serve().await.unwrap();
+    });
 }
 
 struct ProxyProc {
@@ -100,6 +137,24 @@ impl ProxyProc {
 
     fn rss_kib(&self) -> u64 {
         rss_kib(self.child.id())
+    }
+
+    /// Voluntary context switches of all the process's threads: each is a
+    /// sleep that something had to wake.
+    fn sleeps(&self) -> u64 {
+        let dir = format!("/proc/{}/task", self.child.id());
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+            .filter_map(|st| {
+                st.lines()
+                    .find(|l| l.starts_with("voluntary_ctxt_switches:"))?
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
     }
 
     fn cpu_secs(&self) -> f64 {
@@ -169,6 +224,8 @@ struct Stats {
     rps: f64,
     p50: Duration,
     p99: Duration,
+    /// Requests sent, warm-up included.
+    sent: usize,
 }
 
 async fn requests(
@@ -186,6 +243,7 @@ async fn requests(
         tasks.push(tokio::spawn(async move {
             let mut s = open(via, up, tls).await;
             let mut lat = Vec::new();
+            let mut sent = 0usize;
             loop {
                 let t0 = Instant::now();
                 if t0 >= end {
@@ -204,16 +262,20 @@ async fn requests(
                     "unexpected answer: {}",
                     String::from_utf8_lossy(&body)
                 );
+                sent += 1;
                 if t0 >= measure_from {
                     lat.push(t0.elapsed());
                 }
             }
-            lat
+            (lat, sent)
         }));
     }
     let mut all = Vec::new();
+    let mut sent = 0;
     for t in tasks {
-        all.extend(t.await.unwrap());
+        let (lat, n) = t.await.unwrap();
+        all.extend(lat);
+        sent += n;
     }
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
@@ -221,6 +283,7 @@ async fn requests(
         rps: all.len() as f64 / RUN.as_secs_f64(),
         p50: pct(0.50),
         p99: pct(0.99),
+        sent,
     }
 }
 
@@ -264,6 +327,17 @@ async fn bench() {
         .run()
         .await;
 
+    // The same 1 KiB route in a process of its own: a direct baseline that
+    // crosses processes as the proxied path does (client and upstream in
+    // one runtime wake no other process).
+    let sep_dir = dir.path().join("own-process");
+    std::fs::create_dir_all(&sep_dir).unwrap();
+    let sep = ProxyProc::start_role("upstream", &sep_dir, &[]);
+    let sep_tls = client::client_config_pem(
+        &std::fs::read_to_string(sep_dir.join("big-ca.pem")).unwrap(),
+        &[b"http/1.1"],
+    );
+
     let ca = bottle_egress::ca::generate("bench").unwrap();
     let (cert, key) = bottle_egress::ca::write_files(&ca, dir.path()).unwrap();
     let mut cfg = bottle_egress::Config::new("bench", cert, key);
@@ -273,7 +347,11 @@ async fn bench() {
         small.port()
     ))];
     cfg.passthrough = vec![format!("127.0.0.1:{}", big.port())];
-    cfg.upstream_ca = vec![up_ca_path.clone()];
+    cfg.allowlist.push(bottle_egress::AllowEntry::Host(format!(
+        "127.0.0.1:{}",
+        sep.addr.port()
+    )));
+    cfg.upstream_ca = vec![up_ca_path.clone(), sep_dir.join("big-ca.pem")];
     cfg.audit = bottle_egress::AuditTarget::File(dir.path().join("audit.jsonl"));
     cfg.dangerously_allow_loopback_upstreams = true;
     let cfg_path = dir.path().join("egress.toml");
@@ -287,19 +365,32 @@ async fn bench() {
         return;
     }
     if std::env::var("EGRESS_BENCH_ONLY").as_deref() == Ok("latency") {
+        // EGRESS_BENCH_CLIENTS=64 for the throughput side of a runtime
+        // experiment; EGRESS_BENCH_RT (see `proxy_on`) picks the runtime.
+        let clients: usize = std::env::var("EGRESS_BENCH_CLIENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
         let proxy = ProxyProc::start(&cfg_path);
         for _ in 0..3 {
-            let d = requests(Via::Direct, small.addr(), direct_tls.clone(), 1).await;
-            let b = requests(Via::Proxy(proxy.addr), small.addr(), bottle_tls.clone(), 1).await;
-            println!(
-                "direct {:.0} req/s p50 {} | bottle {:.0} req/s p50 {} p99 {} | added p50 +{} ms",
-                d.rps,
-                ms(d.p50),
-                b.rps,
-                ms(b.p50),
-                ms(b.p99),
-                ms(b.p50.saturating_sub(d.p50))
-            );
+            for (name, up, tls) in [
+                ("in-process upstream", small.addr(), &direct_tls),
+                ("own-process upstream", sep.addr, &sep_tls),
+            ] {
+                let d = requests(Via::Direct, up, tls.clone(), clients).await;
+                let z0 = proxy.sleeps();
+                let b = requests(Via::Proxy(proxy.addr), up, bottle_tls.clone(), clients).await;
+                let z = (proxy.sleeps() - z0) as f64 / b.sent as f64;
+                println!(
+                    "{name}: direct {:.0} req/s p50 {} | bottle {:.0} req/s p50 {} p99 {} | added p50 +{} ms | proxy sleeps per request {z:.2}",
+                    d.rps,
+                    ms(d.p50),
+                    b.rps,
+                    ms(b.p50),
+                    ms(b.p99),
+                    ms(b.p50.saturating_sub(d.p50))
+                );
+            }
         }
         return;
     }
@@ -358,6 +449,29 @@ async fn bench() {
             ms(b.p99.saturating_sub(d.p99)),
             ratio(&peers[0]),
             ratio(&peers[1]),
+        );
+        // Direct and bottle again, the upstream in its own process.
+        let d = requests(Via::Direct, sep.addr, sep_tls.clone(), clients).await;
+        let b = requests(
+            Via::Proxy(proxy.addr),
+            sep.addr,
+            bottle_tls.clone(),
+            clients,
+        )
+        .await;
+        println!(
+            "| same, upstream in its own process | {clients} | {:.0} | {:.0} | | | {} / {} | {} / {} | | |",
+            d.rps,
+            b.rps,
+            ms(d.p50),
+            ms(d.p99),
+            ms(b.p50),
+            ms(b.p99),
+        );
+        println!(
+            "| → bottle added p50 / p99 (own-process upstream) | {clients} | | | | | | +{} / +{} ms | | |",
+            ms(b.p50.saturating_sub(d.p50)),
+            ms(b.p99.saturating_sub(d.p99)),
         );
     }
     dlp_throughput(&proxy, small.addr(), &direct_tls, &bottle_tls).await;

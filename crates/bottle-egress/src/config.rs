@@ -494,7 +494,9 @@ pub struct DlpData {
     /// Rules `crypto-wif-key`, `crypto-seed-phrase`, `crypto-private-key`.
     pub crypto_keys: bool,
     /// Crypto-wallet addresses: Bitcoin base58check (P2PKH, P2SH) and
-    /// bech32/bech32m (segwit). Rule `crypto-address`.
+    /// bech32/bech32m (segwit), rule `crypto-address`; Ethereum addresses
+    /// (EIP-55 checksum in mixed case, an address keyword in one case),
+    /// rule `crypto-eth-address`.
     pub crypto_addresses: bool,
 }
 

@@ -29,6 +29,7 @@ mod dlp;
 mod error;
 mod exfil;
 mod health;
+mod keccak;
 pub mod net;
 mod pii;
 #[doc(hidden)]

@@ -22,6 +22,14 @@
 //!   after a private-key keyword (`private_key`, `privkey`, `secret key`, …).
 //! - `crypto-address`: a base58check Bitcoin, Litecoin or Dogecoin address
 //!   or a bech32/bech32m segwit address (`bc1…`, `tb1…`, `ltc1…`).
+//! - `crypto-eth-address`: an Ethereum address, `0x` and 40 hex digits. In
+//!   mixed case it carries the EIP-55 checksum (the case of each letter is
+//!   a bit of the Keccak-256 of the lower-case hex: about 15 bits for a
+//!   random address), which is checked and is enough on its own; in one
+//!   case it carries no checksum and needs an address keyword (`eth`,
+//!   `wallet`, `address`, `recipient`, …) in the 48 bytes before, like the
+//!   card and hex-key rules. Runs of fewer than ten distinct digits (the
+//!   zero address, `0x…dEaD` burn addresses) pass.
 //!
 //! The BIP-39 English word list (`bip39-english.txt`) is the standard's
 //! (bitcoin/bips, SHA-256 `2f5eed53…4dbda`).
@@ -70,10 +78,13 @@ pub(crate) fn scan(data: &DlpData, view: &[u8]) -> Option<PiiHit> {
             return Some(hit(rule::CRYPTO_PRIVATE_KEY)(v));
         }
     }
-    if data.crypto_addresses
-        && let Some(v) = bech32_address(view)
-    {
-        return Some(hit(rule::CRYPTO_ADDRESS)(v));
+    if data.crypto_addresses {
+        if let Some(v) = bech32_address(view) {
+            return Some(hit(rule::CRYPTO_ADDRESS)(v));
+        }
+        if let Some(v) = eth_address(view) {
+            return Some(hit(rule::CRYPTO_ETH_ADDRESS)(v));
+        }
     }
     None
 }
@@ -519,6 +530,80 @@ fn bech32_address(view: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+// ---- Ethereum addresses (EIP-55) ------------------------------------------
+
+/// Whole words (lower case, letters and digits) that name an address. A
+/// word containing `addr` or `wallet` counts too (`toAddress`, `eth_addr`).
+const ETH_WORDS: &[&[u8]] = &[
+    b"eth",
+    b"ether",
+    b"ethereum",
+    b"erc20",
+    b"web3",
+    b"etherscan",
+    b"metamask",
+    b"account",
+    b"recipient",
+    b"payee",
+    b"beneficiary",
+];
+
+fn eth_keyword_before(view: &[u8], at: usize) -> bool {
+    let ctx = before(view, at, 48);
+    ctx.split(|b| !b.is_ascii_alphanumeric()).any(|w| {
+        ETH_WORDS.contains(&w)
+            || memchr::memmem::find(w, b"addr").is_some()
+            || memchr::memmem::find(w, b"wallet").is_some()
+    })
+}
+
+/// EIP-55: letter `i` is upper case exactly when nibble `i` of the
+/// Keccak-256 of the lower-case hex is 8 or more.
+fn eip55_ok(hex40: &[u8]) -> bool {
+    let h = crate::keccak::keccak256(&hex40.to_ascii_lowercase());
+    hex40.iter().enumerate().all(|(i, c)| {
+        let nibble = (h[i / 2] >> if i % 2 == 0 { 4 } else { 0 }) & 0x0f;
+        !c.is_ascii_alphabetic() || c.is_ascii_uppercase() == (nibble >= 8)
+    })
+}
+
+fn eth_address(view: &[u8]) -> Option<Vec<u8>> {
+    for at in memchr::memmem::find_iter(view, b"0x") {
+        if at > 0 && is_word_byte(view[at - 1]) {
+            continue;
+        }
+        let s = at + 2;
+        let Some(run) = view.get(s..s + 40) else {
+            break;
+        };
+        if !run.iter().all(u8::is_ascii_hexdigit)
+            || view.get(s + 40).is_some_and(|b| is_word_byte(*b))
+        {
+            continue;
+        }
+        let mut seen = [false; 16];
+        run.iter().for_each(|c| {
+            seen[(*c as char).to_digit(16).unwrap_or(0) as usize] = true;
+        });
+        if seen.iter().filter(|x| **x).count() < 10 {
+            continue;
+        }
+        let mixed =
+            run.iter().any(u8::is_ascii_lowercase) && run.iter().any(u8::is_ascii_uppercase);
+        let hit = if mixed {
+            eip55_ok(run)
+        } else {
+            eth_keyword_before(view, at)
+        };
+        if hit {
+            let mut v = b"0x".to_vec();
+            v.extend(run.to_ascii_lowercase());
+            return Some(v);
+        }
+    }
+    None
+}
+
 // ---- BIP-39 seed phrases -------------------------------------------------
 
 fn wordlist() -> &'static HashMap<&'static [u8], u16> {
@@ -853,6 +938,26 @@ pub mod samples {
         }
     }
 
+    /// The EIP-55 (checksummed, mixed-case) form of a 20-byte Ethereum
+    /// address given as 40 hex digits, with its `0x`.
+    pub fn eip55(hex40: &str) -> String {
+        let lower = hex40.to_ascii_lowercase();
+        let h = crate::keccak::keccak256(lower.as_bytes());
+        let body: String = lower
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                let nibble = (h[i / 2] >> if i % 2 == 0 { 4 } else { 0 }) & 0x0f;
+                if nibble >= 8 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        format!("0x{body}")
+    }
+
     /// A bech32 (v0) address for a 20-byte program.
     pub fn bech32(hrp: &str, program: &[u8]) -> String {
         let mut data = vec![0u8];
@@ -1037,5 +1142,88 @@ mod tests {
         };
         assert!(scan(&off, format!("mnemonic: {s}").as_bytes()).is_none());
         assert!(scan(&off, p2pkh.as_bytes()).is_some());
+    }
+
+    /// The EIP-55 spec's examples: four whose checksum makes them mixed
+    /// case, two that come out all upper case and two all lower case.
+    const EIP55_MIXED: &[&str] = &[
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+        "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+        "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
+        "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+    ];
+    const EIP55_ONE_CASE: &[&str] = &[
+        "0x52908400098527886E0F7030069857D2E4169EE7",
+        "0x8617E340B3D01FA5F11F306F4090FD50E238070D",
+        "0xde709f2102306220921060314715629080e2fb77",
+        "0x27b1fdb04752bbc536007a920d24acb045561c26",
+    ];
+
+    #[test]
+    fn ethereum_addresses_need_the_eip55_checksum_or_a_keyword() {
+        // The checksum function reproduces the spec's own examples.
+        for a in EIP55_MIXED.iter().chain(EIP55_ONE_CASE) {
+            assert_eq!(&sm::eip55(&a[2..]), a);
+        }
+        for a in EIP55_MIXED {
+            for t in [
+                a.to_string(),
+                format!("send it to {a} today"),
+                format!("{{\"to\":\"{a}\",\"value\":\"0x1\"}}"),
+                format!("https://api.example.com/v1/tx?dst={a}&n=1"),
+            ] {
+                assert_eq!(rule_of(&t), Some(rule::CRYPTO_ETH_ADDRESS), "{t}");
+            }
+            let hit = scan(&all(), a.as_bytes()).unwrap();
+            assert_eq!(hit.value, a.to_ascii_lowercase().into_bytes());
+        }
+        for a in EIP55_ONE_CASE {
+            for t in [
+                format!("my wallet: {a}"),
+                format!("{{\"toAddress\": \"{a}\"}}"),
+                format!("ETH {a}"),
+                format!("recipient={a}"),
+            ] {
+                assert_eq!(rule_of(&t), Some(rule::CRYPTO_ETH_ADDRESS), "{t}");
+            }
+        }
+        // Benign twins. A checksum off by one letter's case (still mixed).
+        let mut off = EIP55_MIXED[0].as_bytes().to_vec();
+        let k = off.iter().rposition(u8::is_ascii_lowercase).unwrap();
+        off[k] = off[k].to_ascii_uppercase();
+        let off = String::from_utf8(off).unwrap();
+        assert!(off.bytes().any(|b| b.is_ascii_lowercase()));
+        let sha1 = "9fbdb1c0e0c1b5a3d9c9d5c8e4f0a1b2c3d4e5f6";
+        for t in [
+            off.clone(),
+            format!("wallet {}", &off[..41]),
+            // A git SHA-1 with 0x, and 40-hex digests in URL paths.
+            format!("commit 0x{sha1}"),
+            format!("https://github.com/o/r/commit/{sha1}"),
+            format!("https://cdn.example.com/objects/0x{sha1}/data"),
+            format!(
+                "https://cdn.example.com/objects/0x{}/data",
+                sha1.to_ascii_uppercase()
+            ),
+            // One case without a keyword: no checksum to go by.
+            format!("id = {}", EIP55_ONE_CASE[2]),
+            format!("\"{}\"", EIP55_ONE_CASE[0]),
+            // A keyword inside a longer word is not one (`method`, `Seth`).
+            format!("method 0x{sha1}"),
+            // Longer and shorter hex runs, the zero and burn addresses.
+            format!("tx 0x{sha1}{sha1}"),
+            format!("address 0x{}", &sha1[..39]),
+            format!("{}ff", EIP55_MIXED[1]),
+            format!("x{}", EIP55_MIXED[1]),
+            "address(0) == 0x0000000000000000000000000000000000000000".to_string(),
+            "burn address 0x000000000000000000000000000000000000dEaD".to_string(),
+        ] {
+            assert_eq!(rule_of(&t), None, "{t}");
+        }
+        let off = DlpData {
+            crypto_addresses: false,
+            ..all()
+        };
+        assert!(scan(&off, EIP55_MIXED[0].as_bytes()).is_none());
     }
 }

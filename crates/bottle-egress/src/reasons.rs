@@ -79,6 +79,9 @@ pub mod rule {
     pub const CRYPTO_PRIVATE_KEY: &str = "crypto-private-key";
     /// A crypto-wallet address (base58check or bech32 checksum).
     pub const CRYPTO_ADDRESS: &str = "crypto-address";
+    /// An Ethereum address (`0x` + 40 hex): mixed case with a valid EIP-55
+    /// checksum, or one case next to an address keyword.
+    pub const CRYPTO_ETH_ADDRESS: &str = "crypto-eth-address";
 
     /// A JSON Web Token inside a WebSocket message.
     pub const JWT: &str = "jwt";

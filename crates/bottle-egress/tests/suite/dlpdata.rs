@@ -92,7 +92,20 @@ fn true_samples() -> Vec<(String, &'static str, String)> {
         (format!("ETH_PRIVATE_KEY=0x{hexkey}\n"), "", hexkey),
         (format!("{{\"to\":\"{addr}\"}}"), "crypto-address", addr),
         (format!("{{\"to\":\"{segwit}\"}}"), "crypto-address", segwit),
+        (
+            format!("{{\"text\":\"send the rest to {}\"}}", eth_sample()),
+            "crypto-eth-address",
+            eth_sample(),
+        ),
     ]
+}
+
+/// A fresh EIP-55 address (mixed case, checksum valid).
+fn eth_sample() -> String {
+    let hex: String = (0..20u8)
+        .map(|i| format!("{:02x}", i.wrapping_mul(151).wrapping_add(77)))
+        .collect();
+    samples::eip55(&hex)
 }
 
 /// What real model API requests carry: code with long numbers, hashes,
@@ -114,6 +127,10 @@ fn benign_samples() -> Vec<String> {
         "{\"content\":\"The quick brown fox jumps over the lazy dog, then the dog sleeps.\"}"
             .to_string(),
         "{\"content\":\"version = \\\"4.1.2\\\" # 4111-1111 is a part number\"}".to_string(),
+        // A git SHA-1 written with 0x, a digest in a URL, an Ethereum
+        // address whose checksum is off by one letter's case.
+        "{\"content\":\"reverted 0x9fbdb1c0e0c1b5a3d9c9d5c8e4f0a1b2c3d4e5f6, see https://github.com/o/r/commit/9fbdb1c0e0c1b5a3d9c9d5c8e4f0a1b2c3d4e5f6\"}".to_string(),
+        format!("{{\"content\":\"let to = \\\"{}\\\";\"}}", case_off(&eth_sample())),
     ]
 }
 
@@ -170,6 +187,87 @@ async fn issue12_financial_and_wallet_data_blocks_everywhere_and_benign_twins_pa
         .await;
         assert_eq!(r.status, 200, "benign body blocked: {body}\n{}", r.text());
     }
+}
+
+/// `a` with the case of its last lower-case letter flipped: still mixed
+/// case, the EIP-55 checksum no longer holds.
+fn case_off(a: &str) -> String {
+    let mut b = a.as_bytes().to_vec();
+    let k = b.iter().rposition(u8::is_ascii_lowercase).unwrap();
+    b[k] = b[k].to_ascii_uppercase();
+    String::from_utf8(b).unwrap()
+}
+
+/// Issue 12, class 5: Ethereum addresses. A mixed-case one is judged by its
+/// EIP-55 checksum alone, a one-case one by an address keyword before it;
+/// in a body, a URL and a header.
+#[tokio::test]
+async fn issue12_ethereum_addresses_block_by_checksum_or_keyword_and_twins_pass() {
+    let mut h = Harness::new();
+    let (up, proxy, base) = setup(&mut h).await;
+    // The EIP-55 spec's first example, and a one-case spec example.
+    let spec = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+    let lower = "0xde709f2102306220921060314715629080e2fb77";
+    for body in [
+        format!("{{\"messages\":[{{\"role\":\"user\",\"content\":\"pay {spec}\"}}]}}"),
+        format!("{{\"from\":\"me\",\"to\":\"{}\"}}", eth_sample()),
+        format!("{{\"wallet_address\":\"{lower}\"}}"),
+    ] {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/v1/messages"),
+            &[],
+            body,
+        )
+        .await;
+        assert_blocked(&r, 403, "dlp-body:crypto-eth-address");
+        assert!(r.text().contains("dlp_allow"), "{}", r.text());
+    }
+    let r = plain(
+        proxy.addr(),
+        "GET",
+        &format!("{base}/"),
+        &[("x-note", &format!("eth {lower}"))],
+        Bytes::new(),
+    )
+    .await;
+    assert_blocked(&r, 403, "dlp-header:crypto-eth-address");
+    assert!(
+        up.requests().is_empty(),
+        "a blocked request reached the upstream"
+    );
+    assert!(
+        !h.audit_text().contains(&spec[2..]),
+        "the address is in the audit log"
+    );
+    // Benign twins: the checksum off by one letter's case, the one-case
+    // address without a keyword, a git SHA-1 with 0x, a 40-hex digest in
+    // a URL path.
+    let sha1 = "9fbdb1c0e0c1b5a3d9c9d5c8e4f0a1b2c3d4e5f6";
+    for body in [
+        format!("{{\"content\":\"pay {}\"}}", case_off(spec)),
+        format!("{{\"content\":\"id {lower}\"}}"),
+        format!("{{\"content\":\"git show 0x{sha1}\"}}"),
+    ] {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/v1/messages"),
+            &[],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "benign body blocked: {body}\n{}", r.text());
+    }
+    for path in [
+        format!("/repos/o/r/commits/{sha1}"),
+        format!("/blobs/0x{sha1}/raw"),
+    ] {
+        let r = get(proxy.addr(), &format!("{base}{path}")).await;
+        assert_eq!(r.status, 200, "benign path blocked: {path}\n{}", r.text());
+    }
+    assert_eq!(up.requests().len(), 5);
 }
 
 #[tokio::test]

@@ -225,6 +225,7 @@ async fn fp_corpus() {
         "crypto-seed-phrase",
         "crypto-private-key",
         "crypto-address",
+        "crypto-eth-address",
         "high-entropy-value",
     ];
     let ours: usize = blocks
