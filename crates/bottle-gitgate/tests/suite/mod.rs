@@ -4,6 +4,7 @@ mod agent;
 mod credentials;
 mod fetch;
 mod push;
+mod realtrees;
 mod scan;
 mod server;
 mod ssh;
