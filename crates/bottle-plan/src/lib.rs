@@ -12,10 +12,13 @@ mod render;
 
 pub use render::{allowlist_summary, render_text};
 
+#[cfg(feature = "manifest")]
 use bottle_manifest::{
-    AllowEntry, Diagnostic, EnvValue, KeyPath, ManifestError, ManifestSet, Preset, Sourced,
+    AllowEntry, Diagnostic, EnvValue, KeyPath, ManifestError, ManifestSet, Sourced,
 };
-use bottle_policy::{AllowRule, Allowlist, GitUrl, HostPattern, PathGlob, Transport};
+use bottle_policy::Transport;
+#[cfg(feature = "manifest")]
+use bottle_policy::{AllowRule, Allowlist, GitUrl, HostPattern, PathGlob};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -76,6 +79,7 @@ pub fn default_allowlist(env_value: Option<&str>) -> Vec<String> {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// A problem located in a manifest file.
+    #[cfg(feature = "manifest")]
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     /// The named agent does not exist.
@@ -526,6 +530,41 @@ pub struct MountPlan {
     pub readonly: bool,
 }
 
+/// An agent preset: the image recipe and the default command.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// A shell with git, curl and python3.
+    #[default]
+    Shell,
+    /// Claude Code.
+    Claude,
+    /// OpenAI Codex CLI.
+    Codex,
+}
+
+impl Preset {
+    /// The preset's name, as the manifest spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shell => "shell",
+            Self::Claude => "claude",
+            Self::Codex => "codex",
+        }
+    }
+}
+
+#[cfg(feature = "manifest")]
+impl From<bottle_manifest::Preset> for Preset {
+    fn from(p: bottle_manifest::Preset) -> Self {
+        match p {
+            bottle_manifest::Preset::Shell => Self::Shell,
+            bottle_manifest::Preset::Claude => Self::Claude,
+            bottle_manifest::Preset::Codex => Self::Codex,
+        }
+    }
+}
+
 /// Label keys.
 pub mod labels {
     /// Instance name.
@@ -539,6 +578,7 @@ pub mod labels {
 }
 
 /// Plan a launch.
+#[cfg(feature = "manifest")]
 pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanError> {
     let agent_name = pick_agent(set, inputs.agent.as_deref())?;
     let Some(agent) = set.agents.get(&agent_name) else {
@@ -735,7 +775,7 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
         return Err(ManifestError { diagnostics: diags }.into());
     }
 
-    let preset = agent.value.preset;
+    let preset = Preset::from(agent.value.preset);
     let image = match (&b.image, &b.dockerfile) {
         (Some(r), _) => ImagePlan::Image {
             reference: r.clone(),
@@ -880,6 +920,7 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
     })
 }
 
+#[cfg(feature = "manifest")]
 fn pick_agent(set: &ManifestSet, asked: Option<&str>) -> Result<String, PlanError> {
     match asked {
         Some(a) if set.agents.contains_key(a) => Ok(a.to_string()),
@@ -921,6 +962,7 @@ pub fn preset_command(preset: Preset) -> Vec<String> {
     }
 }
 
+#[cfg(feature = "manifest")]
 fn rule_plan(r: &AllowRule) -> AllowRulePlan {
     AllowRulePlan {
         host: r.host.to_string(),
@@ -930,6 +972,7 @@ fn rule_plan(r: &AllowRule) -> AllowRulePlan {
     }
 }
 
+#[cfg(feature = "manifest")]
 fn check_vars(
     diags: &mut Vec<Diagnostic>,
     file: &bottle_manifest::SourceFile,

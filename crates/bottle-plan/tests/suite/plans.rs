@@ -1,4 +1,4 @@
-use bottle_manifest::{Format, ManifestSet, Preset, SourceFile, parse_file};
+use bottle_manifest::{Format, ManifestSet, SourceFile, parse_file};
 use bottle_plan::*;
 use bottle_policy::Transport;
 use std::collections::{BTreeMap, BTreeSet};
@@ -512,4 +512,21 @@ bottle = "b"
     );
     assert!(!out.contains("tools push scan allows"), "{out}");
     assert_eq!(out.matches("push scan allows").count(), 3, "{out}");
+}
+
+#[test]
+fn every_manifest_preset_maps_to_the_plan_preset_of_its_name() {
+    for m in [
+        bottle_manifest::Preset::Shell,
+        bottle_manifest::Preset::Claude,
+        bottle_manifest::Preset::Codex,
+    ] {
+        let p = Preset::from(m);
+        assert_eq!(p.as_str(), m.as_str());
+        // The plan's JSON spells it as the manifest does.
+        assert_eq!(
+            serde_json::to_value(p).unwrap(),
+            serde_json::Value::String(m.as_str().into())
+        );
+    }
 }

@@ -79,9 +79,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .await?;
                 for p in &b.preset {
                     let preset = match p {
-                        PresetArg::Shell => bottle_manifest::Preset::Shell,
-                        PresetArg::Claude => bottle_manifest::Preset::Claude,
-                        PresetArg::Codex => bottle_manifest::Preset::Codex,
+                        PresetArg::Shell => bottle_plan::Preset::Shell,
+                        PresetArg::Claude => bottle_plan::Preset::Claude,
+                        PresetArg::Codex => bottle_plan::Preset::Codex,
                     };
                     let reference = format!("bottle/agent-{}:latest", preset.as_str());
                     bottle_docker::images::ensure_preset(

@@ -5,7 +5,8 @@
 use anyhow::{Context as _, bail};
 use bottle_contract::{self as contract, Secret};
 use bottle_docker::{Engine, LaunchSpec, Progress};
-use bottle_manifest::{EnvValue, ManifestSet, Preset};
+use bottle_manifest::{EnvValue, ManifestSet};
+use bottle_plan::Preset;
 use bottle_plan::{ImagePlan, LaunchPlan, Role};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
