@@ -122,8 +122,7 @@ pub const BASE_FROM_REGISTRY: Recipe = Recipe {
     files: &[],
 };
 
-/// An agent image bottle builds from its own recipe: one per manifest
-/// preset (the binary maps them; this crate knows no manifest).
+/// An agent image bottle builds from its own recipe: one per plan preset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AgentImage {
     /// A shell on the base image.
@@ -141,6 +140,57 @@ impl AgentImage {
             Self::Shell => "shell",
             Self::Claude => "claude",
             Self::Codex => "codex",
+        }
+    }
+}
+
+impl From<bottle_plan::Preset> for AgentImage {
+    fn from(p: bottle_plan::Preset) -> Self {
+        match p {
+            bottle_plan::Preset::Shell => Self::Shell,
+            bottle_plan::Preset::Claude => Self::Claude,
+            bottle_plan::Preset::Codex => Self::Codex,
+        }
+    }
+}
+
+/// Make every image `plan` uses: the base (pulled and built where a
+/// registry is reachable; else, once `offer_bootstrap` agrees, bootstrapped
+/// from the host's Debian packages), the sidecars (from `binary`, tagged
+/// as the plan's egress image is), and the agent's image.
+///
+/// `offer_bootstrap` gets the reason the pull failed and answers whether
+/// to bootstrap; its error is the launch's (the caller asks the user).
+pub async fn ensure_plan(
+    engine: &Engine,
+    plan: &bottle_plan::LaunchPlan,
+    binary: &Path,
+    offer_bootstrap: impl FnOnce(&Error) -> Result<()>,
+    progress: ProgressFn<'_>,
+) -> Result<()> {
+    use bottle_plan::{ImagePlan, Role};
+    if inspect(engine, BASE_IMAGE).await?.is_none()
+        && let Err(e) = build_base_from_registry(engine, progress).await
+    {
+        offer_bootstrap(&e)?;
+        crate::bootstrap::bootstrap(engine, &Default::default(), progress).await?;
+    }
+    let tag = plan
+        .containers
+        .iter()
+        .find(|c| c.role == Role::Egress)
+        .and_then(|c| c.image.rsplit_once(':'))
+        .map(|(_, t)| t.to_string())
+        .ok_or_else(|| Error::Invalid("the plan has no egress sidecar image".into()))?;
+    let with_git = plan.containers.iter().any(|c| c.role == Role::Git);
+    ensure_sidecars(engine, &tag, binary, with_git, progress).await?;
+    match &plan.image {
+        ImagePlan::Preset { preset, reference } => {
+            ensure_preset(engine, (*preset).into(), reference, progress).await
+        }
+        ImagePlan::Image { reference } => ensure_reference(engine, reference, progress).await,
+        ImagePlan::Dockerfile { path, tag } => {
+            build_dockerfile(engine, Path::new(path), tag, progress).await
         }
     }
 }
@@ -690,6 +740,16 @@ pub async fn remove(engine: &Engine, reference: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_preset_has_the_image_recipe_of_its_name() {
+        use bottle_plan::Preset;
+        for p in [Preset::Shell, Preset::Claude, Preset::Codex] {
+            let image = AgentImage::from(p);
+            assert_eq!(image.as_str(), p.as_str());
+            assert_eq!(recipe_for(image).name, format!("agent-{}", p.as_str()));
+        }
+    }
 
     #[test]
     fn recipe_hashes_change_with_any_part() {

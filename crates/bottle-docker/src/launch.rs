@@ -29,7 +29,7 @@ pub use bottle_contract::File;
 use bottle_contract::{Bundle, Sidecar};
 use bottle_plan::{LaunchPlan, Role};
 use futures_util::StreamExt;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -131,6 +131,41 @@ pub struct TeardownReport {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Reserve a free instance name, the engine being the arbiter between
+/// launches that run at once: try `plan`'s name, and on a refusal ask
+/// `replan` for a plan that avoids every name taken so far (the refused
+/// ones and those of the bottles the engine holds). Returns the plan that
+/// holds its name and its bottle.
+pub async fn reserve_free(
+    engine: &Engine,
+    plan: &LaunchPlan,
+    mut replan: impl FnMut(&LaunchPlan, BTreeSet<String>) -> Result<LaunchPlan>,
+) -> Result<(LaunchPlan, Bottle)> {
+    let mut plan = plan.clone();
+    let mut taken = BTreeSet::new();
+    // Each refusal means another launch took a name since we looked; the
+    // bound only guards against an engine that refuses everything.
+    for _ in 0..1000 {
+        if let Some(b) = reserve(engine, &plan).await? {
+            return Ok((plan, b));
+        }
+        taken.insert(plan.instance.clone());
+        taken.extend(crate::ops::instance_names(engine).await?);
+        let next = replan(&plan, taken.clone())?;
+        if taken.contains(&next.instance) {
+            return Err(Error::Invalid(format!(
+                "planning again gave the taken instance name {:?}",
+                next.instance
+            )));
+        }
+        plan = next;
+    }
+    Err(Error::Invalid(format!(
+        "no free instance name for agent {:?} after 1000 tries",
+        plan.agent.name
+    )))
 }
 
 /// Reserve `plan`'s instance name on the engine: create its reservation

@@ -38,7 +38,7 @@ mod zip;
 pub use cancel::Cancel;
 pub use engine::Engine;
 pub use error::{Error, Result};
-pub use launch::{Bottle, LaunchSpec, TeardownReport, launch, reserve};
+pub use launch::{Bottle, LaunchSpec, TeardownReport, launch, reserve, reserve_free};
 pub use progress::{Progress, ProgressFn};
 
 /// Names of running instances, for planning a new one's name. `None` when

@@ -86,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     let reference = format!("bottle/agent-{}:latest", preset.as_str());
                     bottle_docker::images::ensure_preset(
                         &engine,
-                        super::launch::agent_image(preset),
+                        preset.into(),
                         &reference,
                         &show_progress,
                     )

@@ -6,8 +6,7 @@ use anyhow::{Context as _, bail};
 use bottle_contract::{self as contract, Secret};
 use bottle_docker::{Engine, LaunchSpec, Progress};
 use bottle_manifest::{EnvValue, ManifestSet};
-use bottle_plan::Preset;
-use bottle_plan::{ImagePlan, LaunchPlan, Role};
+use bottle_plan::LaunchPlan;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -196,63 +195,26 @@ pub fn launch_progress(verbose: bool) -> impl Fn(Progress<'_>) + Send + Sync {
     }
 }
 
-/// Make every image the plan uses: the base (pulled and built where a
-/// registry is reachable, else bootstrapped from the host's packages after
-/// asking), the sidecars (from this binary), the agent's.
+/// Make every image the plan uses; a missing base image that cannot be
+/// pulled is bootstrapped from the host's packages after asking.
 pub async fn ensure_images(engine: &Engine, plan: &LaunchPlan, yes: bool) -> anyhow::Result<()> {
     use bottle_docker::images;
-    let progress = &show_progress;
-    if images::inspect(engine, images::BASE_IMAGE).await?.is_none() {
-        eprintln!("bottle: the base image {} is missing", images::BASE_IMAGE);
-        let pulled = images::build_base_from_registry(engine, progress).await;
-        if let Err(e) = pulled {
-            eprintln!("bottle: it cannot be pulled here ({e})");
-            confirm(
-                yes,
-                "Build it from this machine's Debian packages with mmdebstrap (takes a few minutes)?",
-            )
-            .map_err(|e| anyhow::anyhow!("{e}; or run `bottle image bootstrap` first"))?;
-            bottle_docker::bootstrap::bootstrap(engine, &Default::default(), progress).await?;
-        }
-    }
-    let tag = plan
-        .containers
-        .iter()
-        .find(|c| c.role == Role::Egress)
-        .and_then(|c| c.image.rsplit_once(':'))
-        .map(|(_, t)| t.to_string())
-        .context("the plan has no egress sidecar")?;
-    let with_git = plan.containers.iter().any(|c| c.role == Role::Git);
-    images::ensure_sidecars(
-        engine,
-        &tag,
-        std::path::Path::new("/proc/self/exe"),
-        with_git,
-        progress,
-    )
-    .await?;
-    match &plan.image {
-        ImagePlan::Preset { preset, reference } => {
-            images::ensure_preset(engine, agent_image(*preset), reference, progress).await?
-        }
-        ImagePlan::Image { reference } => {
-            images::ensure_reference(engine, reference, progress).await?
-        }
-        ImagePlan::Dockerfile { path, tag } => {
-            images::build_dockerfile(engine, std::path::Path::new(path), tag, progress).await?
-        }
-    }
-    Ok(())
-}
-
-/// The image recipe of a manifest preset.
-pub fn agent_image(p: Preset) -> bottle_docker::images::AgentImage {
-    use bottle_docker::images::AgentImage;
-    match p {
-        Preset::Shell => AgentImage::Shell,
-        Preset::Claude => AgentImage::Claude,
-        Preset::Codex => AgentImage::Codex,
-    }
+    let offer = |why: &bottle_docker::Error| {
+        eprintln!(
+            "bottle: the base image {} is missing and cannot be pulled here ({why})",
+            images::BASE_IMAGE
+        );
+        confirm(
+            yes,
+            "Build it from this machine's Debian packages with mmdebstrap (takes a few minutes)?",
+        )
+        .map_err(|e| bottle_docker::Error::ImageMissing {
+            image: images::BASE_IMAGE.into(),
+            hint: format!("{e}; or run `bottle image bootstrap` first"),
+        })
+    };
+    let exe = std::path::Path::new("/proc/self/exe");
+    Ok(images::ensure_plan(engine, plan, exe, offer, &show_progress).await?)
 }
 
 /// How a session's launch behaves.
@@ -278,32 +240,6 @@ pub fn replan(
     next.agent.command = plan.agent.command.clone();
     next.agent.prompt = plan.agent.prompt.clone();
     Ok(next)
-}
-
-/// Reserve an instance name on the engine, the arbiter between launches
-/// that run at once: try the plan's name, and on a refusal plan again with
-/// the next free one. Returns the plan that holds its name.
-pub async fn reserve(
-    engine: &Engine,
-    set: &ManifestSet,
-    plan: &LaunchPlan,
-) -> anyhow::Result<(LaunchPlan, bottle_docker::Bottle)> {
-    let mut plan = plan.clone();
-    let mut taken = std::collections::BTreeSet::new();
-    // Each refusal means another launch took a name since we looked; a
-    // bound only guards against an engine that refuses everything.
-    for _ in 0..1000 {
-        if let Some(b) = bottle_docker::reserve(engine, &plan).await? {
-            return Ok((plan, b));
-        }
-        taken.insert(plan.instance.clone());
-        taken.extend(bottle_docker::ops::instance_names(engine).await?);
-        plan = replan(set, &plan, taken.clone())?;
-    }
-    bail!(
-        "no free instance name for agent {:?} after 1000 tries",
-        plan.agent.name
-    )
 }
 
 /// What `run` and `start` share once the values are resolved: connect,
@@ -333,7 +269,10 @@ pub fn launch_session(
             .race(async { Ok(ensure_images(&engine, plan, opts.yes).await) })
             .await??;
         let progress = launch_progress(opts.verbose);
-        let (plan, reserved) = reserve(&engine, set, plan).await?;
+        let (plan, reserved) = bottle_docker::reserve_free(&engine, plan, |p, taken| {
+            replan(set, p, taken).map_err(|e| bottle_docker::Error::Invalid(format!("{e:#}")))
+        })
+        .await?;
         let spec = match build(&plan) {
             Ok(s) => s,
             Err(e) => {
@@ -409,22 +348,5 @@ pub fn signal_exit(sig: &str) -> u8 {
         "SIGINT" => 130,
         "SIGTERM" => 143,
         _ => 130,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_preset_has_its_image_recipe() {
-        for (p, name) in [
-            (Preset::Shell, "shell"),
-            (Preset::Claude, "claude"),
-            (Preset::Codex, "codex"),
-        ] {
-            assert_eq!(agent_image(p).as_str(), name);
-            assert_eq!(p.as_str(), name);
-        }
     }
 }
