@@ -179,25 +179,11 @@ pub fn placeholder(var: &str) -> String {
     )
 }
 
-/// Environment variables the launcher sets in the agent; manifest entries
-/// with these names are dropped.
-pub const RESERVED_ENV: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "SSL_CERT_FILE",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "GIT_SSL_CAINFO",
-    "PIP_CERT",
-    "CARGO_HTTP_CAINFO",
-    "NODE_EXTRA_CA_CERTS",
-    "GIT_CONFIG_SYSTEM",
-    "BOTTLE_INSTANCE",
-];
+/// Variables that name the egress proxy.
+pub const PROXY_ENV: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
+
+/// Variables that list the hosts reached without the proxy.
+pub const NO_PROXY_ENV: &[&str] = &["NO_PROXY", "no_proxy"];
 
 /// Variables that name the CA bundle (the image's roots plus the bottle CA).
 pub const BUNDLE_ENV: &[&str] = &[
@@ -208,6 +194,26 @@ pub const BUNDLE_ENV: &[&str] = &[
     "PIP_CERT",
     "CARGO_HTTP_CAINFO",
 ];
+
+/// Node's extra CA file (added to its own roots).
+pub const NODE_CA_ENV: &str = "NODE_EXTRA_CA_CERTS";
+
+/// Git's system config (the gate's `insteadOf` rules).
+pub const GITCONFIG_ENV: &str = "GIT_CONFIG_SYSTEM";
+
+/// The instance name.
+pub const INSTANCE_ENV: &str = "BOTTLE_INSTANCE";
+
+/// Environment variables the launcher sets in the agent; manifest entries
+/// with these names are dropped.
+pub fn reserved_env() -> impl Iterator<Item = &'static str> {
+    PROXY_ENV
+        .iter()
+        .chain(NO_PROXY_ENV)
+        .chain(BUNDLE_ENV)
+        .copied()
+        .chain([NODE_CA_ENV, GITCONFIG_ENV, INSTANCE_ENV])
+}
 
 /// A sidecar container: what to create, copy in, run and probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -380,26 +386,27 @@ pub fn bundle(plan: &LaunchPlan, values: &Values) -> Result<Bundle, ContractErro
     let agent_plan = container(plan, Role::Agent).ok_or(ContractError::NoContainer(Role::Agent))?;
     let mut agent_env: Vec<(String, Secret)> = env
         .into_iter()
-        .filter(|(k, _)| !RESERVED_ENV.contains(&k.as_str()))
+        .filter(|(k, _)| !reserved_env().any(|r| r == k))
         .collect();
     let own = |k: &str, v: &str| (k.to_string(), Secret::new(v));
     let proxy = &plan.egress.proxy_url;
-    for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+    for k in PROXY_ENV {
         agent_env.push(own(k, proxy));
     }
     let no_proxy = plan.egress.no_proxy.join(",");
-    agent_env.push(own("NO_PROXY", &no_proxy));
-    agent_env.push(own("no_proxy", &no_proxy));
+    for k in NO_PROXY_ENV {
+        agent_env.push(own(k, &no_proxy));
+    }
     // One bundle (the image's roots plus the bottle CA) for every stack
     // that reads a bundle path; Node adds extra CAs to its own roots.
     for k in BUNDLE_ENV {
         agent_env.push(own(k, paths::DEFAULT_BUNDLE));
     }
-    agent_env.push(own("NODE_EXTRA_CA_CERTS", paths::CA_CERT));
+    agent_env.push(own(NODE_CA_ENV, paths::CA_CERT));
     if gitconfig.is_some() {
-        agent_env.push(own("GIT_CONFIG_SYSTEM", paths::AGENT_GITCONFIG));
+        agent_env.push(own(GITCONFIG_ENV, paths::AGENT_GITCONFIG));
     }
-    agent_env.push(own("BOTTLE_INSTANCE", &plan.instance));
+    agent_env.push(own(INSTANCE_ENV, &plan.instance));
 
     let mut agent_files = vec![File::new(
         paths::CA_CERT,

@@ -786,3 +786,44 @@ fn debug_output_holds_no_value() {
     // Twin: the names are there.
     assert!(shown.contains("TOKEN") && shown.contains("/home/me/.ssh/gate"));
 }
+
+#[test]
+fn the_manifest_cannot_set_a_variable_the_launcher_owns() {
+    let reserved: Vec<&str> = reserved_env().collect();
+    assert_eq!(reserved.len(), 15, "{reserved:?}");
+    let entries: Vec<String> = reserved
+        .iter()
+        .map(|k| format!("{k} = \"from-the-manifest\""))
+        .collect();
+    let text = BASE.replace(
+        r#"env = { LEVEL = "info" }"#,
+        &format!("env = {{ LEVEL = \"info\", {} }}", entries.join(", ")),
+    );
+    let mut v = values();
+    for k in &reserved {
+        v.env.insert(k.to_string(), s("from-the-manifest"));
+    }
+    let b = bundle(&plan_of(&text), &v).unwrap();
+    for (k, val) in &b.agent.env {
+        assert_ne!(
+            val.expose(),
+            "from-the-manifest",
+            "{k} kept the manifest's value"
+        );
+    }
+    // Every variable the launcher sets is one the manifest cannot.
+    let set: BTreeSet<&str> = b.agent.env.iter().map(|(k, _)| k.as_str()).collect();
+    for k in &set {
+        assert!(
+            reserved.contains(k) || *k == "LEVEL",
+            "{k} is set but not reserved"
+        );
+    }
+    // Twin: an ordinary name the manifest sets is kept.
+    assert!(
+        b.agent
+            .env
+            .iter()
+            .any(|(k, val)| k == "LEVEL" && val.expose() == "info")
+    );
+}
