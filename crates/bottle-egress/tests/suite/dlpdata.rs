@@ -277,6 +277,8 @@ async fn issue12_financial_data_is_switched_per_bottle_and_accepted_per_host() {
     h.cfg.dlp = DlpData {
         cards: false,
         iban: false,
+        ssn: false,
+        bank_routing: false,
         crypto_keys: false,
         crypto_addresses: false,
     };
