@@ -540,7 +540,10 @@ fn dlp_classes_reach_the_plan_and_the_preflight_names_those_off() {
         "{text}"
     );
     // Benign twin: all on by default, nothing named.
-    let s = set("/proj/bottle.toml", "[bottles.b]\n[agents.a]\nbottle = \"b\"\n");
+    let s = set(
+        "/proj/bottle.toml",
+        "[bottles.b]\n[agents.a]\nbottle = \"b\"\n",
+    );
     let p = plan(&s, &inputs(None)).unwrap();
     assert!(p.egress.dlp.ssn && p.egress.dlp.bank_routing);
     assert!(!render_text(&p).contains("DLP does not look for"));
