@@ -524,6 +524,8 @@ fn egress_config(
     cfg.dlp = bottle_egress::DlpData {
         cards: d.cards,
         iban: d.iban,
+        ssn: d.ssn,
+        bank_routing: d.bank_routing,
         crypto_keys: d.crypto_keys,
         crypto_addresses: d.crypto_addresses,
     };

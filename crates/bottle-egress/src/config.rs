@@ -489,8 +489,15 @@ pub struct DlpData {
     pub cards: bool,
     /// IBANs: a country's length and a valid mod-97 check. Rule `iban`.
     pub iban: bool,
+    /// US Social Security numbers: `123-45-6789` (area, group and serial
+    /// valid), or nine digits after an SSN keyword. Rule `ssn`.
+    pub ssn: bool,
+    /// US bank (ABA) routing numbers: nine digits with the 3-7-1 checksum
+    /// after a routing keyword. Rule `bank-routing-number`.
+    pub bank_routing: bool,
     /// Crypto-wallet secrets: WIF private keys (base58check), BIP-39 seed
-    /// phrases (checksum), 64-hex private keys next to a key keyword.
+    /// phrases (checksum), 64-hex private keys next to a key keyword or
+    /// assigned to a short key name (`pk=`).
     /// Rules `crypto-wif-key`, `crypto-seed-phrase`, `crypto-private-key`.
     pub crypto_keys: bool,
     /// Crypto-wallet addresses: Bitcoin base58check (P2PKH, P2SH) and
@@ -505,6 +512,8 @@ impl Default for DlpData {
         Self {
             cards: true,
             iban: true,
+            ssn: true,
+            bank_routing: true,
             crypto_keys: true,
             crypto_addresses: true,
         }

@@ -1,5 +1,5 @@
-//! Financial and personal data: payment card numbers, IBANs, crypto-wallet
-//! secrets and addresses. Each detector needs a checksum (Luhn, mod-97,
+//! Financial and personal data: payment card numbers, IBANs, US Social
+//! Security and bank routing numbers, crypto-wallet secrets and addresses. Each detector needs a checksum (Luhn, mod-97,
 //! base58check, bech32, the BIP-39 checksum) plus a shape that real data
 //! has and ordinary numbers do not, so a long number in a JSON body of real
 //! code passes:
@@ -19,7 +19,16 @@
 //! - `crypto-seed-phrase`: 12, 15, 18, 21 or 24 consecutive BIP-39 words
 //!   whose checksum holds.
 //! - `crypto-private-key`: 64 hex digits (optionally `0x`) within 48 bytes
-//!   after a private-key keyword (`private_key`, `privkey`, `secret key`, …).
+//!   after a private-key keyword (`private_key`, `privkey`, `secret key`, …),
+//!   or assigned to a short key name (`pk=`, `"pk":`, `eth_pk:`, `priv=`).
+//! - `ssn`: a US Social Security number, `123-45-6789` anywhere, or nine
+//!   digits (bare, or grouped 3-2-4 by spaces or dots) after an SSN
+//!   keyword (`ssn`, `social security`, …) in the 48 bytes before; the area
+//!   is not 000, 666 or 9xx, the group not 00, the serial not 0000. Phone
+//!   numbers (3-3-4), dates and numbers inside longer ones pass.
+//! - `bank-routing-number`: a US ABA routing number, nine digits with the
+//!   3-7-1 checksum and a Federal Reserve leading pair, only after a
+//!   routing keyword (`routing`, `aba`, `rtn`, …) in the 48 bytes before.
 //! - `crypto-address`: a base58check Bitcoin, Litecoin or Dogecoin address
 //!   or a bech32/bech32m segwit address (`bc1…`, `tb1…`, `ltc1…`).
 //! - `crypto-eth-address`: an Ethereum address, `0x` and 40 hex digits. In
@@ -59,6 +68,16 @@ pub(crate) fn scan(data: &DlpData, view: &[u8]) -> Option<PiiHit> {
         && let Some(v) = iban(view)
     {
         return Some(hit(rule::IBAN)(v));
+    }
+    if data.ssn
+        && let Some(v) = ssn(view)
+    {
+        return Some(hit(rule::SSN)(v));
+    }
+    if data.bank_routing
+        && let Some(v) = bank_routing(view)
+    {
+        return Some(hit(rule::BANK_ROUTING_NUMBER)(v));
     }
     if (data.crypto_keys || data.crypto_addresses)
         && let Some((is_key, v)) = base58(view, data.crypto_keys, data.crypto_addresses)
@@ -375,6 +394,157 @@ fn iban(view: &[u8]) -> Option<Vec<u8>> {
             return Some(compact);
         }
         i += 1;
+    }
+    None
+}
+
+// ---- US Social Security and bank routing numbers --------------------------
+
+/// Whether lower-case `ctx` holds `word` with no ASCII letter either side
+/// (`user_ssn`, `ssn:` and `SSN#` hold `ssn`; `classname` does not).
+fn has_word(ctx: &[u8], word: &[u8]) -> bool {
+    memchr::memmem::find_iter(ctx, word).any(|at| {
+        (at == 0 || !ctx[at - 1].is_ascii_alphabetic())
+            && ctx
+                .get(at + word.len())
+                .is_none_or(|b| !b.is_ascii_alphabetic())
+    })
+}
+
+/// The 48 bytes before `start`, lower case, letters and digits only
+/// (`social_security_number` and `Social Security` both read
+/// `socialsecuritynumber`/`socialsecurity`).
+fn squashed_before(view: &[u8], start: usize) -> Vec<u8> {
+    before(view, start, 48)
+        .into_iter()
+        .filter(u8::is_ascii_alphanumeric)
+        .collect()
+}
+
+fn number(d: &[u8]) -> u32 {
+    d.iter().fold(0, |a, c| a * 10 + u32::from(c - b'0'))
+}
+
+/// A number may start at `i`: a digit not inside a word or a longer number
+/// (`v2`, `x_1`, `4.123`, `12-345`).
+fn starts_number(view: &[u8], i: usize) -> bool {
+    view[i].is_ascii_digit()
+        && (i == 0
+            || !(is_word_byte(view[i - 1])
+                || view[i - 1] == b'+'
+                || (b"-./".contains(&view[i - 1]) && i >= 2 && view[i - 2].is_ascii_digit())))
+}
+
+/// A number may end at `end`: not inside a word or a longer number.
+fn ends_number(view: &[u8], end: usize) -> bool {
+    end >= view.len()
+        || !(is_word_byte(view[end])
+            || (b"-./".contains(&view[end]) && view.get(end + 1).is_some_and(u8::is_ascii_digit)))
+}
+
+/// Digit groups from `i` separated by single `sep` bytes: the group
+/// lengths, the digits and where they end.
+fn groups_at(view: &[u8], i: usize, sep: Option<u8>) -> (Vec<usize>, Vec<u8>, usize) {
+    let (mut groups, mut digits, mut run, mut j) = (Vec::new(), Vec::new(), 0, i);
+    while j < view.len() && digits.len() <= 19 {
+        if view[j].is_ascii_digit() {
+            digits.push(view[j]);
+            run += 1;
+            j += 1;
+        } else if Some(view[j]) == sep && run > 0 && view.get(j + 1).is_some_and(u8::is_ascii_digit)
+        {
+            groups.push(run);
+            run = 0;
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    groups.push(run);
+    (groups, digits, j)
+}
+
+/// Area 001–899 but not 666, group not 00, serial not 0000 (the SSA's
+/// rules since 2011; numbers from before follow them too).
+fn ssn_valid(d: &[u8]) -> bool {
+    let area = number(&d[..3]);
+    area != 0 && area != 666 && area < 900 && number(&d[3..5]) != 0 && number(&d[5..]) != 0
+}
+
+fn ssn_keyword_before(view: &[u8], at: usize) -> bool {
+    let ctx = before(view, at, 48);
+    let sq = squashed_before(view, at);
+    has_word(&ctx, b"ssn")
+        || memchr::memmem::find(&sq, b"socialsecurity").is_some()
+        || memchr::memmem::find(&sq, b"socsec").is_some()
+}
+
+fn ssn(view: &[u8]) -> Option<Vec<u8>> {
+    for i in 0..view.len() {
+        if !starts_number(view, i) {
+            continue;
+        }
+        // `123-45-6789` anywhere; `123 45 6789`, `123.45.6789` and nine bare
+        // digits only after an SSN keyword.
+        for sep in [b'-', b' ', b'.'] {
+            let (groups, digits, end) = groups_at(view, i, Some(sep));
+            let bare = groups == [9];
+            if (groups == [3, 2, 4] || bare)
+                && ends_number(view, end)
+                && ssn_valid(&digits)
+                && ((sep == b'-' && !bare) || ssn_keyword_before(view, i))
+            {
+                return Some(digits);
+            }
+            if bare {
+                break;
+            }
+        }
+    }
+    None
+}
+
+/// An ABA routing number's checksum (weights 3, 7, 1, mod 10) and a
+/// leading pair the Federal Reserve assigns (01–12, 21–32, 61–72, 80).
+fn aba_valid(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .zip([3, 7, 1].iter().cycle())
+        .map(|(c, w)| u32::from(c - b'0') * w)
+        .sum();
+    let lead = number(&d[..2]);
+    sum.is_multiple_of(10) && (matches!(lead, 1..=12 | 21..=32 | 61..=72) || lead == 80)
+}
+
+fn routing_keyword_before(view: &[u8], at: usize) -> bool {
+    let ctx = before(view, at, 48);
+    let sq = squashed_before(view, at);
+    has_word(&ctx, b"aba")
+        || has_word(&ctx, b"rtn")
+        || [
+            &b"routing"[..],
+            b"abanum",
+            b"abano",
+            b"rtnnum",
+            b"transitnum",
+        ]
+        .iter()
+        .any(|k| memchr::memmem::find(&sq, k).is_some())
+}
+
+fn bank_routing(view: &[u8]) -> Option<Vec<u8>> {
+    for i in 0..view.len() {
+        if !starts_number(view, i) {
+            continue;
+        }
+        let (groups, digits, end) = groups_at(view, i, None);
+        if groups == [9]
+            && ends_number(view, end)
+            && aba_valid(&digits)
+            && routing_keyword_before(view, i)
+        {
+            return Some(digits);
+        }
     }
     None
 }
@@ -718,6 +888,37 @@ const KEY_KEYWORDS: &[&[u8]] = &[
     b"seckey",
 ];
 
+/// Short names a private key goes by as a parameter or field (`pk`,
+/// `priv`, `prv`), whole or as a part of the name (`eth_pk`, `priv-key`).
+const SHORT_KEY_NAMES: &[&[u8]] = &[b"pk", b"priv", b"prv", b"privk", b"pvk", b"privkey"];
+
+/// Whether the value at `i` is assigned to a name with a short key name
+/// part: `pk=`, `"pk": "`, `wallet_pk: 0x`. A digest's name (`sha256=`,
+/// `etag`, `id=`) is not one.
+fn short_key_name_before(view: &[u8], mut i: usize) -> bool {
+    if i >= 2 && view[i - 2..i].eq_ignore_ascii_case(b"0x") {
+        i -= 2;
+    }
+    let mut assigned = false;
+    let mut n = 0;
+    while i > 0 && n < 4 && b"\"' =:".contains(&view[i - 1]) {
+        assigned |= matches!(view[i - 1], b'=' | b':');
+        i -= 1;
+        n += 1;
+    }
+    let end = i;
+    while i > 0 && (is_word_byte(view[i - 1]) || view[i - 1] == b'-') && end - i < 32 {
+        i -= 1;
+    }
+    if !assigned || i == end || (i > 0 && is_word_byte(view[i - 1])) {
+        return false;
+    }
+    view[i..end]
+        .to_ascii_lowercase()
+        .split(|b| matches!(b, b'_' | b'-'))
+        .any(|part| SHORT_KEY_NAMES.contains(&part))
+}
+
 fn hex_private_key(view: &[u8]) -> Option<Vec<u8>> {
     let mut i = 0;
     while i < view.len() {
@@ -743,9 +944,10 @@ fn hex_private_key(view: &[u8]) -> Option<Vec<u8>> {
                 .filter(|b| b.is_ascii_alphanumeric())
                 .collect();
             if distinct.iter().filter(|x| **x).count() >= 10
-                && KEY_KEYWORDS
+                && (KEY_KEYWORDS
                     .iter()
                     .any(|k| memchr::memmem::find(&ctx, k).is_some())
+                    || short_key_name_before(view, i))
             {
                 return Some(run.to_ascii_lowercase());
             }
@@ -958,6 +1160,29 @@ pub mod samples {
         format!("0x{body}")
     }
 
+    /// A US Social Security number, dashed (`AAA-GG-SSSS`).
+    pub fn ssn(area: u16, group: u8, serial: u16) -> String {
+        format!("{area:03}-{group:02}-{serial:04}")
+    }
+
+    /// An ABA routing number: eight digits and the 3-7-1 check digit.
+    pub fn aba(first8: &str) -> String {
+        let mut d: Vec<u8> = first8.bytes().collect();
+        for c in b'0'..=b'9' {
+            d.push(c);
+            let sum: u32 = d
+                .iter()
+                .zip([3, 7, 1].iter().cycle())
+                .map(|(c, w)| u32::from(c - b'0') * w)
+                .sum();
+            if sum.is_multiple_of(10) {
+                break;
+            }
+            d.pop();
+        }
+        String::from_utf8_lossy(&d).into_owned()
+    }
+
     /// A bech32 (v0) address for a 20-byte program.
     pub fn bech32(hrp: &str, program: &[u8]) -> String {
         let mut data = vec![0u8];
@@ -1142,6 +1367,130 @@ mod tests {
         };
         assert!(scan(&off, format!("mnemonic: {s}").as_bytes()).is_none());
         assert!(scan(&off, p2pkh.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn social_security_numbers_need_the_dashed_shape_or_a_keyword() {
+        let dashed = sm::ssn(123, 45, 6789);
+        let bare = dashed.replace('-', "");
+        let spaced = dashed.replace('-', " ");
+        for t in [
+            format!("{{\"ssn\": \"{dashed}\"}}"),
+            format!("GET /lookup?id={dashed} HTTP/1.1"),
+            format!("x-note: customer {dashed}"),
+            format!("name,dob,ssn\nA,1970-01-01,{dashed}\n"),
+            format!("in 2024 {dashed}."),
+            format!("/records/{dashed}/view"),
+            format!("{{\"ssn\":{bare}}}"),
+            format!("{{\"SSN\": \"{spaced}\"}}"),
+            format!("social_security_number={bare}"),
+            format!("Social Security No: {bare}"),
+            format!("user_ssn: {}", dashed.replace('-', ".")),
+            format!("{{\"ssn\": \"{}\"}}", sm::ssn(1, 1, 1)),
+            format!("{{\"ssn\": \"{}\"}}", sm::ssn(899, 99, 9999)),
+        ] {
+            assert_eq!(rule_of(&t), Some(rule::SSN), "{t}");
+            let v = scan(&all(), t.as_bytes()).unwrap().value;
+            assert_eq!(v.len(), 9, "{t}");
+        }
+        for t in [
+            // Phone numbers, dates, ISBNs, versions, UUID pieces, order ids.
+            "call 555-123-4567 or (555) 123-4567".to_string(),
+            "date 2024-12-04, 04-12-2024".to_string(),
+            "ISBN 978-3-16-148410-0, 0-306-40615-2".to_string(),
+            "version 1.23.4567, v123-45-6789".to_string(),
+            "id 123e4567-e89b-12d3-a456-426614174000".to_string(),
+            "order ORD-2024-123-45-6789-1".to_string(),
+            format!("part 7{dashed}"),
+            format!("range 4-{dashed}"),
+            format!("{dashed}-12"),
+            // Invalid areas, groups and serials.
+            format!("{{\"ssn\": \"{}\"}}", sm::ssn(0, 45, 6789)),
+            format!("{{\"ssn\": \"{}\"}}", sm::ssn(666, 45, 6789)),
+            format!("{{\"ssn\": \"{}\"}}", sm::ssn(912, 45, 6789)),
+            format!("{{\"ssn\": \"{}\"}}", sm::ssn(123, 0, 6789)),
+            format!("{{\"ssn\": \"{}\"}}", sm::ssn(123, 45, 0)),
+            // Nine digits without a keyword; a keyword that is not one.
+            format!("{{\"id\": {bare}, \"ts\": 1733112000}}"),
+            format!("classname = {bare}"),
+            format!("{{\"ssn\": {bare}0}}"),
+            format!("ssn {spaced} 1"),
+        ] {
+            assert_eq!(rule_of(&t), None, "{t}");
+        }
+        let off = DlpData {
+            ssn: false,
+            ..all()
+        };
+        assert!(scan(&off, format!("ssn={dashed}").as_bytes()).is_none());
+    }
+
+    #[test]
+    fn bank_routing_numbers_need_the_checksum_and_a_keyword() {
+        let rtn = sm::aba("02100002");
+        assert!(aba_valid(rtn.as_bytes()), "{rtn}");
+        for t in [
+            format!("{{\"routing\": \"{rtn}\", \"account\": \"9876543210\"}}"),
+            format!("routing_number={rtn}"),
+            format!("{{\"bankRoutingNumber\":{rtn}}}"),
+            format!("ABA: {rtn}"),
+            format!("x-rtn: {rtn}"),
+            format!("{{\"aba_number\":\"{}\"}}", sm::aba("32107800")),
+            format!("routing {}", sm::aba("80000000")),
+        ] {
+            assert_eq!(rule_of(&t), Some(rule::BANK_ROUTING_NUMBER), "{t}");
+        }
+        let mut bad = rtn.clone().into_bytes();
+        bad[8] = b'0' + (bad[8] - b'0' + 1) % 10;
+        let bad = String::from_utf8(bad).unwrap();
+        for t in [
+            // The same digits without a keyword.
+            format!("{{\"id\": {rtn}}}"),
+            format!("the database has {rtn} rows"),
+            // A keyword with a bad checksum, a leading pair not assigned,
+            // a longer number.
+            format!("routing_number={bad}"),
+            format!("routing: {}", sm::aba("13000000")),
+            format!("routing: {}", sm::aba("00000000")),
+            format!("routing: {rtn}7"),
+            format!("routing table 10.{rtn}"),
+        ] {
+            assert_eq!(rule_of(&t), None, "{t}");
+        }
+        let off = DlpData {
+            bank_routing: false,
+            ..all()
+        };
+        assert!(scan(&off, format!("routing={rtn}").as_bytes()).is_none());
+    }
+
+    #[test]
+    fn hex_private_keys_assigned_to_a_short_key_name_block() {
+        let key: String = (0..32u8)
+            .map(|i| format!("{:02x}", i.wrapping_mul(89).wrapping_add(7)))
+            .collect();
+        for t in [
+            format!("/exfil?pk={key}"),
+            format!("{{\"pk\": \"{key}\"}}"),
+            format!("{{\"pk\":\"0x{key}\"}}"),
+            format!("eth_pk: 0x{key}"),
+            format!("priv={key}&x=1"),
+            format!("x-prv: {key}"),
+            format!("{{\"privkey\": \"{key}\"}}"),
+        ] {
+            assert_eq!(rule_of(&t), Some(rule::CRYPTO_PRIVATE_KEY), "{t}");
+        }
+        for t in [
+            format!("/dl?sha256={key}"),
+            format!("etag: \"{key}\""),
+            format!("{{\"id\": \"{key}\"}}"),
+            format!("/repos/o/r/commits/{key}"),
+            format!("spk={key}"),
+            format!("pk {key}"),
+            format!("{{\"pkg\": \"{key}\"}}"),
+        ] {
+            assert_eq!(rule_of(&t), None, "{t}");
+        }
     }
 
     /// The EIP-55 spec's examples: four whose checksum makes them mixed

@@ -71,11 +71,18 @@ pub mod rule {
     pub const CARD_NUMBER: &str = "card-number";
     /// An IBAN (country length, mod-97).
     pub const IBAN: &str = "iban";
+    /// A US Social Security number (`123-45-6789`, or nine digits after an
+    /// SSN keyword; area, group and serial valid).
+    pub const SSN: &str = "ssn";
+    /// A US bank (ABA) routing number: nine digits, 3-7-1 checksum, a
+    /// routing keyword before.
+    pub const BANK_ROUTING_NUMBER: &str = "bank-routing-number";
     /// A crypto-wallet private key in WIF (base58check).
     pub const CRYPTO_WIF_KEY: &str = "crypto-wif-key";
     /// A BIP-39 seed phrase (checksum valid).
     pub const CRYPTO_SEED_PHRASE: &str = "crypto-seed-phrase";
-    /// 64 hex digits next to a private-key keyword.
+    /// 64 hex digits next to a private-key keyword or assigned to a short
+    /// key name (`pk=`).
     pub const CRYPTO_PRIVATE_KEY: &str = "crypto-private-key";
     /// A crypto-wallet address (base58check or bech32 checksum).
     pub const CRYPTO_ADDRESS: &str = "crypto-address";

@@ -117,11 +117,21 @@ pub struct DlpData {
     /// IBANs (country length, mod-97).
     #[serde(default = "yes")]
     pub iban: bool,
+    /// US Social Security numbers (`123-45-6789` with a valid area, group
+    /// and serial; nine digits after an SSN keyword).
+    #[serde(default = "yes")]
+    pub ssn: bool,
+    /// US bank (ABA) routing numbers (3-7-1 checksum, after a routing
+    /// keyword).
+    #[serde(default = "yes")]
+    pub bank_routing: bool,
     /// Crypto-wallet secrets: WIF keys, BIP-39 seed phrases, hex private
-    /// keys next to a key keyword.
+    /// keys next to a key keyword or assigned to a short key name (`pk=`).
     #[serde(default = "yes")]
     pub crypto_keys: bool,
-    /// Crypto-wallet addresses (base58check, bech32 checksums).
+    /// Crypto-wallet addresses: Bitcoin, Litecoin and Dogecoin base58check
+    /// and bech32/bech32m checksums; Ethereum addresses (EIP-55 checksum in
+    /// mixed case, an address keyword in one case).
     #[serde(default = "yes")]
     pub crypto_addresses: bool,
 }
@@ -131,6 +141,8 @@ impl Default for DlpData {
         Self {
             cards: true,
             iban: true,
+            ssn: true,
+            bank_routing: true,
             crypto_keys: true,
             crypto_addresses: true,
         }

@@ -346,6 +346,10 @@ pub struct DlpPlan {
     pub cards: bool,
     /// IBANs.
     pub iban: bool,
+    /// US Social Security numbers.
+    pub ssn: bool,
+    /// US bank (ABA) routing numbers.
+    pub bank_routing: bool,
     /// Crypto-wallet secrets (WIF keys, seed phrases, hex private keys).
     pub crypto_keys: bool,
     /// Crypto-wallet addresses.
@@ -887,6 +891,8 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
             dlp: DlpPlan {
                 cards: b.egress.dlp.cards,
                 iban: b.egress.dlp.iban,
+                ssn: b.egress.dlp.ssn,
+                bank_routing: b.egress.dlp.bank_routing,
                 crypto_keys: b.egress.dlp.crypto_keys,
                 crypto_addresses: b.egress.dlp.crypto_addresses,
             },

@@ -155,6 +155,8 @@ fn write_plan(s: &mut String, p: &LaunchPlan) -> std::fmt::Result {
     let off: Vec<&str> = [
         (d.cards, "card numbers"),
         (d.iban, "IBANs"),
+        (d.ssn, "Social Security numbers"),
+        (d.bank_routing, "bank routing numbers"),
         (d.crypto_keys, "crypto-wallet keys"),
         (d.crypto_addresses, "crypto-wallet addresses"),
     ]

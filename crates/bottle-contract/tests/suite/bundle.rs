@@ -84,6 +84,7 @@ dangerously_allow_public_suffix_wildcards = true
 dlp_allow = [{ host = "api.example.com", fingerprint = "AB12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12" }]
 [bottles.b.egress.dlp]
 cards = false
+ssn = false
 
 [[bottles.b.credentials]]
 host = "API.example.com"
@@ -144,6 +145,7 @@ fn expected_egress_config() -> bottle_egress::Config {
     ];
     c.dlp = bottle_egress::DlpData {
         cards: false,
+        ssn: false,
         ..Default::default()
     };
     c.dlp_allow = vec![bottle_egress::DlpAllow {
@@ -461,6 +463,22 @@ fn every_sidecar_key_reaches_its_sidecar() {
                         ..Default::default()
                     }
                 )
+            },
+        ),
+        (
+            "egress.dlp ssn and bank_routing",
+            "",
+            "[bottles.b.egress.dlp]\nssn = false\nbank_routing = false",
+            |b, _| {
+                assert_eq!(
+                    b.egress_config.dlp,
+                    bottle_egress::DlpData {
+                        ssn: false,
+                        bank_routing: false,
+                        ..Default::default()
+                    }
+                );
+                assert!(b.egress_config.dlp.cards && b.egress_config.dlp.crypto_keys);
             },
         ),
         (

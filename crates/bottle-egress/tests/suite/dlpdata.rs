@@ -1,4 +1,5 @@
 //! Issue 12, class 5: financial and personal data (card numbers, IBANs,
+//! US Social Security and bank routing numbers,
 //! crypto-wallet keys and addresses), on by default, switched per bottle;
 //! and class 7: credentials reflected by their own host are replaced by the
 //! agent's placeholder before the agent reads them.
@@ -277,6 +278,8 @@ async fn issue12_financial_data_is_switched_per_bottle_and_accepted_per_host() {
     h.cfg.dlp = DlpData {
         cards: false,
         iban: false,
+        ssn: false,
+        bank_routing: false,
         crypto_keys: false,
         crypto_addresses: false,
     };
@@ -432,4 +435,140 @@ async fn issue12_a_reflected_credential_reaches_the_agent_as_its_placeholder() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(other.requests()[0].header("accept-encoding"), Some("gzip"));
     assert!(r.text().contains(placeholder));
+}
+
+/// Issue 12, class 5: US Social Security numbers, ABA routing numbers by
+/// keyword, 64-hex private keys assigned to a short key name (`pk=`), in
+/// a URL query and path, a header and a body, the benchmark's shapes among
+/// them; and the benign twins that look like them.
+#[tokio::test]
+async fn issue12_ssn_routing_and_short_named_keys_block_and_twins_pass() {
+    let mut h = Harness::new();
+    let (up, proxy, base) = setup(&mut h).await;
+    let ssn = samples::ssn(123, 45, 6789);
+    let rtn = samples::aba("02100002");
+    let key: String = (0..32u8)
+        .map(|i| format!("{:02x}", i.wrapping_mul(89).wrapping_add(7)))
+        .collect();
+    let bodies = [
+        (
+            format!(
+                "{{\"ssn\": \"{ssn}\", \"routing\": \"123456789\", \"account\": \"9876543210\"}}"
+            ),
+            "ssn",
+        ),
+        (
+            format!("{{\"social_security_number\": {}}}", ssn.replace('-', "")),
+            "ssn",
+        ),
+        (
+            format!("{{\"routing_number\": \"{rtn}\", \"account\": \"9876543210\"}}"),
+            "bank-routing-number",
+        ),
+        (format!("{{\"pk\": \"0x{key}\"}}"), "crypto-private-key"),
+    ];
+    for (body, rule) in &bodies {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/api/records"),
+            &[],
+            body.clone(),
+        )
+        .await;
+        assert_blocked(&r, 403, &format!("dlp-body:{rule}"));
+        assert!(r.text().contains("dlp_allow"), "{}", r.text());
+    }
+    for (path, rule) in [
+        (format!("/exfil?pk={key}"), "crypto-private-key"),
+        (format!("/people/{ssn}"), "ssn"),
+        (format!("/q?ssn={}", ssn.replace('-', "")), "ssn"),
+        (format!("/pay?aba={rtn}"), "bank-routing-number"),
+    ] {
+        let r = get(proxy.addr(), &format!("{base}{path}")).await;
+        assert_blocked(&r, 403, &format!("dlp-url:{rule}"));
+    }
+    for (name, value, rule) in [
+        ("x-ssn", ssn.clone(), "ssn"),
+        ("x-routing-number", rtn.clone(), "bank-routing-number"),
+        ("x-pk", key.clone(), "crypto-private-key"),
+    ] {
+        let r = plain(
+            proxy.addr(),
+            "GET",
+            &format!("{base}/"),
+            &[(name, &value)],
+            Bytes::new(),
+        )
+        .await;
+        assert_blocked(&r, 403, &format!("dlp-header:{rule}"));
+    }
+    assert!(
+        up.requests().is_empty(),
+        "a blocked request reached the upstream"
+    );
+    let audit = h.audit_text();
+    for v in [ssn.replace('-', ""), ssn.clone(), rtn.clone(), key.clone()] {
+        assert!(!audit.contains(&v), "{v} is in the audit log");
+    }
+    // Benign twins: phone numbers, dates, ISBNs, versions, UUIDs, order
+    // ids, an invalid area, nine digits with no keyword, the routing
+    // digits with no keyword, a routing keyword with a bad checksum,
+    // digests and ids of 64 hex digits.
+    let mut bad = rtn.clone().into_bytes();
+    bad[8] = b'0' + (bad[8] - b'0' + 1) % 10;
+    let bad = String::from_utf8(bad).unwrap();
+    let twins = [
+        "{\"content\":\"call 555-123-4567 on 2024-12-04\"}".to_string(),
+        "{\"isbn\":\"978-3-16-148410-0\",\"version\":\"1.23.4567\"}".to_string(),
+        "{\"id\":\"123e4567-e89b-12d3-a456-426614174000\",\"order\":\"ORD-2024-123-45-6789-1\"}"
+            .to_string(),
+        format!("{{\"ssn\":\"{}\"}}", samples::ssn(666, 45, 6789)),
+        format!("{{\"ssn\":\"{}\"}}", samples::ssn(912, 45, 6789)),
+        format!("{{\"count\":{}}}", ssn.replace('-', "")),
+        format!("{{\"id\":\"{rtn}\"}}"),
+        format!("{{\"routing_number\":\"{bad}\"}}"),
+        format!("{{\"sha256\":\"{key}\",\"etag\":\"{key}\"}}"),
+    ];
+    for body in &twins {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/v1/messages"),
+            &[],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "benign body blocked: {body}\n{}", r.text());
+    }
+    for path in [
+        format!("/dl?sha256={key}"),
+        format!("/objects/{key}?id={key}"),
+        "/call/555-123-4567".to_string(),
+    ] {
+        let r = get(proxy.addr(), &format!("{base}{path}")).await;
+        assert_eq!(r.status, 200, "benign path blocked: {path}\n{}", r.text());
+    }
+    assert_eq!(up.requests().len(), twins.len() + 3);
+    // Switched off in this bottle: the SSN and routing bodies pass, the
+    // short-named key (crypto_keys, still on) does not.
+    let mut h = Harness::new();
+    h.cfg.dlp.ssn = false;
+    h.cfg.dlp.bank_routing = false;
+    let (_up, proxy, base) = setup(&mut h).await;
+    for (body, rule) in &bodies {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/api/records"),
+            &[],
+            body.clone(),
+        )
+        .await;
+        if *rule == "crypto-private-key" {
+            assert_blocked(&r, 403, "dlp-body:crypto-private-key");
+        } else {
+            assert_eq!(r.status, 200, "{body}: {}", r.text());
+        }
+    }
 }

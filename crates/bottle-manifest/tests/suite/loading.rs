@@ -118,3 +118,33 @@ fn errors_from_both_files_are_reported_with_their_file() {
             .starts_with(&project.path().display().to_string())
     );
 }
+
+#[test]
+fn egress_dlp_classes_are_on_by_default_and_switched_one_by_one() {
+    let project = tempfile::tempdir().unwrap();
+    fs::write(
+        project.path().join("bottle.toml"),
+        "[bottles.on]\n[bottles.off.egress.dlp]\nssn = false\nbank_routing = false\n",
+    )
+    .unwrap();
+    let set = ManifestSet::load(&opts(project.path(), None)).unwrap();
+    let on = set.bottles["on"].value.egress.dlp;
+    assert_eq!(on, bottle_manifest::DlpData::default());
+    assert!(on.ssn && on.bank_routing && on.cards && on.iban);
+    let off = set.bottles["off"].value.egress.dlp;
+    assert_eq!(
+        off,
+        bottle_manifest::DlpData {
+            ssn: false,
+            bank_routing: false,
+            ..Default::default()
+        }
+    );
+    // A misspelt class is an error, not silently on.
+    fs::write(
+        project.path().join("bottle.toml"),
+        "[bottles.x.egress.dlp]\nsocial_security = false\n",
+    )
+    .unwrap();
+    assert!(ManifestSet::load(&opts(project.path(), None)).is_err());
+}

@@ -178,6 +178,8 @@ fn full_manifest_plan() {
             dlp: DlpPlan {
                 cards: true,
                 iban: true,
+                ssn: true,
+                bank_routing: true,
                 crypto_keys: true,
                 crypto_addresses: true,
             },
@@ -529,4 +531,37 @@ fn every_manifest_preset_maps_to_the_plan_preset_of_its_name() {
             serde_json::Value::String(m.as_str().into())
         );
     }
+}
+
+#[test]
+fn dlp_classes_reach_the_plan_and_the_preflight_names_those_off() {
+    let s = set(
+        "/proj/bottle.toml",
+        "[bottles.b.egress.dlp]\nssn = false\nbank_routing = false\n[agents.a]\nbottle = \"b\"\n",
+    );
+    let p = plan(&s, &inputs(None)).unwrap();
+    assert_eq!(
+        p.egress.dlp,
+        DlpPlan {
+            cards: true,
+            iban: true,
+            ssn: false,
+            bank_routing: false,
+            crypto_keys: true,
+            crypto_addresses: true,
+        }
+    );
+    let text = render_text(&p);
+    assert!(
+        text.contains("DLP does not look for: Social Security numbers, bank routing numbers"),
+        "{text}"
+    );
+    // Benign twin: all on by default, nothing named.
+    let s = set(
+        "/proj/bottle.toml",
+        "[bottles.b]\n[agents.a]\nbottle = \"b\"\n",
+    );
+    let p = plan(&s, &inputs(None)).unwrap();
+    assert!(p.egress.dlp.ssn && p.egress.dlp.bank_routing);
+    assert!(!render_text(&p).contains("DLP does not look for"));
 }
