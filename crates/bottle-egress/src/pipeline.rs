@@ -202,8 +202,8 @@ impl Shared {
     }
 
     /// Check 3 for the path and query: token rules and known secrets (the
-    /// parameters of a presigned shape for known secrets only), then
-    /// opaque high-entropy values.
+    /// parameters of a presigned shape for known secrets only), the names
+    /// of a DNS-over-HTTPS query, then opaque high-entropy values.
     pub fn check_url_path(&self, pq: &str, ev: &mut Event) -> Result<(), Block> {
         let split = urlshape::split(pq);
         let mut verdict = self.dlp.url(&split.scanned, &ev.host);
@@ -221,14 +221,8 @@ impl Shared {
                 &ev.host,
             ));
         }
-        if urlshape::opaque_value(&split.scanned) {
-            ev.path = "[redacted]".into();
-            return Err(Block::forbidden(
-                check::DLP_URL,
-                rule::HIGH_ENTROPY_VALUE,
-                "the URL carries a long random-looking value (an encrypted or encoded payload the scanner cannot read); content-addressed forms (hex digests, sha256:, UUIDs) and presigned URLs pass",
-            ));
-        }
+        // A DNS-over-HTTPS query's names first: a secret in them is named
+        // as such, not only as the opaque value its encoding also is.
         for labels in urlshape::doh_query_labels(pq) {
             let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             if let Err(hit) = self.dlp.host_labels(&labels, &ev.host) {
@@ -240,6 +234,14 @@ impl Shared {
                     &ev.host,
                 ));
             }
+        }
+        if urlshape::opaque_value(&split.scanned) {
+            ev.path = "[redacted]".into();
+            return Err(Block::forbidden(
+                check::DLP_URL,
+                rule::HIGH_ENTROPY_VALUE,
+                "the URL carries a long random-looking value (an encrypted or encoded payload the scanner cannot read); content-addressed forms (hex digests, sha256:, UUIDs) and presigned URLs pass",
+            ));
         }
         self.check_nested_targets(pq)
     }
