@@ -320,26 +320,4 @@ pub struct Agent {
     pub command: Option<Vec<String>>,
 }
 
-/// Agent presets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preset {
-    /// A shell with git, curl and python3.
-    #[default]
-    Shell,
-    /// Claude Code.
-    Claude,
-    /// OpenAI Codex CLI.
-    Codex,
-}
-
-impl Preset {
-    /// The preset's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Shell => "shell",
-            Self::Claude => "claude",
-            Self::Codex => "codex",
-        }
-    }
-}
+pub use bottle_policy::Preset;

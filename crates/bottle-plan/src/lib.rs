@@ -534,40 +534,7 @@ pub struct MountPlan {
     pub readonly: bool,
 }
 
-/// An agent preset: the image recipe and the default command.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preset {
-    /// A shell with git, curl and python3.
-    #[default]
-    Shell,
-    /// Claude Code.
-    Claude,
-    /// OpenAI Codex CLI.
-    Codex,
-}
-
-impl Preset {
-    /// The preset's name, as the manifest spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Shell => "shell",
-            Self::Claude => "claude",
-            Self::Codex => "codex",
-        }
-    }
-}
-
-#[cfg(feature = "manifest")]
-impl From<bottle_manifest::Preset> for Preset {
-    fn from(p: bottle_manifest::Preset) -> Self {
-        match p {
-            bottle_manifest::Preset::Shell => Self::Shell,
-            bottle_manifest::Preset::Claude => Self::Claude,
-            bottle_manifest::Preset::Codex => Self::Codex,
-        }
-    }
-}
+pub use bottle_policy::Preset;
 
 /// Label keys.
 pub mod labels {
@@ -779,7 +746,7 @@ pub fn plan(set: &ManifestSet, inputs: &PlanInputs) -> Result<LaunchPlan, PlanEr
         return Err(ManifestError { diagnostics: diags }.into());
     }
 
-    let preset = Preset::from(agent.value.preset);
+    let preset = agent.value.preset;
     let image = match (&b.image, &b.dockerfile) {
         (Some(r), _) => ImagePlan::Image {
             reference: r.clone(),

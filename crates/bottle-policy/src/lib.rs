@@ -15,6 +15,7 @@ pub mod allow;
 pub mod audit;
 pub mod giturl;
 pub mod host;
+pub mod preset;
 pub mod secret;
 pub mod suggest;
 
@@ -25,4 +26,5 @@ pub use host::{
     HostError, HostPattern, check_wildcard_base, is_public_suffix, public_suffix_wildcard,
     registrable_domain,
 };
+pub use preset::Preset;
 pub use secret::Secret;

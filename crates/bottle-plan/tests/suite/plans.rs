@@ -517,23 +517,6 @@ bottle = "b"
 }
 
 #[test]
-fn every_manifest_preset_maps_to_the_plan_preset_of_its_name() {
-    for m in [
-        bottle_manifest::Preset::Shell,
-        bottle_manifest::Preset::Claude,
-        bottle_manifest::Preset::Codex,
-    ] {
-        let p = Preset::from(m);
-        assert_eq!(p.as_str(), m.as_str());
-        // The plan's JSON spells it as the manifest does.
-        assert_eq!(
-            serde_json::to_value(p).unwrap(),
-            serde_json::Value::String(m.as_str().into())
-        );
-    }
-}
-
-#[test]
 fn dlp_classes_reach_the_plan_and_the_preflight_names_those_off() {
     let s = set(
         "/proj/bottle.toml",
