@@ -295,7 +295,9 @@ fn load_def(text: &str, name: &str, base: &Path, depth: usize) -> Result<ConfigD
 fn extend(cfg: &mut ConfigDef, base: ConfigDef, disabled: &[String]) {
     for b in base.rules {
         // A disabled rule takes its fragment rule with it.
-        let base_id = b.id.strip_suffix(crate::builtin::FRAGMENT_SUFFIX);
+        let base_id =
+            b.id.strip_suffix(crate::builtin::FRAGMENT_SUFFIX)
+                .or_else(|| b.id.strip_suffix(crate::builtin::VARIANT_SUFFIX));
         if disabled
             .iter()
             .any(|d| d == &b.id || (b.egress_only && Some(d.as_str()) == base_id))

@@ -36,8 +36,8 @@ pub mod report;
 pub mod walk;
 
 pub use builtin::{
-    BuiltinRule, Fragment, Pattern, PlaceholderKind, Rendered, SampleRng, builtin_rules,
-    fragment_of, render_placeholder, render_template,
+    BuiltinRule, Fragment, Pattern, PlaceholderKind, Rendered, SampleRng, Variant, builtin_rules,
+    fragment_of, render_placeholder, render_template, variant_of,
 };
 pub use decode::{decompress, decompress_reader, for_each_view, strip_invisible};
 

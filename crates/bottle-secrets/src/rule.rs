@@ -472,8 +472,12 @@ mod tests {
                 SecretSpan::Whole => whole += 1,
                 SecretSpan::TrimLast(_) => trim += 1,
             }
-            let base = rule.id.strip_suffix("-fragment").unwrap_or(&rule.id);
-            let b = samples[base];
+            let base = rule
+                .id
+                .strip_suffix("-fragment")
+                .or_else(|| rule.id.strip_suffix("-variant"))
+                .unwrap_or(&rule.id);
+            let Some(b) = samples.get(base) else { continue };
             for seed in 0..8u64 {
                 let mut rng = crate::SampleRng::new(seed);
                 let sample = crate::render_template(b.sample, &mut rng).text;
