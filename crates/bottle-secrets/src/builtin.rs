@@ -1112,6 +1112,7 @@ fn key_material_fragments() -> Vec<RuleDef> {
         line_local: false,
         builtin: true,
         egress_only: true,
+        decoded_only: false,
     };
     let begin = r#""private_key"\s*:\s*"\s*-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY-----(?:\\[nrt]|\s)*[A-Za-z0-9+/]{8,}"#;
     let marker = r#""type"\s*:\s*"service_account""#;
@@ -1132,8 +1133,42 @@ fn key_material_fragments() -> Vec<RuleDef> {
         line_local: false,
         builtin: true,
         egress_only: true,
+        decoded_only: false,
     };
-    vec![private_key, gcp]
+    // An AWS secret access key sent encoded and alone (hex or base64 of the
+    // 40 characters, no `aws_secret…` name): in plain text a bare 40-char
+    // base64 run is everyday data, but below a content layer it is bytes
+    // the agent chose to hide. Decoded views only; both cases and a digit.
+    let aws_secret = RuleDef {
+        id: format!("aws-secret-access-key{VARIANT_SUFFIX}"),
+        description: "AWS secret access key shape in decoded data".into(),
+        regex: Some((
+            // Not a line inside a block of base64 lines (the last line of
+            // a PEM certificate in a decoded kubeconfig can be 40 long).
+            r"(?:\A|[^A-Za-z0-9+/=\n]|(?:\A|[^A-Za-z0-9+/=])\n)([A-Za-z0-9+/]{40})(?:[^A-Za-z0-9+/=]|\z)".into(),
+            Dialect::Builtin,
+        )),
+        secret_group: 0,
+        entropy: 4.0,
+        keywords: vec![],
+        path: None,
+        allowlists: vec![AllowDef {
+            and: false,
+            commits: vec![],
+            paths: vec![],
+            target: RegexTarget::Secret,
+            regexes: vec!["^[^0-9]*$".into(), "^[^A-Z]*$".into(), "^[^a-z]*$".into()],
+            stopwords: vec![],
+            target_rules: vec![],
+            dialect: Dialect::Builtin,
+            kind: AllowKind::Shape,
+        }],
+        line_local: false,
+        builtin: true,
+        egress_only: true,
+        decoded_only: true,
+    };
+    vec![private_key, gcp, aws_secret]
 }
 
 const UUID: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
@@ -1256,6 +1291,7 @@ pub(crate) fn builtin_def() -> ConfigDef {
             line_local: !b.multiline,
             builtin: true,
             egress_only: false,
+            decoded_only: false,
         });
         if let Some(f) = fragment_of(b) {
             rules.push(RuleDef {
@@ -1270,6 +1306,7 @@ pub(crate) fn builtin_def() -> ConfigDef {
                 line_local: true,
                 builtin: true,
                 egress_only: true,
+                decoded_only: false,
             });
         }
         if let Some(v) = variant_of(b) {
@@ -1285,6 +1322,7 @@ pub(crate) fn builtin_def() -> ConfigDef {
                 line_local: true,
                 builtin: true,
                 egress_only: true,
+                decoded_only: false,
             });
         }
     }

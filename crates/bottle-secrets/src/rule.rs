@@ -130,6 +130,9 @@ pub(crate) struct Rule {
     pub builtin: bool,
     /// Runs in the egress profile only (fragments of prefix-anchored tokens).
     pub egress_only: bool,
+    /// Runs on decoded DLP views only: a shape that is a secret's when an
+    /// agent encoded it, and everyday data in plain text.
+    pub decoded_only: bool,
 }
 
 /// Where a built-in rule's secret (its first group) lies in a match, from

@@ -824,3 +824,49 @@ async fn issue12_vendor_token_variants_and_cut_short_key_material() {
     }
     assert_eq!(up.requests().len(), benign.len());
 }
+
+#[tokio::test]
+async fn issue12_an_aws_secret_key_sent_encoded_and_alone_is_blocked() {
+    let mut h = Harness::new();
+    let (up, proxy, base) = setup(&mut h).await;
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    // 40 characters of the key's alphabet, both cases and a digit.
+    let secret = format!("{}/{}+a7Q", seeded_alnum(20, 41), seeded_alnum(15, 42));
+    assert_eq!(secret.len(), 40);
+    let mut blob = vec![0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22];
+    blob.extend_from_slice(secret.as_bytes());
+    blob.extend_from_slice(&[0x0a, 0x00, 0xff]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&secret);
+    for (ct, body) in [
+        ("application/octet-stream", hex(&blob)),
+        ("application/json", format!("{{\"data\": \"{b64}\"}}")),
+    ] {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/firmware"),
+            &[("content-type", ct)],
+            body,
+        )
+        .await;
+        assert_blocked(&r, 403, "dlp-body:aws-secret-access-key-variant");
+    }
+    assert_clean(&h, &up, &secret);
+    // Benign twins: the same shape as plain text (no keyword, not
+    // encoded), and a hex-encoded git object id.
+    let sha = hex(seeded_alnum(20, 43).as_bytes());
+    for body in [
+        format!("{{\"sig\": \"{secret}\"}}"),
+        format!("{{\"data\": \"{}\"}}", hex(sha.as_bytes())),
+    ] {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/upload"),
+            &[("content-type", "application/json")],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{body}\n{}", r.text());
+    }
+}

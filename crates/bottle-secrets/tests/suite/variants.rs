@@ -282,3 +282,71 @@ fn issue12_google_service_account_key_files_block_even_cut_short() {
         assert!(ids.is_empty(), "{payload:?} -> {ids:?}");
     }
 }
+
+/// 40 characters of the AWS secret key alphabet, both cases and digits.
+fn aws_secret(seed: u64) -> String {
+    let mut s = make("{b:37}", seed);
+    s.truncate(37);
+    s.push_str("a7Q");
+    s
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn issue12_an_aws_secret_key_sent_encoded_and_alone_blocks() {
+    let (code, egress) = (code(), egress());
+    let id = "aws-secret-access-key-variant";
+    for seed in 0..6 {
+        let secret = aws_secret(seed);
+        let mut blob = vec![0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22];
+        blob.extend_from_slice(secret.as_bytes());
+        blob.extend_from_slice(&[0x0a, 0x00, 0xff]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&secret);
+        for payload in [
+            hex(&blob),
+            format!("{{\"data\": \"{}\"}}", hex(secret.as_bytes())),
+            format!("{{\"data\": \"{b64}\"}}"),
+            format!(
+                "{{\"data\": \"{}\"}}",
+                base64::engine::general_purpose::STANDARD.encode(&blob)
+            ),
+        ] {
+            let ids = egress_ids(&egress, &payload);
+            assert!(ids.iter().any(|i| i == id), "{payload:?} -> {ids:?}");
+            assert!(
+                code.scan(payload.as_bytes(), None).is_empty(),
+                "{payload:?}"
+            );
+        }
+        // Benign twins: the same shape in plain text (everyday data without
+        // a keyword), and encoded lines of one case or without a digit.
+        let plain = format!("{{\"sig\": \"{secret}\", \"n\": 1}}");
+        let ids = egress_ids(&egress, &plain);
+        assert!(!ids.iter().any(|i| i == id), "{plain:?} -> {ids:?}");
+    }
+    let sha = make("{h:40}", 9);
+    let words = "ThisIsAnOrdinaryCamelCaseIdentifierWordX";
+    let upper = make("{A:40}", 10);
+    for text in [sha.as_str(), words, upper.as_str()] {
+        let payload = format!("{{\"data\": \"{}\"}}", hex(text.as_bytes()));
+        let ids = egress_ids(&egress, &payload);
+        assert!(!ids.iter().any(|i| i == id), "{text:?} -> {ids:?}");
+    }
+    // A base64-encoded PEM certificate whose last line is 40 characters
+    // (a kubeconfig's `certificate-authority-data`): lines of a block.
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n{}\n{}\n-----END CERTIFICATE-----\n",
+        make("{b:64}", 11),
+        make("{b:64}", 12),
+        aws_secret(13)
+    );
+    let payload = format!(
+        "certificate-authority-data: {}",
+        base64::engine::general_purpose::STANDARD.encode(&pem)
+    );
+    let ids = egress_ids(&egress, &payload);
+    assert!(!ids.iter().any(|i| i == id), "{payload:?} -> {ids:?}");
+}
