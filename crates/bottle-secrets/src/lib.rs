@@ -55,6 +55,8 @@ use engine::{Ctx, Hit, Lines, RuleSet, Source};
 /// | config allowlists, stopwords | honoured | ignored |
 /// | inline `bottle:allow` ([`Scanner::set_inline_allow`]) | honoured when turned on | never |
 /// | fragments of prefix-anchored tokens | not findings | findings |
+/// | variants (wrong length or alphabet, test and restricted prefixes), key material cut short | not findings | findings |
+/// | a bare AWS secret key's shape in a decoded DLP view ([`ViewKind::Decoded`]) | not findings | findings |
 /// | known secrets | always findings | always findings |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Profile {
