@@ -117,8 +117,8 @@ impl Dlp {
             message.is_some_and(|i| i.has_finding(rule, fp))
                 || site().as_ref().is_some_and(|i| i.has_finding(rule, fp))
         };
-        let walked = bottle_secrets::for_each_view(data, &self.limits, &mut |view| {
-            let found = self.scanner.scan(view, None);
+        let walked = bottle_secrets::for_each_view_kind(data, &self.limits, &mut |view, kind| {
+            let found = self.scanner.scan_view_of(view, kind);
             let counts = |f: &&bottle_secrets::Finding| {
                 f.rule_id == KNOWN_SECRET
                     || (!known_only

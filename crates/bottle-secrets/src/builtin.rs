@@ -954,6 +954,223 @@ pub fn fragment_of(rule: &BuiltinRule) -> Option<Fragment> {
     })
 }
 
+/// Suffix of the id of a variant rule (`stripe-access-token-variant`).
+pub(crate) const VARIANT_SUFFIX: &str = "-variant";
+
+/// Prefixes of a rule's tokens besides those its sample and keywords give:
+/// spellings that test keys, fakes and other vendors' SDKs use for the
+/// same shape (`sk-test-…`), and short prefixes that are no fragment of
+/// their own (`SG.`, member access in code), for the variant rules.
+const EXTRA_PREFIXES: &[(&str, &[&str])] = &[
+    (
+        "stripe-access-token",
+        &["sk-test-", "sk-live-", "rk-test-", "rk-live-"],
+    ),
+    ("sendgrid-api-token", &["SG."]),
+];
+
+/// The egress profile's looser reading of a prefix-anchored token: its
+/// vendor prefix, or a sibling prefix of the same rule (test, sandbox and
+/// restricted keys: `sk_test_`, `rk_live_`, `ASIA`), followed by a body of
+/// the wrong length or a wider alphabet than the vendor's (`AKIA` + 19
+/// capitals and digits, `sk_live_FAKE_TEST_KEY_000…`, a SendGrid key whose
+/// two parts have other lengths). Shapes a real key and the fakes an agent
+/// makes up share; the vendor's exact shape stays the rule's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// The prefixes, the rule's own first.
+    pub prefixes: Vec<String>,
+    /// The prefixes are capitals only (`AKIA`): the body is capitals and
+    /// digits, at least 12 of them; else the body is up to six short words
+    /// joined by `_`/`-` and a run of at least 10 letters and digits.
+    pub caps: bool,
+}
+
+impl Variant {
+    fn alts(&self) -> String {
+        let alts: Vec<String> = self.prefixes.iter().map(|p| regex::escape(p)).collect();
+        alts.join("|")
+    }
+
+    fn regex(&self) -> String {
+        let alts = self.alts();
+        if self.caps {
+            format!(r"(?:^|[^A-Za-z0-9+/_-])((?:{alts})[A-Z0-9]{{12,}})")
+        } else {
+            format!(
+                r"(?:^|[^A-Za-z0-9_-])((?:{alts})(?:[A-Za-z0-9]{{1,32}}[_-]){{0,6}}[A-Za-z0-9]{{10,}})"
+            )
+        }
+    }
+
+    /// What a variant is not: a body without a digit (identifiers, words,
+    /// `SG.ComponentFactory`), or one whose last run holds one digit and one
+    /// case of letters (`sk-test-results-directory2`, `webpack5`). A real
+    /// token's run of 10+ random characters has both cases or more digits.
+    fn shape(&self) -> AllowDef {
+        let alts = self.alts();
+        AllowDef {
+            and: false,
+            commits: vec![],
+            paths: vec![],
+            target: RegexTarget::Secret,
+            regexes: vec![
+                format!("^(?:{alts})[^0-9]*$"),
+                format!("^(?:{alts})(?:[A-Za-z0-9]*[_-])*(?:[a-z]*[0-9][a-z]*|[A-Z]*[0-9][A-Z]*)$"),
+            ],
+            stopwords: vec![],
+            target_rules: vec![],
+            dialect: Dialect::Builtin,
+            kind: AllowKind::Shape,
+        }
+    }
+}
+
+/// The literal prefix of a rule's sample secret (before its first `{`).
+fn sample_prefix(rule: &BuiltinRule) -> Option<&'static str> {
+    let start = rule.sample.find('«')? + '«'.len_utf8();
+    let rest = &rule.sample[start..];
+    let prefix = &rest[..rest.find('{')?];
+    (!prefix.contains('»') && prefix.is_ascii()).then_some(prefix)
+}
+
+/// The variant form of a rule (see [`Variant`]): every rule with a
+/// fragment, with sibling prefixes from its keywords (same shape as the
+/// sample's prefix: capitals of the same length, or lowercase ending in the
+/// same separator), and a short list of extra prefixes (`sk-test-`, `SG.`).
+pub fn variant_of(rule: &BuiltinRule) -> Option<Variant> {
+    let extra = EXTRA_PREFIXES
+        .iter()
+        .find(|(id, _)| *id == rule.id)
+        .map(|(_, p)| *p);
+    let own = match fragment_of(rule) {
+        Some(f) => f.prefix,
+        None => {
+            extra?;
+            if rule.path.is_some() || rule.multiline {
+                return None;
+            }
+            sample_prefix(rule)?.to_string()
+        }
+    };
+    let caps = own.bytes().all(|b| b.is_ascii_uppercase());
+    let mut prefixes = vec![own.clone()];
+    let lower = own
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
+    let last = own.as_bytes()[own.len() - 1];
+    for k in rule.keywords {
+        let sibling = if caps {
+            (k.len() == own.len() && k.bytes().all(|b| b.is_ascii_lowercase()))
+                .then(|| k.to_ascii_uppercase())
+        } else {
+            (lower
+                && matches!(last, b'_' | b'-')
+                && k.len() >= 4
+                && k.as_bytes()[k.len() - 1] == last
+                && k.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-')
+                }))
+            .then(|| k.to_string())
+        };
+        if let Some(s) = sibling
+            && !prefixes.iter().any(|p| p.eq_ignore_ascii_case(&s))
+        {
+            prefixes.push(s);
+        }
+    }
+    for p in extra.unwrap_or(&[]) {
+        if !prefixes.iter().any(|q| q == p) {
+            prefixes.push(p.to_string());
+        }
+    }
+    Some(Variant { prefixes, caps })
+}
+
+/// Egress-only rules for key material cut short, which no whole-token rule
+/// sees: a PEM private key whose body is truncated (no `END` line), or
+/// escaped into a JSON string, and a Google Cloud service-account key file
+/// (its `private_key_id`, of any length, or the `service_account` marker
+/// with a `private_key` that starts a PEM key). Ids end in `-fragment`, so
+/// disabling `private-key` / `gcp-service-account-key` disables them.
+fn key_material_fragments() -> Vec<RuleDef> {
+    let pem_body = r"(?:\\[nrt]|[\s\x22',])*(?:[A-Za-z0-9-]+:[^\n]*\n\s*)*";
+    let private_key = RuleDef {
+        id: format!("private-key{FRAGMENT_SUFFIX}"),
+        description: "fragment of a private key (PEM / OpenSSH / PGP)".into(),
+        regex: Some((
+            format!(
+                r"(-----BEGIN[ A-Z0-9_-]{{0,100}}PRIVATE KEY(?: BLOCK)?-----{pem_body}[A-Za-z0-9+/]{{40,}})"
+            ),
+            Dialect::Builtin,
+        )),
+        secret_group: 0,
+        entropy: 0.0,
+        keywords: vec!["private key".into()],
+        path: None,
+        allowlists: vec![],
+        line_local: false,
+        builtin: true,
+        egress_only: true,
+        decoded_only: false,
+    };
+    let begin = r#""private_key"\s*:\s*"\s*-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY-----(?:\\[nrt]|\s)*[A-Za-z0-9+/]{8,}"#;
+    let marker = r#""type"\s*:\s*"service_account""#;
+    let gcp = RuleDef {
+        id: format!("gcp-service-account-key{FRAGMENT_SUFFIX}"),
+        description: "fragment of a Google Cloud service account key file".into(),
+        regex: Some((
+            format!(
+                r#"(?s)("private_key_id"\s*:\s*"[0-9a-fA-F]{{16,}}|{marker}.{{0,2048}}?{begin}|{begin}.{{0,2048}}?{marker})"#
+            ),
+            Dialect::Builtin,
+        )),
+        secret_group: 0,
+        entropy: 0.0,
+        keywords: vec!["private_key_id".into(), "service_account".into()],
+        path: None,
+        allowlists: vec![],
+        line_local: false,
+        builtin: true,
+        egress_only: true,
+        decoded_only: false,
+    };
+    // An AWS secret access key sent encoded and alone (hex or base64 of the
+    // 40 characters, no `aws_secret…` name): in plain text a bare 40-char
+    // base64 run is everyday data, but below a content layer it is bytes
+    // the agent chose to hide. Decoded views only; both cases and a digit.
+    let aws_secret = RuleDef {
+        id: format!("aws-secret-access-key{VARIANT_SUFFIX}"),
+        description: "AWS secret access key shape in decoded data".into(),
+        regex: Some((
+            // Not a line inside a block of base64 lines (the last line of
+            // a PEM certificate in a decoded kubeconfig can be 40 long).
+            r"(?:\A|[^A-Za-z0-9+/=\n]|(?:\A|[^A-Za-z0-9+/=])\n)([A-Za-z0-9+/]{40})(?:[^A-Za-z0-9+/=]|\z)".into(),
+            Dialect::Builtin,
+        )),
+        secret_group: 0,
+        entropy: 4.0,
+        keywords: vec![],
+        path: None,
+        allowlists: vec![AllowDef {
+            and: false,
+            commits: vec![],
+            paths: vec![],
+            target: RegexTarget::Secret,
+            regexes: vec!["^[^0-9]*$".into(), "^[^A-Z]*$".into(), "^[^a-z]*$".into()],
+            stopwords: vec![],
+            target_rules: vec![],
+            dialect: Dialect::Builtin,
+            kind: AllowKind::Shape,
+        }],
+        line_local: false,
+        builtin: true,
+        egress_only: true,
+        decoded_only: true,
+    };
+    vec![private_key, gcp, aws_secret]
+}
+
 const UUID: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 
 /// The built-in rules and global allowlists as an uncompiled config (the
@@ -1074,6 +1291,7 @@ pub(crate) fn builtin_def() -> ConfigDef {
             line_local: !b.multiline,
             builtin: true,
             egress_only: false,
+            decoded_only: false,
         });
         if let Some(f) = fragment_of(b) {
             rules.push(RuleDef {
@@ -1088,9 +1306,27 @@ pub(crate) fn builtin_def() -> ConfigDef {
                 line_local: true,
                 builtin: true,
                 egress_only: true,
+                decoded_only: false,
+            });
+        }
+        if let Some(v) = variant_of(b) {
+            rules.push(RuleDef {
+                id: format!("{}{VARIANT_SUFFIX}", b.id),
+                description: format!("variant of a {}", b.description),
+                regex: Some((v.regex(), Dialect::Builtin)),
+                secret_group: 0,
+                entropy: 0.0,
+                keywords: v.prefixes.iter().map(|p| p.to_ascii_lowercase()).collect(),
+                path: None,
+                allowlists: vec![v.shape()],
+                line_local: true,
+                builtin: true,
+                egress_only: true,
+                decoded_only: false,
             });
         }
     }
+    rules.extend(key_material_fragments());
     let placeholders = AllowDef {
         and: false,
         commits: vec![],

@@ -752,6 +752,27 @@ fn readable(view: &[u8]) -> bool {
         .any(|line| line.len() >= READABLE_MIN && printable_ratio(line) >= 0.95)
 }
 
+/// What a DLP view is, for callers whose checks differ by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewKind {
+    /// The payload itself (also with invisible characters removed).
+    Raw,
+    /// Rewritten by escape layers only (percent, JSON/C escapes, HTML).
+    Escaped,
+    /// Below at least one content layer (base64, base32, hex, delimited
+    /// hex): bytes the sender encoded.
+    Decoded,
+}
+
+/// [`for_each_view_kind`] without the kind.
+pub fn for_each_view(
+    data: &[u8],
+    limits: &DecodeLimits,
+    visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>, DecodeError> {
+    for_each_view_kind(data, limits, &mut |v, _| visit(v))
+}
+
 /// Call `visit` on `data` and on every decoded view of it, nested up to
 /// `limits.max_depth` content layers (base64, base32, hex, delimited hex)
 /// and eight escape layers (percent, JSON/C escapes, HTML
@@ -762,22 +783,22 @@ fn readable(view: &[u8]) -> bool {
 /// more than four times that, is [`DecodeError::TooLarge`]; a view that
 /// still decodes to readable text after the last content layer, or still
 /// changes after the last escape layer, is [`DecodeError::TooDeep`].
-pub fn for_each_view(
+pub fn for_each_view_kind(
     data: &[u8],
     limits: &DecodeLimits,
-    visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
+    visit: &mut dyn FnMut(&[u8], ViewKind) -> ControlFlow<()>,
 ) -> Result<ControlFlow<()>, DecodeError> {
     if data.len() > limits.max_bytes {
         return Err(DecodeError::TooLarge {
             limit: limits.max_bytes,
         });
     }
-    if visit(data).is_break() {
+    if visit(data, ViewKind::Raw).is_break() {
         return Ok(ControlFlow::Break(()));
     }
     let stripped = strip_invisible(data);
     if let Cow::Owned(s) = &stripped
-        && visit(s).is_break()
+        && visit(s, ViewKind::Raw).is_break()
     {
         return Ok(ControlFlow::Break(()));
     }
@@ -824,7 +845,12 @@ pub fn for_each_view(
             .ok_or(DecodeError::TooLarge {
                 limit: limits.max_bytes,
             })?;
-        if visit(&view).is_break() {
+        let kind = if content > 0 {
+            ViewKind::Decoded
+        } else {
+            ViewKind::Escaped
+        };
+        if visit(&view, kind).is_break() {
             return Ok(ControlFlow::Break(()));
         }
         push_children(&mut stack, &view, content, escapes)?;
@@ -839,8 +865,8 @@ pub(crate) fn scan_payload(
 ) -> Result<Vec<Finding>, DecodeError> {
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut out = Vec::new();
-    let _ = for_each_view(data, limits, &mut |view| {
-        for f in scanner.scan_view(view) {
+    let _ = for_each_view_kind(data, limits, &mut |view, kind| {
+        for f in scanner.scan_view(view, kind) {
             if seen.insert((f.rule_id.clone(), f.fingerprint.clone())) {
                 out.push(f);
             }

@@ -59,6 +59,9 @@ pub(crate) struct Ctx<'a> {
     pub inline_allow: bool,
     /// The semantics to apply.
     pub profile: crate::Profile,
+    /// The data is a decoded DLP view (base64, base32, hex below it): the
+    /// rules that only count there run too.
+    pub decoded: bool,
 }
 
 /// The compiled rule set.
@@ -144,6 +147,10 @@ impl RuleSet {
         let mut last = vec![usize::MAX; n];
         let mut triggered = vec![false; n];
         for &r in &self.always {
+            let rule = &self.rules[r as usize];
+            if rule.decoded_only && !(ctx.decoded && ctx.profile == crate::Profile::Egress) {
+                continue;
+            }
             whole[r as usize] = true;
             triggered[r as usize] = true;
         }
@@ -152,7 +159,9 @@ impl RuleSet {
                 let p = m.start();
                 for &r in &self.kw_rules[m.pattern().as_usize()] {
                     let ri = r as usize;
-                    if self.rules[ri].egress_only && ctx.profile != crate::Profile::Egress {
+                    if self.rules[ri].egress_only && ctx.profile != crate::Profile::Egress
+                        || self.rules[ri].decoded_only && !ctx.decoded
+                    {
                         continue;
                     }
                     triggered[ri] = true;

@@ -95,6 +95,8 @@ pub(crate) struct RuleDef {
     pub builtin: bool,
     /// A fragment rule: runs in the egress profile only.
     pub egress_only: bool,
+    /// Runs on decoded DLP views only (see [`crate::Scanner::scan_view_of`]).
+    pub decoded_only: bool,
 }
 
 /// An uncompiled allowlist.
@@ -247,6 +249,7 @@ fn load_def(text: &str, name: &str, base: &Path, depth: usize) -> Result<ConfigD
             line_local: false,
             builtin: false,
             egress_only: false,
+            decoded_only: false,
             id: r.id,
         });
     }
@@ -295,7 +298,9 @@ fn load_def(text: &str, name: &str, base: &Path, depth: usize) -> Result<ConfigD
 fn extend(cfg: &mut ConfigDef, base: ConfigDef, disabled: &[String]) {
     for b in base.rules {
         // A disabled rule takes its fragment rule with it.
-        let base_id = b.id.strip_suffix(crate::builtin::FRAGMENT_SUFFIX);
+        let base_id =
+            b.id.strip_suffix(crate::builtin::FRAGMENT_SUFFIX)
+                .or_else(|| b.id.strip_suffix(crate::builtin::VARIANT_SUFFIX));
         if disabled
             .iter()
             .any(|d| d == &b.id || (b.egress_only && Some(d.as_str()) == base_id))
@@ -399,6 +404,7 @@ pub(crate) fn compile_config(mut cfg: ConfigDef) -> Result<RuleSet, ConfigError>
             line_local: d.line_local && !keywords.is_empty(),
             builtin: d.builtin,
             egress_only: d.egress_only,
+            decoded_only: d.decoded_only,
             keywords,
             allowlists: d
                 .allowlists

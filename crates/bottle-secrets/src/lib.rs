@@ -36,10 +36,12 @@ pub mod report;
 pub mod walk;
 
 pub use builtin::{
-    BuiltinRule, Fragment, Pattern, PlaceholderKind, Rendered, SampleRng, builtin_rules,
-    fragment_of, render_placeholder, render_template,
+    BuiltinRule, Fragment, Pattern, PlaceholderKind, Rendered, SampleRng, Variant, builtin_rules,
+    fragment_of, render_placeholder, render_template, variant_of,
 };
-pub use decode::{decompress, decompress_reader, for_each_view, strip_invisible};
+pub use decode::{
+    ViewKind, decompress, decompress_reader, for_each_view, for_each_view_kind, strip_invisible,
+};
 
 use engine::{Ctx, Hit, Lines, RuleSet, Source};
 
@@ -53,6 +55,8 @@ use engine::{Ctx, Hit, Lines, RuleSet, Source};
 /// | config allowlists, stopwords | honoured | ignored |
 /// | inline `bottle:allow` ([`Scanner::set_inline_allow`]) | honoured when turned on | never |
 /// | fragments of prefix-anchored tokens | not findings | findings |
+/// | variants (wrong length or alphabet, test and restricted prefixes), key material cut short | not findings | findings |
+/// | a bare AWS secret key's shape in a decoded DLP view ([`ViewKind::Decoded`]) | not findings | findings |
 /// | known secrets | always findings | always findings |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Profile {
@@ -297,6 +301,14 @@ impl Scanner {
         self.known.add(name, value);
     }
 
+    /// Scan one DLP view as [`for_each_view_kind`] hands it over: like
+    /// [`Scanner::scan`] without a path, and on a [`ViewKind::Decoded`] view
+    /// (in the egress profile) with the rules for shapes that are secrets
+    /// only when an agent encoded them.
+    pub fn scan_view_of(&self, data: &[u8], kind: ViewKind) -> Vec<Finding> {
+        self.scan_view(data, kind)
+    }
+
     /// Scan plain text as is (no decoding). `path` feeds path-based rules and
     /// allowlists and is reported in findings.
     pub fn scan(&self, data: &[u8], path: Option<&str>) -> Vec<Finding> {
@@ -325,6 +337,7 @@ impl Scanner {
             commit,
             inline_allow: self.inline_allow,
             profile: self.profile,
+            decoded: false,
         };
         let mut hits = Vec::new();
         self.rules.scan(data, &ctx, report.clone(), &mut hits);
@@ -546,12 +559,13 @@ impl Scanner {
 
     /// Plain scan without inline allows and without locations (used on
     /// decoded DLP views).
-    pub(crate) fn scan_view(&self, data: &[u8]) -> Vec<Finding> {
+    pub(crate) fn scan_view(&self, data: &[u8], kind: ViewKind) -> Vec<Finding> {
         let ctx = Ctx {
             path: None,
             commit: None,
             inline_allow: false,
             profile: self.profile,
+            decoded: kind == ViewKind::Decoded,
         };
         let mut hits = Vec::new();
         self.rules.scan(data, &ctx, 0..data.len(), &mut hits);

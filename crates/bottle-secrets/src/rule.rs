@@ -130,6 +130,9 @@ pub(crate) struct Rule {
     pub builtin: bool,
     /// Runs in the egress profile only (fragments of prefix-anchored tokens).
     pub egress_only: bool,
+    /// Runs on decoded DLP views only: a shape that is a secret's when an
+    /// agent encoded it, and everyday data in plain text.
+    pub decoded_only: bool,
 }
 
 /// Where a built-in rule's secret (its first group) lies in a match, from
@@ -472,8 +475,12 @@ mod tests {
                 SecretSpan::Whole => whole += 1,
                 SecretSpan::TrimLast(_) => trim += 1,
             }
-            let base = rule.id.strip_suffix("-fragment").unwrap_or(&rule.id);
-            let b = samples[base];
+            let base = rule
+                .id
+                .strip_suffix("-fragment")
+                .or_else(|| rule.id.strip_suffix("-variant"))
+                .unwrap_or(&rule.id);
+            let Some(b) = samples.get(base) else { continue };
             for seed in 0..8u64 {
                 let mut rng = crate::SampleRng::new(seed);
                 let sample = crate::render_template(b.sample, &mut rng).text;

@@ -699,3 +699,174 @@ async fn secrets_in_dns_over_https_query_names_are_blocked() {
         assert_blocked(&r, 502, "resolve:no-address");
     }
 }
+
+/// A run of `n` letters and digits holding both cases and a digit.
+fn token_body(n: usize, seed: u64) -> String {
+    let mut s = seeded_alnum(n - 3, seed);
+    s.push_str("7Qa");
+    s
+}
+
+#[tokio::test]
+async fn issue12_vendor_token_variants_and_cut_short_key_material() {
+    let mut h = Harness::new();
+    let (up, proxy, base) = setup(&mut h).await;
+    let json = [("content-type", "application/json")];
+    // A 23-character AWS key id (digits outside real ids' base32), also
+    // base64-encoded; an ASIA (temporary) id.
+    let long_id = format!("{}{}{}", "AK", "IAEXAMPLE", "0".repeat(12));
+    let b64_id = base64::engine::general_purpose::STANDARD.encode(&long_id);
+    let asia = format!("{}{}", "AS", "IA") + &token_body(19, 3).to_ascii_uppercase();
+    // SendGrid keys with parts of other lengths; test and restricted keys.
+    let sg = format!(
+        "SG.FAKE_TEST_KEY_{}.FAKE_TEST_{}",
+        "0".repeat(10),
+        "0".repeat(41)
+    );
+    let sk_test = format!("{}{}", "sk-te", "st-") + &token_body(24, 4);
+    let rk_live = format!("{}{}", "rk_li", "ve_") + &token_body(30, 5);
+    let stripe_fake = format!("{}{}", "sk_li", "ve_FAKE_TEST_KEY_") + &"0".repeat(11);
+    // A PEM key cut short, escaped in JSON; a service-account file whose
+    // key is cut to a few characters.
+    let pem = format!(
+        "{{\"k\": \"-----BEGIN PRIVATE KEY-----\\n{}\"}}",
+        token_body(64, 6)
+    );
+    let sa = format!(
+        "{{\"type\": \"service_account\", \"project_id\": \"demo\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\n{}\", \"client_email\": \"svc@demo.iam.gserviceaccount.com\"}}",
+        token_body(10, 7)
+    );
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{{\"content\": \"{long_id}\"}}"),
+            "dlp-body:aws-access-token-variant",
+        ),
+        (
+            format!("{{\"content\": \"{b64_id}\"}}"),
+            "dlp-body:aws-access-token-variant",
+        ),
+        (
+            format!("{{\"id\": \"{asia}\"}}"),
+            "dlp-body:aws-access-token-variant",
+        ),
+        (
+            format!("{{\"v\": \"{sk_test}\"}}"),
+            "dlp-body:stripe-access-token-variant",
+        ),
+        (
+            format!("{{\"v\": \"{rk_live}\"}}"),
+            "dlp-body:stripe-access-token",
+        ),
+        (format!("{{\"v\": \"{stripe_fake}\"}}"), "dlp-body:"),
+        (pem, "dlp-body:private-key-fragment"),
+        (sa, "dlp-body:gcp-service-account-key-fragment"),
+    ];
+    for (body, block) in &cases {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/upload"),
+            &json,
+            body.clone(),
+        )
+        .await;
+        let got = r.header("x-bottle-block").unwrap_or("<none>").to_string();
+        assert!(
+            r.status == 403 && got.starts_with(block),
+            "{body}: expected {block}, got {} {got}",
+            r.status
+        );
+    }
+    // In a header, and in a URL.
+    let r = plain(
+        proxy.addr(),
+        "POST",
+        &format!("{base}/hook"),
+        &[("x-api-key", sg.as_str())],
+        Bytes::new(),
+    )
+    .await;
+    assert_blocked(&r, 403, "dlp-header:sendgrid-api-token-variant");
+    let r = get(proxy.addr(), &format!("{base}/api?key={long_id}")).await;
+    assert_blocked(&r, 403, "dlp-url:aws-access-token-variant");
+    assert!(
+        up.requests().is_empty(),
+        "a blocked request reached the upstream"
+    );
+    let log = h.audit_text();
+    for secret in [&long_id, &asia, &sk_test, &rk_live, &sg] {
+        assert!(
+            !log.contains(&secret[4..]),
+            "a secret leaked into the audit log"
+        );
+    }
+    // Benign twins pass whole: spinner CSS classes, `SG.` in prose and
+    // code, `AKIA` inside a word, a service-account template without key
+    // material, a PEM header without a body, test-run paths.
+    let benign = [
+        r#"{"html": "<div class=\"sk-circle sk-fading-circle sk-cube-grid2\"></div>"}"#.to_string(),
+        r#"{"text": "Offices in SG. Singapore; let f = SG.ComponentFactory.create(SG.DEFAULT_CONFIG_V2);"}"#.to_string(),
+        format!("{{\"text\": \"MAKIA{}\"}}", token_body(19, 8).to_ascii_uppercase()),
+        r#"{"type": "service_account", "project_id": "demo", "private_key_id": "", "private_key": "", "client_email": "svc@demo.iam.gserviceaccount.com"}"#.to_string(),
+        r#"{"code": "if line.starts_with(\"-----BEGIN PRIVATE KEY-----\") { return Err(e); }"}"#.to_string(),
+        r#"{"out": "sk-test-results-directory2", "region": "ASIAPACIFIC2024"}"#.to_string(),
+    ];
+    for body in &benign {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/upload"),
+            &json,
+            body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{body}\n{}", r.text());
+    }
+    assert_eq!(up.requests().len(), benign.len());
+}
+
+#[tokio::test]
+async fn issue12_an_aws_secret_key_sent_encoded_and_alone_is_blocked() {
+    let mut h = Harness::new();
+    let (up, proxy, base) = setup(&mut h).await;
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    // 40 characters of the key's alphabet, both cases and a digit.
+    let secret = format!("{}/{}+a7Q", seeded_alnum(20, 41), seeded_alnum(15, 42));
+    assert_eq!(secret.len(), 40);
+    let mut blob = vec![0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22];
+    blob.extend_from_slice(secret.as_bytes());
+    blob.extend_from_slice(&[0x0a, 0x00, 0xff]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&secret);
+    for (ct, body) in [
+        ("application/octet-stream", hex(&blob)),
+        ("application/json", format!("{{\"data\": \"{b64}\"}}")),
+    ] {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/firmware"),
+            &[("content-type", ct)],
+            body,
+        )
+        .await;
+        assert_blocked(&r, 403, "dlp-body:aws-secret-access-key-variant");
+    }
+    assert_clean(&h, &up, &secret);
+    // Benign twins: the same shape as plain text (no keyword, not
+    // encoded), and a hex-encoded git object id.
+    let sha = hex(seeded_alnum(20, 43).as_bytes());
+    for body in [
+        format!("{{\"sig\": \"{secret}\"}}"),
+        format!("{{\"data\": \"{}\"}}", hex(sha.as_bytes())),
+    ] {
+        let r = plain(
+            proxy.addr(),
+            "POST",
+            &format!("{base}/upload"),
+            &[("content-type", "application/json")],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{body}\n{}", r.text());
+    }
+}

@@ -7,3 +7,4 @@ mod linear;
 mod profile;
 mod report;
 mod stream;
+mod variants;
