@@ -57,6 +57,9 @@ impl Proxy {
 
     /// Serve until the task is dropped or aborted.
     pub async fn serve(self) -> Result<(), Error> {
+        let _anchor = TimerAnchor::spawn(Duration::from_millis(
+            self.shared.limits.header_timeout_ms.max(2) / 2,
+        ));
         loop {
             let (tcp, _peer) = match self.listener.accept().await {
                 Ok(x) => x,
@@ -92,6 +95,34 @@ impl Proxy {
             let _ = self.serve().await;
         });
         Ok(ProxyHandle { addr, task })
+    }
+}
+
+/// One timer of the runtime kept pending, always due before any header-read
+/// deadline a connection arms (those are `header_timeout_ms` ahead; the
+/// anchor at most half of that). Without it, every keep-alive request cost a
+/// write to the runtime's wake-up eventfd and a spurious return from
+/// `epoll_wait`: hyper drops a connection's header-read timer once a request
+/// head is read and arms a new one for the next head; with no other timer in
+/// the wheel when the runtime last parked, tokio takes the new timer as its
+/// earliest and wakes its driver to re-arm the poll timeout. With an earlier
+/// timer already pending, registering a later one wakes nothing. The anchor
+/// itself wakes the process once per period (15 s by default).
+struct TimerAnchor(tokio::task::JoinHandle<()>);
+
+impl TimerAnchor {
+    fn spawn(period: Duration) -> Self {
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+            }
+        }))
+    }
+}
+
+impl Drop for TimerAnchor {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
