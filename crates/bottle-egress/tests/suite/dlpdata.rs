@@ -19,6 +19,29 @@ async fn setup(h: &mut Harness) -> (Upstream, bottle_egress::ProxyHandle, String
     (up, proxy, base)
 }
 
+/// Each body, POSTed as a model-API request, passes.
+async fn assert_bodies_pass(proxy: std::net::SocketAddr, base: &str, bodies: &[String]) {
+    for body in bodies {
+        let r = plain(
+            proxy,
+            "POST",
+            &format!("{base}/v1/messages"),
+            &[],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "benign body blocked: {body}\n{}", r.text());
+    }
+}
+
+/// Each path and query, fetched with GET, passes.
+async fn assert_paths_pass(proxy: std::net::SocketAddr, base: &str, paths: &[String]) {
+    for path in paths {
+        let r = get(proxy, &format!("{base}{path}")).await;
+        assert_eq!(r.status, 200, "benign path blocked: {path}\n{}", r.text());
+    }
+}
+
 fn group4(s: &str) -> String {
     s.as_bytes()
         .chunks(4)
@@ -177,17 +200,7 @@ async fn issue12_financial_and_wallet_data_blocks_everywhere_and_benign_twins_pa
         up.requests().is_empty(),
         "a blocked request reached the upstream"
     );
-    for body in benign_samples() {
-        let r = plain(
-            proxy.addr(),
-            "POST",
-            &format!("{base}/v1/messages"),
-            &[],
-            body.clone(),
-        )
-        .await;
-        assert_eq!(r.status, 200, "benign body blocked: {body}\n{}", r.text());
-    }
+    assert_bodies_pass(proxy.addr(), &base, &benign_samples()).await;
 }
 
 /// `a` with the case of its last lower-case letter flipped: still mixed
@@ -246,28 +259,21 @@ async fn issue12_ethereum_addresses_block_by_checksum_or_keyword_and_twins_pass(
     // address without a keyword, a git SHA-1 with 0x, a 40-hex digest in
     // a URL path.
     let sha1 = "9fbdb1c0e0c1b5a3d9c9d5c8e4f0a1b2c3d4e5f6";
-    for body in [
+    let bodies = [
         format!("{{\"content\":\"pay {}\"}}", case_off(spec)),
         format!("{{\"content\":\"id {lower}\"}}"),
         format!("{{\"content\":\"git show 0x{sha1}\"}}"),
-    ] {
-        let r = plain(
-            proxy.addr(),
-            "POST",
-            &format!("{base}/v1/messages"),
-            &[],
-            body.clone(),
-        )
-        .await;
-        assert_eq!(r.status, 200, "benign body blocked: {body}\n{}", r.text());
-    }
-    for path in [
-        format!("/repos/o/r/commits/{sha1}"),
-        format!("/blobs/0x{sha1}/raw"),
-    ] {
-        let r = get(proxy.addr(), &format!("{base}{path}")).await;
-        assert_eq!(r.status, 200, "benign path blocked: {path}\n{}", r.text());
-    }
+    ];
+    assert_bodies_pass(proxy.addr(), &base, &bodies).await;
+    assert_paths_pass(
+        proxy.addr(),
+        &base,
+        &[
+            format!("/repos/o/r/commits/{sha1}"),
+            format!("/blobs/0x{sha1}/raw"),
+        ],
+    )
+    .await;
     assert_eq!(up.requests().len(), 5);
 }
 
@@ -530,25 +536,17 @@ async fn issue12_ssn_routing_and_short_named_keys_block_and_twins_pass() {
         format!("{{\"routing_number\":\"{bad}\"}}"),
         format!("{{\"sha256\":\"{key}\",\"etag\":\"{key}\"}}"),
     ];
-    for body in &twins {
-        let r = plain(
-            proxy.addr(),
-            "POST",
-            &format!("{base}/v1/messages"),
-            &[],
-            body.clone(),
-        )
-        .await;
-        assert_eq!(r.status, 200, "benign body blocked: {body}\n{}", r.text());
-    }
-    for path in [
-        format!("/dl?sha256={key}"),
-        format!("/objects/{key}?id={key}"),
-        "/call/555-123-4567".to_string(),
-    ] {
-        let r = get(proxy.addr(), &format!("{base}{path}")).await;
-        assert_eq!(r.status, 200, "benign path blocked: {path}\n{}", r.text());
-    }
+    assert_bodies_pass(proxy.addr(), &base, &twins).await;
+    assert_paths_pass(
+        proxy.addr(),
+        &base,
+        &[
+            format!("/dl?sha256={key}"),
+            format!("/objects/{key}?id={key}"),
+            "/call/555-123-4567".to_string(),
+        ],
+    )
+    .await;
     assert_eq!(up.requests().len(), twins.len() + 3);
     // Switched off in this bottle: the SSN and routing bodies pass, the
     // short-named key (crypto_keys, still on) does not.
