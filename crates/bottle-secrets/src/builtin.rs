@@ -856,18 +856,23 @@ fn unglued(rule: &BuiltinRule, regex: String) -> String {
 /// one case of letters, or words joined by `_`/`-` (`napi_property`,
 /// `live_session_count`: identifiers in real code). A real token's run of
 /// 8+ random characters almost always holds a digit or both cases.
+///
+/// After a prefix in lower case (`ghp_`, `xoxb-`), a body of capitals alone
+/// is a fragment: identifiers do not switch case that way, and it is how a
+/// made-up or split key looks (`ghp_ABCDEFGHIJKLMN`). After a prefix with
+/// capitals (`AKIA`, `SG.`) such a body is ordinary text.
 fn fragment_shape(f: &Fragment) -> AllowDef {
     let p = regex::escape(&f.prefix);
+    let mut regexes = vec![format!("{p}[a-z]*$"), format!("{p}[^0-9]*[_-][^0-9]*$")];
+    if f.prefix.bytes().any(|b| b.is_ascii_uppercase()) {
+        regexes.push(format!("{p}[A-Z]*$"));
+    }
     AllowDef {
         and: false,
         commits: vec![],
         paths: vec![],
         target: RegexTarget::Secret,
-        regexes: vec![
-            format!("{p}[a-z]*$"),
-            format!("{p}[A-Z]*$"),
-            format!("{p}[^0-9]*[_-][^0-9]*$"),
-        ],
+        regexes,
         stopwords: vec![],
         target_rules: vec![],
         dialect: Dialect::Builtin,

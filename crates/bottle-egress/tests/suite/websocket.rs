@@ -166,6 +166,15 @@ async fn issue12_token_split_across_messages_and_jwts_in_messages() {
     let close = ws::read_frame(&mut s).await.unwrap();
     assert_eq!(close.opcode, 8, "the second half completes the token");
     assert!(String::from_utf8_lossy(&close.payload[2..]).contains("dlp-websocket:"));
+    // Split with a label before each half: the first half alone, a vendor
+    // prefix and a run of capitals, is a fragment.
+    let mut s = open().await;
+    ws::write_frame(&mut s, 1, b"part1: ghp_ABCDEFGHIJKLMN", true, true)
+        .await
+        .unwrap();
+    let close = ws::read_frame(&mut s).await.unwrap();
+    assert_eq!(close.opcode, 8, "the labelled first half is a fragment");
+    assert!(String::from_utf8_lossy(&close.payload[2..]).contains("github-pat-fragment"));
     // A JWT behind `Bearer` in a message.
     let mut s = open().await;
     let b64 = |v: &str| {

@@ -176,6 +176,9 @@ fn identifiers_after_a_vendor_prefix_are_not_fragments() {
         "napi_k3f9a0b2c7d1e8",
         "xyz live_Qa8fK2mZp0Lx7w",
         "{\"p\":\"ghp_aB3dE5fG7hJ9\"}",
+        // Capitals after a lower-case prefix: a made-up or split key.
+        "part1: ghp_ABCDEFGHIJKLMN",
+        "token=glpat-QWERTYUIOPASDFGH",
     ] {
         let found = egress.scan(hostile.as_bytes(), None);
         assert!(
