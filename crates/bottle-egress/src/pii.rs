@@ -1059,6 +1059,19 @@ pub mod samples {
     //! repository), for this crate's tests and its suite.
     use super::*;
 
+    /// A DNS-over-HTTPS GET parameter (RFC 8484 `dns=`): a query message
+    /// for the name `labels`, type A, base64url without padding.
+    pub fn doh_query(labels: &[&str]) -> String {
+        use base64::Engine as _;
+        let mut m = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in labels {
+            m.push(l.len() as u8);
+            m.extend_from_slice(l.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1]);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m)
+    }
+
     /// A Luhn-valid number: `prefix` and digits from `seed`, completed
     /// with its check digit, `len` digits in all.
     pub fn card(prefix: &str, len: usize, seed: u64) -> String {

@@ -318,16 +318,7 @@ fn percent_decode(data: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    /// A DNS query message for `labels`, base64url without padding.
-    fn doh(labels: &[&str]) -> String {
-        let mut m = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        for l in labels {
-            m.push(l.len() as u8);
-            m.extend_from_slice(l.as_bytes());
-        }
-        m.extend_from_slice(&[0, 0, 1, 0, 1]);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m)
-    }
+    use crate::pii::samples::doh_query as doh;
 
     #[test]
     fn doh_query_names_are_read() {

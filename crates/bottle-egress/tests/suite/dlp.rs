@@ -3,7 +3,7 @@
 
 use super::common::*;
 use base64::Engine;
-use bottle_egress::{Credential, KnownSecret, Secret};
+use bottle_egress::{Credential, KnownSecret, Secret, dlp_samples};
 use bottle_testkit::upstream::{self, Upstream};
 use bytes::Bytes;
 use std::io::Write;
@@ -657,17 +657,6 @@ fn base32_label(data: &[u8]) -> String {
     out
 }
 
-/// An RFC 8484 GET query for `labels`.
-fn doh_param(labels: &[&str]) -> String {
-    let mut m = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-    for l in labels {
-        m.push(l.len() as u8);
-        m.extend_from_slice(l.as_bytes());
-    }
-    m.extend_from_slice(&[0, 0, 1, 0, 1]);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m)
-}
-
 /// A DNS-over-HTTPS lookup through an allowed resolver carries its name to
 /// that name's zone: a secret encoded in the queried name is blocked, a
 /// name of the same shape without one goes through.
@@ -681,15 +670,15 @@ async fn secrets_in_dns_over_https_query_names_are_blocked() {
         proxy.addr(),
         &format!(
             "http://doh.example.test/dns-query?dns={}",
-            doh_param(&[&leak, "x", "exfil", "test"])
+            dlp_samples::doh_query(&[&leak, "x", "exfil", "test"])
         ),
     )
     .await;
     assert_blocked(&r, 403, "dlp-url:aws-access-token");
     let benign = base32_label(b"N7Q4R8T2V9W3X5Y6Z1A0");
     for q in [
-        doh_param(&[&benign, "x", "cache", "test"]),
-        doh_param(&["www", "example", "com"]),
+        dlp_samples::doh_query(&[&benign, "x", "cache", "test"]),
+        dlp_samples::doh_query(&["www", "example", "com"]),
     ] {
         let r = get(
             proxy.addr(),
