@@ -1101,63 +1101,47 @@ pub fn variant_of(rule: &BuiltinRule) -> Option<Variant> {
 fn key_material_fragments() -> Vec<RuleDef> {
     let pem_body = r"(?:\\[nrt]|[\s\x22',])*(?:[A-Za-z0-9-]+:[^\n]*\n\s*)*";
     let private_key = RuleDef {
-        id: format!("private-key{FRAGMENT_SUFFIX}"),
-        description: "fragment of a private key (PEM / OpenSSH / PGP)".into(),
-        regex: Some((
+        line_local: false,
+        ..egress_rule(
+            format!("private-key{FRAGMENT_SUFFIX}"),
+            "fragment of a private key (PEM / OpenSSH / PGP)".into(),
             format!(
                 r"(-----BEGIN[ A-Z0-9_-]{{0,100}}PRIVATE KEY(?: BLOCK)?-----{pem_body}[A-Za-z0-9+/]{{40,}})"
             ),
-            Dialect::Builtin,
-        )),
-        secret_group: 0,
-        entropy: 0.0,
-        keywords: vec!["private key".into()],
-        path: None,
-        allowlists: vec![],
-        line_local: false,
-        builtin: true,
-        egress_only: true,
-        decoded_only: false,
+            vec!["private key".into()],
+            vec![],
+        )
     };
     let begin = r#""private_key"\s*:\s*"\s*-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY-----(?:\\[nrt]|\s)*[A-Za-z0-9+/]{8,}"#;
     let marker = r#""type"\s*:\s*"service_account""#;
     let gcp = RuleDef {
-        id: format!("gcp-service-account-key{FRAGMENT_SUFFIX}"),
-        description: "fragment of a Google Cloud service account key file".into(),
-        regex: Some((
+        line_local: false,
+        ..egress_rule(
+            format!("gcp-service-account-key{FRAGMENT_SUFFIX}"),
+            "fragment of a Google Cloud service account key file".into(),
             format!(
                 r#"(?s)("private_key_id"\s*:\s*"[0-9a-fA-F]{{16,}}|{marker}.{{0,2048}}?{begin}|{begin}.{{0,2048}}?{marker})"#
             ),
-            Dialect::Builtin,
-        )),
-        secret_group: 0,
-        entropy: 0.0,
-        keywords: vec!["private_key_id".into(), "service_account".into()],
-        path: None,
-        allowlists: vec![],
-        line_local: false,
-        builtin: true,
-        egress_only: true,
-        decoded_only: false,
+            vec!["private_key_id".into(), "service_account".into()],
+            vec![],
+        )
     };
     // An AWS secret access key sent encoded and alone (hex or base64 of the
     // 40 characters, no `aws_secret…` name): in plain text a bare 40-char
     // base64 run is everyday data, but below a content layer it is bytes
     // the agent chose to hide. Decoded views only; both cases and a digit.
     let aws_secret = RuleDef {
-        id: format!("aws-secret-access-key{VARIANT_SUFFIX}"),
-        description: "AWS secret access key shape in decoded data".into(),
-        regex: Some((
+        entropy: 4.0,
+        line_local: false,
+        decoded_only: true,
+        ..egress_rule(
+            format!("aws-secret-access-key{VARIANT_SUFFIX}"),
+            "AWS secret access key shape in decoded data".into(),
             // Not a line inside a block of base64 lines (the last line of
             // a PEM certificate in a decoded kubeconfig can be 40 long).
             r"(?:\A|[^A-Za-z0-9+/=\n]|(?:\A|[^A-Za-z0-9+/=])\n)([A-Za-z0-9+/]{40})(?:[^A-Za-z0-9+/=]|\z)".into(),
-            Dialect::Builtin,
-        )),
-        secret_group: 0,
-        entropy: 4.0,
-        keywords: vec![],
-        path: None,
-        allowlists: vec![AllowDef {
+            vec![],
+            vec![AllowDef {
             and: false,
             commits: vec![],
             paths: vec![],
@@ -1168,12 +1152,35 @@ fn key_material_fragments() -> Vec<RuleDef> {
             dialect: Dialect::Builtin,
             kind: AllowKind::Shape,
         }],
-        line_local: false,
-        builtin: true,
-        egress_only: true,
-        decoded_only: true,
+        )
     };
     vec![private_key, gcp, aws_secret]
+}
+
+/// A built-in rule of the egress profile only: its secret is the whole
+/// match, no entropy floor, line-local, in every view (callers change what
+/// differs with struct update syntax).
+fn egress_rule(
+    id: String,
+    description: String,
+    regex: String,
+    keywords: Vec<String>,
+    allowlists: Vec<AllowDef>,
+) -> RuleDef {
+    RuleDef {
+        id,
+        description,
+        regex: Some((regex, Dialect::Builtin)),
+        secret_group: 0,
+        entropy: 0.0,
+        keywords,
+        path: None,
+        allowlists,
+        line_local: true,
+        builtin: true,
+        egress_only: true,
+        decoded_only: false,
+    }
 }
 
 const UUID: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
@@ -1299,36 +1306,22 @@ pub(crate) fn builtin_def() -> ConfigDef {
             decoded_only: false,
         });
         if let Some(f) = fragment_of(b) {
-            rules.push(RuleDef {
-                id: format!("{}{FRAGMENT_SUFFIX}", b.id),
-                description: format!("fragment of a {}", b.description),
-                regex: Some((f.regex(), Dialect::Builtin)),
-                secret_group: 0,
-                entropy: 0.0,
-                keywords: vec![f.prefix.to_ascii_lowercase()],
-                path: None,
-                allowlists: vec![fragment_shape(&f)],
-                line_local: true,
-                builtin: true,
-                egress_only: true,
-                decoded_only: false,
-            });
+            rules.push(egress_rule(
+                format!("{}{FRAGMENT_SUFFIX}", b.id),
+                format!("fragment of a {}", b.description),
+                f.regex(),
+                vec![f.prefix.to_ascii_lowercase()],
+                vec![fragment_shape(&f)],
+            ));
         }
         if let Some(v) = variant_of(b) {
-            rules.push(RuleDef {
-                id: format!("{}{VARIANT_SUFFIX}", b.id),
-                description: format!("variant of a {}", b.description),
-                regex: Some((v.regex(), Dialect::Builtin)),
-                secret_group: 0,
-                entropy: 0.0,
-                keywords: v.prefixes.iter().map(|p| p.to_ascii_lowercase()).collect(),
-                path: None,
-                allowlists: vec![v.shape()],
-                line_local: true,
-                builtin: true,
-                egress_only: true,
-                decoded_only: false,
-            });
+            rules.push(egress_rule(
+                format!("{}{VARIANT_SUFFIX}", b.id),
+                format!("variant of a {}", b.description),
+                v.regex(),
+                v.prefixes.iter().map(|p| p.to_ascii_lowercase()).collect(),
+                vec![v.shape()],
+            ));
         }
     }
     rules.extend(key_material_fragments());
