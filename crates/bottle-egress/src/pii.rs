@@ -411,12 +411,12 @@ fn has_word(ctx: &[u8], word: &[u8]) -> bool {
     })
 }
 
-/// The 48 bytes before `start`, lower case, letters and digits only
+/// `ctx` (lower case) with letters and digits only
 /// (`social_security_number` and `Social Security` both read
 /// `socialsecuritynumber`/`socialsecurity`).
-fn squashed_before(view: &[u8], start: usize) -> Vec<u8> {
-    before(view, start, 48)
-        .into_iter()
+fn squashed(ctx: &[u8]) -> Vec<u8> {
+    ctx.iter()
+        .copied()
         .filter(u8::is_ascii_alphanumeric)
         .collect()
 }
@@ -473,7 +473,7 @@ fn ssn_valid(d: &[u8]) -> bool {
 
 fn ssn_keyword_before(view: &[u8], at: usize) -> bool {
     let ctx = before(view, at, 48);
-    let sq = squashed_before(view, at);
+    let sq = squashed(&ctx);
     has_word(&ctx, b"ssn")
         || memchr::memmem::find(&sq, b"socialsecurity").is_some()
         || memchr::memmem::find(&sq, b"socsec").is_some()
@@ -507,18 +507,21 @@ fn ssn(view: &[u8]) -> Option<Vec<u8>> {
 /// An ABA routing number's checksum (weights 3, 7, 1, mod 10) and a
 /// leading pair the Federal Reserve assigns (01–12, 21–32, 61–72, 80).
 fn aba_valid(d: &[u8]) -> bool {
-    let sum: u32 = d
-        .iter()
+    let lead = number(&d[..2]);
+    aba_sum(d).is_multiple_of(10) && (matches!(lead, 1..=12 | 21..=32 | 61..=72) || lead == 80)
+}
+
+/// The ABA weighted digit sum (weights 3, 7, 1 repeating).
+fn aba_sum(d: &[u8]) -> u32 {
+    d.iter()
         .zip([3, 7, 1].iter().cycle())
         .map(|(c, w)| u32::from(c - b'0') * w)
-        .sum();
-    let lead = number(&d[..2]);
-    sum.is_multiple_of(10) && (matches!(lead, 1..=12 | 21..=32 | 61..=72) || lead == 80)
+        .sum()
 }
 
 fn routing_keyword_before(view: &[u8], at: usize) -> bool {
     let ctx = before(view, at, 48);
-    let sq = squashed_before(view, at);
+    let sq = squashed(&ctx);
     has_word(&ctx, b"aba")
         || has_word(&ctx, b"rtn")
         || [
@@ -1183,12 +1186,7 @@ pub mod samples {
         let mut d: Vec<u8> = first8.bytes().collect();
         for c in b'0'..=b'9' {
             d.push(c);
-            let sum: u32 = d
-                .iter()
-                .zip([3, 7, 1].iter().cycle())
-                .map(|(c, w)| u32::from(c - b'0') * w)
-                .sum();
-            if sum.is_multiple_of(10) {
+            if aba_sum(&d).is_multiple_of(10) {
                 break;
             }
             d.pop();
