@@ -442,26 +442,58 @@ fn ends_number(view: &[u8], end: usize) -> bool {
             || (b"-./".contains(&view[end]) && view.get(end + 1).is_some_and(u8::is_ascii_digit)))
 }
 
-/// Digit groups from `i` separated by single `sep` bytes: the group
-/// lengths, the digits and where they end.
-fn groups_at(view: &[u8], i: usize, sep: Option<u8>) -> (Vec<usize>, Vec<u8>, usize) {
-    let (mut groups, mut digits, mut run, mut j) = (Vec::new(), Vec::new(), 0, i);
-    while j < view.len() && digits.len() <= 19 {
+/// Digit groups from one start: their lengths, the digits and where they
+/// end. Fixed-size (no allocation): it runs at every number in a payload.
+struct Groups {
+    lens: [usize; 21],
+    n: usize,
+    digits: [u8; 20],
+    nd: usize,
+    end: usize,
+}
+
+impl Groups {
+    fn lens(&self) -> &[usize] {
+        &self.lens[..self.n]
+    }
+
+    fn digits(&self) -> &[u8] {
+        &self.digits[..self.nd]
+    }
+}
+
+/// Digit groups from `i` separated by single `sep` bytes (at most 20
+/// digits are read).
+fn groups_at(view: &[u8], i: usize, sep: Option<u8>) -> Groups {
+    let mut g = Groups {
+        lens: [0; 21],
+        n: 0,
+        digits: [0; 20],
+        nd: 0,
+        end: i,
+    };
+    let mut run = 0;
+    let mut j = i;
+    while j < view.len() && g.nd < 20 {
         if view[j].is_ascii_digit() {
-            digits.push(view[j]);
+            g.digits[g.nd] = view[j];
+            g.nd += 1;
             run += 1;
             j += 1;
         } else if Some(view[j]) == sep && run > 0 && view.get(j + 1).is_some_and(u8::is_ascii_digit)
         {
-            groups.push(run);
+            g.lens[g.n] = run;
+            g.n += 1;
             run = 0;
             j += 1;
         } else {
             break;
         }
     }
-    groups.push(run);
-    (groups, digits, j)
+    g.lens[g.n] = run;
+    g.n += 1;
+    g.end = j;
+    g
 }
 
 /// Area 001–899 but not 666, group not 00, serial not 0000 (the SSA's
@@ -487,14 +519,14 @@ fn ssn(view: &[u8]) -> Option<Vec<u8>> {
         // `123-45-6789` anywhere; `123 45 6789`, `123.45.6789` and nine bare
         // digits only after an SSN keyword.
         for sep in [b'-', b' ', b'.'] {
-            let (groups, digits, end) = groups_at(view, i, Some(sep));
-            let bare = groups == [9];
-            if (groups == [3, 2, 4] || bare)
-                && ends_number(view, end)
-                && ssn_valid(&digits)
+            let g = groups_at(view, i, Some(sep));
+            let bare = g.lens() == [9];
+            if (g.lens() == [3, 2, 4] || bare)
+                && ends_number(view, g.end)
+                && ssn_valid(g.digits())
                 && ((sep == b'-' && !bare) || ssn_keyword_before(view, i))
             {
-                return Some(digits);
+                return Some(g.digits().to_vec());
             }
             if bare {
                 break;
@@ -540,13 +572,13 @@ fn bank_routing(view: &[u8]) -> Option<Vec<u8>> {
         if !starts_number(view, i) {
             continue;
         }
-        let (groups, digits, end) = groups_at(view, i, None);
-        if groups == [9]
-            && ends_number(view, end)
-            && aba_valid(&digits)
+        let g = groups_at(view, i, None);
+        if g.lens() == [9]
+            && ends_number(view, g.end)
+            && aba_valid(g.digits())
             && routing_keyword_before(view, i)
         {
-            return Some(digits);
+            return Some(g.digits().to_vec());
         }
     }
     None
