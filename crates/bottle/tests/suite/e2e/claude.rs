@@ -440,10 +440,14 @@ fn claude_code_interactive_ui_comes_up_on_a_terminal_and_exits_on_slash_exit() {
     let calls = b.up.stub_calls();
     StubbedBottle::log_background(&calls);
     cb.assert_key_injected(&calls);
+    // After reading the official plugin marketplace's pointer Claude Code
+    // may fetch the marketplace from github.com, which the default
+    // allowlist leaves out on purpose; whether it gets that far before
+    // `/exit` is a matter of timing, and it carries on without it.
     let blocks: Vec<serde_json::Value> = b
         .audit()
         .into_iter()
-        .filter(|l| l["decision"] == "block")
+        .filter(|l| l["decision"] == "block" && l["host"] != "github.com")
         .collect();
     assert!(
         blocks.is_empty(),
