@@ -25,7 +25,7 @@ const WINDOW_AFTER: usize = 2 << 10;
 
 /// Characters of tokens and their encodings (a window on a long line does
 /// not end among them).
-fn token_char(b: u8) -> bool {
+pub(crate) fn token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.' | b'~' | b'%')
 }
 

@@ -348,71 +348,104 @@ fn compile_allow(a: &AllowDef, owner: &str) -> Result<Allowlist, ConfigError> {
     })
 }
 
+/// Compile rule definitions on all CPUs (a few hundred regexes take tens
+/// of milliseconds on one, paid by every `bottle scan` and proxy start).
+/// Rules are returned in order; the first failing rule's error wins.
+fn compile_rules(defs: &[RuleDef]) -> Result<Vec<Rule>, ConfigError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(defs.len().div_ceil(16))
+        .max(1);
+    if threads == 1 {
+        return defs.iter().map(compile_rule).collect();
+    }
+    // Thread t takes rules t, t + threads, ... (neighbours in id order have
+    // similar regexes, so striding balances the work).
+    let stride = move |t: usize| {
+        (t..defs.len())
+            .step_by(threads)
+            .map(|i| (i, compile_rule(&defs[i])))
+            .collect::<Vec<_>>()
+    };
+    let mut done: Vec<(usize, Result<Rule, ConfigError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..threads).map(|t| s.spawn(move || stride(t))).collect();
+        let mut all = stride(0);
+        for h in handles {
+            all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        all
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Compile one rule definition.
+fn compile_rule(d: &RuleDef) -> Result<Rule, ConfigError> {
+    if d.regex.is_none() && d.path.is_none() {
+        return Err(ConfigError::BadRegex {
+            rule: d.id.clone(),
+            message: "both regex and path are empty, the rule would have no effect".into(),
+        });
+    }
+    let regex = d
+        .regex
+        .as_ref()
+        .map(|(p, dialect)| compile(p, *dialect, &d.id))
+        .transpose()?;
+    let groups = regex.as_ref().map_or(0, |r| r.captures_len() - 1);
+    if d.secret_group > groups {
+        return Err(ConfigError::BadRegex {
+            rule: d.id.clone(),
+            message: format!(
+                "secretGroup {} but the regex has {groups} group(s)",
+                d.secret_group
+            ),
+        });
+    }
+    let path = d
+        .path
+        .as_ref()
+        .map(|(p, dialect)| compile(p, *dialect, &d.id))
+        .transpose()?;
+    let mut keywords = d.keywords.clone();
+    keywords.retain(|k| !k.is_empty());
+    keywords.sort();
+    keywords.dedup();
+    // Built-in rules whose secret is group 1 by position (see
+    // `SecretSpan`); gitleaks configs keep gitleaks' re-run.
+    let span = match &d.regex {
+        Some((p, Dialect::Builtin)) if d.builtin && d.secret_group <= 1 && groups > 0 => {
+            SecretSpan::of(p)
+        }
+        _ => SecretSpan::Groups,
+    };
+    Ok(Rule {
+        id: d.id.clone(),
+        description: d.description.clone(),
+        has_groups: groups > 0,
+        span,
+        regex,
+        path,
+        secret_group: d.secret_group,
+        entropy: d.entropy,
+        line_local: d.line_local && !keywords.is_empty(),
+        builtin: d.builtin,
+        egress_only: d.egress_only,
+        decoded_only: d.decoded_only,
+        keywords,
+        allowlists: d
+            .allowlists
+            .iter()
+            .map(|a| compile_allow(a, &d.id))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
 /// Compile a merged configuration (a rule that cannot compile is an error
 /// naming it).
 pub(crate) fn compile_config(mut cfg: ConfigDef) -> Result<RuleSet, ConfigError> {
     cfg.rules.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut rules = Vec::with_capacity(cfg.rules.len());
-    for d in &cfg.rules {
-        if d.regex.is_none() && d.path.is_none() {
-            return Err(ConfigError::BadRegex {
-                rule: d.id.clone(),
-                message: "both regex and path are empty, the rule would have no effect".into(),
-            });
-        }
-        let regex = d
-            .regex
-            .as_ref()
-            .map(|(p, dialect)| compile(p, *dialect, &d.id))
-            .transpose()?;
-        let groups = regex.as_ref().map_or(0, |r| r.captures_len() - 1);
-        if d.secret_group > groups {
-            return Err(ConfigError::BadRegex {
-                rule: d.id.clone(),
-                message: format!(
-                    "secretGroup {} but the regex has {groups} group(s)",
-                    d.secret_group
-                ),
-            });
-        }
-        let path = d
-            .path
-            .as_ref()
-            .map(|(p, dialect)| compile(p, *dialect, &d.id))
-            .transpose()?;
-        let mut keywords = d.keywords.clone();
-        keywords.retain(|k| !k.is_empty());
-        keywords.sort();
-        keywords.dedup();
-        // Built-in rules whose secret is group 1 by position (see
-        // `SecretSpan`); gitleaks configs keep gitleaks' re-run.
-        let span = match &d.regex {
-            Some((p, Dialect::Builtin)) if d.builtin && d.secret_group <= 1 && groups > 0 => {
-                SecretSpan::of(p)
-            }
-            _ => SecretSpan::Groups,
-        };
-        rules.push(Rule {
-            id: d.id.clone(),
-            description: d.description.clone(),
-            has_groups: groups > 0,
-            span,
-            regex,
-            path,
-            secret_group: d.secret_group,
-            entropy: d.entropy,
-            line_local: d.line_local && !keywords.is_empty(),
-            builtin: d.builtin,
-            egress_only: d.egress_only,
-            decoded_only: d.decoded_only,
-            keywords,
-            allowlists: d
-                .allowlists
-                .iter()
-                .map(|a| compile_allow(a, &d.id))
-                .collect::<Result<_, _>>()?,
-        });
-    }
+    let rules = compile_rules(&cfg.rules)?;
     let global = cfg
         .allowlists
         .iter()

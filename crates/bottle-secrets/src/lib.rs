@@ -30,6 +30,7 @@ mod gitleaks;
 mod known;
 mod placeholder;
 mod rule;
+mod split;
 
 pub mod git;
 pub mod report;

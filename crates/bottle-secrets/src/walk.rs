@@ -163,6 +163,12 @@ fn scan_file(
     }
     let mut data = head;
     file.read_to_end(&mut data)?;
-    let found = scanner.scan(&data, Some(shown));
+    // A big file is split between the threads (a tree of a few dense
+    // files would otherwise keep one core busy and the others idle).
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let found = scanner.scan_threaded(&data, Some(shown), threads);
     Ok(FileResult::Scanned(found, data.len() as u64))
 }
