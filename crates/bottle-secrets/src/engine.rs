@@ -275,7 +275,9 @@ impl RuleSet {
         out: &mut Vec<Hit>,
     ) -> usize {
         let rule = &self.rules[ri];
-        let Some(re) = &rule.regex else { return e };
+        let Some(re) = rule.regex.as_ref().map(crate::rule::RuleRegex::get) else {
+            return e;
+        };
         let data = st.data;
         if s >= e {
             return s;

@@ -4,7 +4,9 @@
 
 use crate::ConfigError;
 use crate::engine::RuleSet;
-use crate::rule::{AllowKind, Allowlist, Dialect, RegexTarget, Rule, SecretSpan, compile};
+use crate::rule::{
+    AllowKind, Allowlist, Dialect, RegexTarget, Rule, RuleRegex, SecretSpan, compile,
+};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -390,9 +392,12 @@ fn compile_rule(d: &RuleDef) -> Result<Rule, ConfigError> {
     let regex = d
         .regex
         .as_ref()
-        .map(|(p, dialect)| compile(p, *dialect, &d.id))
+        .map(|(p, dialect)| match dialect {
+            Dialect::Builtin if d.builtin => RuleRegex::lazy(p, &d.id),
+            _ => RuleRegex::eager(p, *dialect, &d.id),
+        })
         .transpose()?;
-    let groups = regex.as_ref().map_or(0, |r| r.captures_len() - 1);
+    let groups = regex.as_ref().map_or(0, RuleRegex::groups);
     if d.secret_group > groups {
         return Err(ConfigError::BadRegex {
             rule: d.id.clone(),

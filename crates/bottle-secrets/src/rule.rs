@@ -110,7 +110,7 @@ impl Allowlist {
 pub(crate) struct Rule {
     pub id: String,
     pub description: String,
-    pub regex: Option<Regex>,
+    pub regex: Option<RuleRegex>,
     /// The regex has capture groups (so the secret is a group, not the match).
     pub has_groups: bool,
     /// Where the secret lies in a match, when that is known without
@@ -307,6 +307,75 @@ pub(crate) enum Dialect {
     Re2,
 }
 
+/// A rule's regex. A built-in one is compiled when its rule first runs:
+/// the built-in set has a few hundred regexes and a scan or a proxy
+/// usually triggers a few dozen, while compiling them all was most of the
+/// time of a small `bottle scan` and much of the proxy's fresh size. A
+/// gitleaks config's regexes compile at load, so a bad one is an error
+/// there and then.
+pub(crate) struct RuleRegex {
+    pattern: Box<str>,
+    /// Number of capture groups (without the whole match).
+    groups: usize,
+    compiled: std::sync::OnceLock<Regex>,
+}
+
+impl RuleRegex {
+    /// A built-in regex, compiled on first use; parsed now for its groups.
+    /// A pattern that does not parse is compiled now, for its error.
+    pub(crate) fn lazy(pattern: &str, rule: &str) -> Result<Self, ConfigError> {
+        // (Only whether it parses matters, not why.)
+        let parse = |unicode: bool| {
+            regex_syntax::ParserBuilder::new()
+                .unicode(unicode)
+                .utf8(false)
+                .multi_line(true)
+                .build()
+                .parse(pattern)
+                .ok()
+        };
+        match parse(false).or_else(|| parse(true)) {
+            Some(hir) => Ok(Self {
+                pattern: pattern.into(),
+                groups: hir.properties().explicit_captures_len(),
+                compiled: std::sync::OnceLock::new(),
+            }),
+            None => Self::eager(pattern, Dialect::Builtin, rule),
+        }
+    }
+
+    /// A regex compiled now.
+    pub(crate) fn eager(pattern: &str, dialect: Dialect, rule: &str) -> Result<Self, ConfigError> {
+        let re = compile(pattern, dialect, rule)?;
+        let compiled = std::sync::OnceLock::new();
+        let groups = re.captures_len() - 1;
+        let _ = compiled.set(re);
+        Ok(Self {
+            pattern: pattern.into(),
+            groups,
+            compiled,
+        })
+    }
+
+    /// Number of capture groups.
+    pub(crate) fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// The compiled regex (compiling a lazy one now).
+    pub(crate) fn get(&self) -> &Regex {
+        self.compiled.get_or_init(|| {
+            match compile(&self.pattern, Dialect::Builtin, "built-in") {
+                Ok(re) => re,
+                // Every built-in regex is compiled by a test; a rule that
+                // silently matched nothing would fail open, so no fallback.
+                #[allow(clippy::panic)]
+                Err(e) => panic!("a built-in rule does not compile: {e}"),
+            }
+        })
+    }
+}
+
 /// Compile a rule regex. Unicode is off where the pattern allows it (Go's
 /// `\w`, `\d`, `\s`, `\b` are ASCII-only too, and byte classes are faster).
 pub(crate) fn compile(pattern: &str, dialect: Dialect, rule: &str) -> Result<Regex, ConfigError> {
@@ -463,13 +532,35 @@ mod tests {
     /// samples followed by each kind of byte, and shapes are recognised
     /// for most rules (so the shortcut is in use).
     #[test]
+    fn every_lazy_builtin_regex_compiles_with_the_groups_counted_at_load() {
+        let set = crate::builtin::compile_builtin();
+        let mut lazy = 0;
+        for rule in &set.rules {
+            let Some(re) = &rule.regex else { continue };
+            lazy += usize::from(re.compiled.get().is_none());
+            assert_eq!(re.get().captures_len() - 1, re.groups(), "{}", rule.id);
+        }
+        assert!(
+            lazy > 100,
+            "built-in regexes are compiled on first use ({lazy} lazy)"
+        );
+        // A gitleaks config's regex compiles at load, and a bad one fails there.
+        let bad = RuleRegex::eager("(unclosed", Dialect::Re2, "r");
+        assert!(matches!(bad, Err(ConfigError::BadRegex { .. })));
+        let good = RuleRegex::eager("a(b)(c)", Dialect::Re2, "r").map(|r| r.groups());
+        assert!(matches!(good, Ok(2)));
+    }
+
+    #[test]
     fn secret_spans_agree_with_the_capture_groups() {
         let set = crate::builtin::compile_builtin();
         let samples: std::collections::HashMap<&str, &crate::BuiltinRule> =
             crate::builtin_rules().iter().map(|b| (b.id, b)).collect();
         let (mut whole, mut trim, mut trimmed, mut checked) = (0, 0, 0, 0);
         for rule in &set.rules {
-            let Some(re) = &rule.regex else { continue };
+            let Some(re) = rule.regex.as_ref().map(RuleRegex::get) else {
+                continue;
+            };
             match rule.span {
                 SecretSpan::Groups => continue,
                 SecretSpan::Whole => whole += 1,
