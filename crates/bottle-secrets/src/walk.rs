@@ -4,6 +4,7 @@ use crate::{Finding, Scanner};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Options of a directory scan.
 #[derive(Debug, Clone)]
@@ -44,6 +45,12 @@ pub struct WalkStats {
 pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Finding>, WalkStats) {
     let findings = Mutex::new(Vec::new());
     let stats = Mutex::new(WalkStats::default());
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // Threads a big file may add to the walk's own (see `scan_file`).
+    let spare = Spare(AtomicUsize::new(threads.saturating_sub(1)));
     let mut builder = ignore::WalkBuilder::new(root);
     builder
         .hidden(false)
@@ -57,6 +64,7 @@ pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Fin
     builder.build_parallel().run(|| {
         let findings = &findings;
         let stats = &stats;
+        let spare = &spare;
         Box::new(move |entry| {
             let entry = match entry {
                 Ok(e) => e,
@@ -75,7 +83,7 @@ pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Fin
             if scanner.path_allowed(&shown) {
                 return ignore::WalkState::Continue;
             }
-            match scan_file(path, &shown, scanner, opts) {
+            match scan_file(path, &shown, scanner, opts, spare) {
                 Ok(FileResult::Scanned(found, bytes)) => {
                     if let Ok(mut s) = stats.lock() {
                         s.files += 1;
@@ -140,6 +148,7 @@ fn scan_file(
     shown: &str,
     scanner: &Scanner,
     opts: &WalkOptions,
+    spare: &Spare,
 ) -> std::io::Result<FileResult> {
     let mut file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
@@ -163,12 +172,60 @@ fn scan_file(
     }
     let mut data = head;
     file.read_to_end(&mut data)?;
-    // A big file is split between the threads (a tree of a few dense
-    // files would otherwise keep one core busy and the others idle).
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let found = scanner.scan_threaded(&data, Some(shown), threads);
+    // A big file is split between threads (a tree of a few dense files
+    // would otherwise keep one core busy and the others idle), as many as
+    // are spare: the walk's threads plus the extra ones stay within twice
+    // the thread count however many big files are scanned at once.
+    let extra = spare.take(data.len() / crate::split::MIN_PART);
+    let found = scanner.scan_threaded(&data, Some(shown), 1 + extra);
+    spare.give(extra);
     Ok(FileResult::Scanned(found, data.len() as u64))
+}
+
+/// Threads that big files may borrow, shared by the walk's workers.
+struct Spare(AtomicUsize);
+
+impl Spare {
+    /// Extra threads for a file of `parts` parts: up to `parts - 1`, fewer
+    /// (or none) when other files hold them.
+    fn take(&self, parts: usize) -> usize {
+        let mut have = self.0.load(Ordering::Relaxed);
+        loop {
+            let n = have.min(parts.saturating_sub(1));
+            if n == 0 {
+                return 0;
+            }
+            match self
+                .0
+                .compare_exchange_weak(have, have - n, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return n,
+                Err(now) => have = now,
+            }
+        }
+    }
+
+    fn give(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_files_borrow_at_most_the_spare_threads() {
+        let spare = Spare(AtomicUsize::new(3));
+        // A file of 10 parts wants 9 extra threads and gets the 3 spare.
+        assert_eq!(spare.take(10), 3);
+        // Meanwhile another big file gets none and is scanned by its walker.
+        assert_eq!(spare.take(10), 0);
+        spare.give(3);
+        // A file of one part (or none) borrows nothing.
+        assert_eq!(spare.take(1), 0);
+        assert_eq!(spare.take(0), 0);
+        assert_eq!(spare.take(2), 1);
+        assert_eq!(spare.0.load(Ordering::Relaxed), 2);
+    }
 }
