@@ -441,7 +441,7 @@ async fn run_tunnel<S: TunnelIo>(shared: Arc<Shared>, ctx: Arc<TunnelCtx>, mut e
     let svc_shared = shared.clone();
     let svc_ctx = ctx.clone();
     // Boxed per request: hyper keeps its slot for the service's future
-    // (sized for the whole pipeline, about 11 KiB) allocated for the life of
+    // (sized for the whole pipeline, about 8 KiB) allocated for the life of
     // the connection; a box there is 8 bytes, and the pipeline's state is
     // freed when the response is out, not kept by every idle keep-alive
     // tunnel (issue 12). One allocation per request.
