@@ -9,7 +9,8 @@
 //! concurrent keep-alive clients (direct TLS, through bottle, through
 //! mitmproxy); CONNECT passthrough download throughput vs direct (the
 //! upstream in its own process, CPU time per process; `EGRESS_BENCH_ONLY=
-//! passthrough` runs only this part); proxy RSS with 1,000 idle tunnels. Loops are bounded in time and count.
+//! passthrough` runs only this part); proxy RSS with 1,000 idle tunnels (`EGRESS_BENCH_ONLY=rss` runs only
+//! this part). Loops are bounded in time and count.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bottle_testkit::upstream::{self, TestCa, client};
@@ -135,10 +136,6 @@ impl ProxyProc {
         }
     }
 
-    fn rss_kib(&self) -> u64 {
-        rss_kib(self.child.id())
-    }
-
     /// Voluntary context switches of all the process's threads: each is a
     /// sleep that something had to wake.
     fn sleeps(&self) -> u64 {
@@ -196,6 +193,20 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// `RssAnon` and `RssFile` of a process, KiB.
+fn rss_split_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("RssAnon:"), field("RssFile:"))
 }
 
 #[derive(Clone, Copy)]
@@ -364,6 +375,10 @@ async fn bench() {
         passthrough(&cfg, dir.path()).await;
         return;
     }
+    if std::env::var("EGRESS_BENCH_ONLY").as_deref() == Ok("rss") {
+        rss(&cfg_path, &small, &big, &bottle_tls, &direct_tls).await;
+        return;
+    }
     if std::env::var("EGRESS_BENCH_ONLY").as_deref() == Ok("latency") {
         // EGRESS_BENCH_CLIENTS=64 for the throughput side of a runtime
         // experiment; EGRESS_BENCH_RT (see `proxy_on`) picks the runtime.
@@ -480,13 +495,35 @@ async fn bench() {
     drop(squid);
     passthrough(&cfg, dir.path()).await;
 
-    // RSS with idle tunnels, in a fresh proxy process.
+    rss(&cfg_path, &small, &big, &bottle_tls, &direct_tls).await;
+}
+
+/// RSS with idle tunnels, each table row in a fresh proxy process; the
+/// anonymous (heap, stacks) and file-backed (binary text) parts of the RSS
+/// from `/proc/PID/status` next to it. `EGRESS_BENCH_ONLY=rss` runs only
+/// this part.
+async fn rss(
+    cfg_path: &Path,
+    small: &upstream::Upstream,
+    big: &upstream::Upstream,
+    bottle_tls: &Arc<rustls::ClientConfig>,
+    direct_tls: &Arc<rustls::ClientConfig>,
+) {
     println!();
-    println!("| proxy RSS | MiB |");
-    println!("| --- | --- |");
-    let proxy = ProxyProc::start(&cfg_path);
+    println!("| proxy RSS | MiB | anon / file MiB |");
+    println!("| --- | --- | --- |");
+    let row = |name: &str, pid: u32| {
+        let (anon, file) = rss_split_kib(pid);
+        println!(
+            "| {name} | {:.1} | {:.1} / {:.1} |",
+            rss_kib(pid) as f64 / 1024.0,
+            anon as f64 / 1024.0,
+            file as f64 / 1024.0
+        );
+    };
+    let proxy = ProxyProc::start(cfg_path);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    println!("| fresh process | {:.1} |", proxy.rss_kib() as f64 / 1024.0);
+    row("fresh process", proxy.child.id());
     let mut held = Vec::new();
     for _ in 0..IDLE_TUNNELS {
         let mut s = open(Via::Proxy(proxy.addr), small.addr(), bottle_tls.clone()).await;
@@ -499,20 +536,20 @@ async fn bench() {
         held.push(s);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    println!(
-        "| {IDLE_TUNNELS} idle intercepted tunnels (TLS up, one request done) | {:.1} |",
-        proxy.rss_kib() as f64 / 1024.0
+    row(
+        &format!("{IDLE_TUNNELS} idle intercepted tunnels (TLS up, one request done)"),
+        proxy.child.id(),
     );
     drop(held);
-    let proxy2 = ProxyProc::start(&cfg_path);
+    let proxy2 = ProxyProc::start(cfg_path);
     let mut held = Vec::new();
     for _ in 0..IDLE_TUNNELS {
         held.push(open(Via::Proxy(proxy2.addr), big.addr(), direct_tls.clone()).await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    println!(
-        "| {IDLE_TUNNELS} idle passthrough tunnels (TLS up end to end), fresh process | {:.1} |",
-        proxy2.rss_kib() as f64 / 1024.0
+    row(
+        &format!("{IDLE_TUNNELS} idle passthrough tunnels (TLS up end to end), fresh process"),
+        proxy2.child.id(),
     );
     drop(held);
 }

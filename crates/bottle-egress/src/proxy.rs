@@ -74,9 +74,11 @@ impl Proxy {
             let shared = self.shared.clone();
             let header_timeout = Duration::from_millis(shared.limits.header_timeout_ms.max(1));
             tokio::spawn(async move {
+                // Boxed per request, as in `tunnel`: hyper keeps the
+                // service future's slot for the life of the connection.
                 let svc = service_fn(move |req| {
                     let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(handle_outer(shared, req).await) }
+                    Box::pin(async move { Ok::<_, Infallible>(handle_outer(shared, req).await) })
                 });
                 let _ = http1::Builder::new()
                     .timer(TokioTimer::new())

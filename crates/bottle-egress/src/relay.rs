@@ -4,7 +4,8 @@
 //! Two ways to move the bytes, both on the bare sockets driven by tokio's
 //! readiness (`readable()` / `writable()` + `try_io`):
 //!
-//! - **copy** (the default): a 64 KiB userspace buffer per direction.
+//! - **copy** (the default): a 64 KiB userspace buffer per direction, held
+//!   only while bytes are moving (idle tunnels hold none, see `SPARE`).
 //! - **splice** (Linux, opt-in with `BOTTLE_EGRESS_SPLICE=1`): socket →
 //!   pipe → socket with `splice(2)`, through `rustix`'s safe wrapper (the
 //!   crate forbids `unsafe`); the payload never enters the proxy's memory.
@@ -26,6 +27,7 @@
 //! its two ends keep it open. Bytes are counted as they are delivered.
 
 use std::io;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -95,15 +97,31 @@ async fn pump(
 
 /// The userspace copy loop on the bare sockets.
 async fn copy(src: &TcpStream, dst: &TcpStream, count: &AtomicU64) -> io::Result<()> {
-    let mut buf = vec![0u8; CHUNK];
+    copy_with(&SPARE, src, dst, count).await
+}
+
+/// [`copy`] with buffers from `spare`: leased once the socket is readable
+/// and handed back as soon as it is drained (`WouldBlock`), so an idle
+/// direction holds no buffer.
+async fn copy_with(
+    spare: &Spare,
+    src: &TcpStream,
+    dst: &TcpStream,
+    count: &AtomicU64,
+) -> io::Result<()> {
+    let mut lease = Lease { spare, buf: None };
     loop {
         src.readable().await?;
-        let n = match src.try_read(&mut buf) {
+        let n = match src.try_read(lease.buf()) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                lease.release();
+                continue;
+            }
             Err(e) => return Err(e),
         };
+        let buf = lease.buf();
         let mut off = 0;
         while off < n {
             dst.writable().await?;
@@ -117,6 +135,75 @@ async fn copy(src: &TcpStream, dst: &TcpStream, count: &AtomicU64) -> io::Result
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// Copy buffers not in use, shared by every tunnel. Each direction of a
+/// tunnel used to own a 64 KiB buffer for its whole life, idle or not
+/// (issue 12: 1,000 idle passthrough tunnels held 125 MiB of them, a few
+/// touched pages each); now a direction holds one only while its socket
+/// has bytes to move. A busy direction keeps its buffer across reads until
+/// the socket is drained, so bulk transfers take one from here per drain,
+/// not per read.
+static SPARE: Spare = Spare::new();
+
+/// At most this many idle buffers are kept (1 MiB); more are freed.
+const SPARE_MAX: usize = 16;
+
+/// A stack of idle copy buffers.
+struct Spare(Mutex<Vec<Vec<u8>>>);
+
+impl Spare {
+    const fn new() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_else(|| vec![0u8; CHUNK])
+    }
+
+    /// Keep `buf` for the next borrower. It may still hold this tunnel's
+    /// bytes: a borrower only ever sends what it has just read into it.
+    fn give(&self, buf: Vec<u8>) {
+        let mut spare = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < SPARE_MAX {
+            spare.push(buf);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// A copy buffer borrowed from a [`Spare`]; given back when released or
+/// dropped (the tunnel ended or was cancelled).
+struct Lease<'a> {
+    spare: &'a Spare,
+    buf: Option<Vec<u8>>,
+}
+
+impl Lease<'_> {
+    /// The buffer, taken on first use.
+    fn buf(&mut self) -> &mut [u8] {
+        self.buf.get_or_insert_with(|| self.spare.take())
+    }
+
+    fn release(&mut self) {
+        if let Some(b) = self.buf.take() {
+            self.spare.give(b);
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -351,6 +438,51 @@ mod tests {
     async fn copy_relays_both_ways_with_half_close() {
         run(Mode::Copy, true).await;
         run(Mode::Copy, false).await;
+    }
+
+    /// Wait (bounded) until `spare` holds `n` buffers; its count then.
+    async fn spare_settles(spare: &Spare, n: usize) -> usize {
+        for _ in 0..500 {
+            if spare.len() == n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        spare.len()
+    }
+
+    /// Issue 12: an idle direction hands its copy buffer back, and the next
+    /// burst borrows that one rather than a new one; the bytes still arrive
+    /// whole.
+    #[tokio::test]
+    async fn an_idle_copy_direction_holds_no_buffer_issue_12() {
+        let (mut agent, a) = pair().await;
+        let (b, mut up) = pair().await;
+        let spare = Spare::new();
+        let count = AtomicU64::new(0);
+        let data = pattern(3, 3 * CHUNK + 100);
+        let copying = async { copy_with(&spare, &a, &b, &count).await.unwrap() };
+        let talk = async {
+            for burst in 1..=2 {
+                agent.write_all(&data).await.unwrap();
+                let mut got = vec![0u8; data.len()];
+                up.read_exact(&mut got).await.unwrap();
+                assert!(got == data, "burst {burst} arrived altered");
+                assert_eq!(
+                    spare_settles(&spare, 1).await,
+                    1,
+                    "after burst {burst} the idle direction must have handed its one buffer back"
+                );
+            }
+            agent.shutdown().await.unwrap();
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            tokio::join!(copying, talk)
+        })
+        .await
+        .expect("the copy finished");
+        assert_eq!(count.load(Ordering::Relaxed), 2 * data.len() as u64);
+        assert_eq!(spare.len(), 1, "the buffer is back once the copy ended");
     }
 
     #[tokio::test]
