@@ -4,7 +4,6 @@ use crate::{Finding, Scanner};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Options of a directory scan.
 #[derive(Debug, Clone)]
@@ -43,14 +42,22 @@ pub struct WalkStats {
 /// Scan a file or a directory tree. Hidden files are scanned (`.env` is
 /// where secrets live); `.git` directories are not.
 pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Finding>, WalkStats) {
-    let findings = Mutex::new(Vec::new());
+    let findings: Found = Mutex::new(Vec::new());
     let stats = Mutex::new(WalkStats::default());
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    // Threads a big file may add to the walk's own (see `scan_file`).
-    let spare = Spare(AtomicUsize::new(threads.saturating_sub(1)));
+    // Big files wait for the walk to end, then each is split between all
+    // the threads in turn (a tree of a few dense files would otherwise keep
+    // one core busy and the others idle, and one file per thread is as
+    // uneven as the file sizes).
+    let big: Mutex<Vec<(std::path::PathBuf, String)>> = Mutex::new(Vec::new());
+    let defer = if threads > 1 {
+        Split::Defer
+    } else {
+        Split::Threads(1)
+    };
     let mut builder = ignore::WalkBuilder::new(root);
     builder
         .hidden(false)
@@ -64,7 +71,7 @@ pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Fin
     builder.build_parallel().run(|| {
         let findings = &findings;
         let stats = &stats;
-        let spare = &spare;
+        let big = &big;
         Box::new(move |entry| {
             let entry = match entry {
                 Ok(e) => e,
@@ -83,32 +90,23 @@ pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Fin
             if scanner.path_allowed(&shown) {
                 return ignore::WalkState::Continue;
             }
-            match scan_file(path, &shown, scanner, opts, spare) {
-                Ok(FileResult::Scanned(found, bytes)) => {
-                    if let Ok(mut s) = stats.lock() {
-                        s.files += 1;
-                        s.bytes += bytes;
-                    }
-                    if !found.is_empty()
-                        && let Ok(mut f) = findings.lock()
-                    {
-                        f.push((shown, found));
+            match scan_file(path, &shown, scanner, opts, defer) {
+                Ok(FileResult::Deferred) => {
+                    if let Ok(mut b) = big.lock() {
+                        b.push((path.to_path_buf(), shown));
                     }
                 }
-                Ok(FileResult::Binary) => {
-                    if let Ok(mut s) = stats.lock() {
-                        s.binary_skipped += 1;
-                    }
-                }
-                Err(e) => {
-                    if let Ok(mut s) = stats.lock() {
-                        s.errors.push(format!("{shown}: {e}"));
-                    }
-                }
+                r => record(r, shown, stats, findings),
             }
             ignore::WalkState::Continue
         })
     });
+    let mut big = big.into_inner().unwrap_or_default();
+    big.sort();
+    for (path, shown) in big {
+        let r = scan_file(&path, &shown, scanner, opts, Split::Threads(threads));
+        record(r, shown, &stats, &findings);
+    }
     // Findings by (path, line, column, rule id). Each file's findings
     // arrive together and in offset order: sort the files by path (equal
     // paths, should a walk yield one twice, keep their order, as a stable
@@ -141,6 +139,53 @@ pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Fin
 enum FileResult {
     Scanned(Vec<Finding>, u64),
     Binary,
+    /// Big enough to split: scan it after the walk ([`Split::Defer`]).
+    Deferred,
+}
+
+/// How [`scan_file`] treats a file big enough to split between threads.
+#[derive(Clone, Copy)]
+enum Split {
+    /// Leave it for later.
+    Defer,
+    /// Scan it on this many threads.
+    Threads(usize),
+}
+
+type Found = Mutex<Vec<(String, Vec<Finding>)>>;
+
+/// Count a file's scan in the stats and keep its findings.
+fn record(
+    r: std::io::Result<FileResult>,
+    shown: String,
+    stats: &Mutex<WalkStats>,
+    findings: &Found,
+) {
+    match r {
+        Ok(FileResult::Scanned(found, bytes)) => {
+            if let Ok(mut s) = stats.lock() {
+                s.files += 1;
+                s.bytes += bytes;
+            }
+            if !found.is_empty()
+                && let Ok(mut f) = findings.lock()
+            {
+                f.push((shown, found));
+            }
+        }
+        Ok(FileResult::Binary) => {
+            if let Ok(mut s) = stats.lock() {
+                s.binary_skipped += 1;
+            }
+        }
+        // Not reached: a deferred file is scanned with `Split::Threads`.
+        Ok(FileResult::Deferred) => {}
+        Err(e) => {
+            if let Ok(mut s) = stats.lock() {
+                s.errors.push(format!("{shown}: {e}"));
+            }
+        }
+    }
 }
 
 fn scan_file(
@@ -148,10 +193,14 @@ fn scan_file(
     shown: &str,
     scanner: &Scanner,
     opts: &WalkOptions,
-    spare: &Spare,
+    split: Split,
 ) -> std::io::Result<FileResult> {
     let mut file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
+    let splits = size <= opts.stream_above && size >= 2 * crate::split::MIN_PART as u64;
+    if splits && matches!(split, Split::Defer) {
+        return Ok(FileResult::Deferred);
+    }
     let mut head = vec![0u8; 8192];
     let mut n = 0;
     while n < head.len() {
@@ -172,42 +221,12 @@ fn scan_file(
     }
     let mut data = head;
     file.read_to_end(&mut data)?;
-    // A big file is split between threads (a tree of a few dense files
-    // would otherwise keep one core busy and the others idle), as many as
-    // are spare: the walk's threads plus the extra ones stay within twice
-    // the thread count however many big files are scanned at once.
-    let extra = spare.take(data.len() / crate::split::MIN_PART);
-    let found = scanner.scan_threaded(&data, Some(shown), 1 + extra);
-    spare.give(extra);
+    let threads = match split {
+        Split::Threads(n) => n,
+        Split::Defer => 1,
+    };
+    let found = scanner.scan_threaded(&data, Some(shown), threads);
     Ok(FileResult::Scanned(found, data.len() as u64))
-}
-
-/// Threads that big files may borrow, shared by the walk's workers.
-struct Spare(AtomicUsize);
-
-impl Spare {
-    /// Extra threads for a file of `parts` parts: up to `parts - 1`, fewer
-    /// (or none) when other files hold them.
-    fn take(&self, parts: usize) -> usize {
-        let mut have = self.0.load(Ordering::Relaxed);
-        loop {
-            let n = have.min(parts.saturating_sub(1));
-            if n == 0 {
-                return 0;
-            }
-            match self
-                .0
-                .compare_exchange_weak(have, have - n, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return n,
-                Err(now) => have = now,
-            }
-        }
-    }
-
-    fn give(&self, n: usize) {
-        self.0.fetch_add(n, Ordering::AcqRel);
-    }
 }
 
 #[cfg(test)]
@@ -215,17 +234,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn big_files_borrow_at_most_the_spare_threads() {
-        let spare = Spare(AtomicUsize::new(3));
-        // A file of 10 parts wants 9 extra threads and gets the 3 spare.
-        assert_eq!(spare.take(10), 3);
-        // Meanwhile another big file gets none and is scanned by its walker.
-        assert_eq!(spare.take(10), 0);
-        spare.give(3);
-        // A file of one part (or none) borrows nothing.
-        assert_eq!(spare.take(1), 0);
-        assert_eq!(spare.take(0), 0);
-        assert_eq!(spare.take(2), 1);
-        assert_eq!(spare.0.load(Ordering::Relaxed), 2);
+    fn big_files_scanned_after_the_walk_give_the_findings_of_one_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = |i: usize| format!("ghp_{:0>36}", format!("Zq3RmT8wLk2VxN5pHy7cJb{i}"));
+        // Two big files (split between threads) and small ones (walked).
+        for (name, lines) in [
+            ("big-a.txt", 40_000),
+            ("sub/big-b.txt", 30_000),
+            ("small.txt", 3),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let body: String = (0..lines)
+                .map(|i| format!("line {i} of filler text, token = {}\n", token(i % 997)))
+                .collect();
+            std::fs::write(path, body).unwrap();
+        }
+        std::fs::write(dir.path().join("bin.dat"), b"\0\x01binary").unwrap();
+        let scanner = Scanner::builtin();
+        let run = |threads| {
+            let opts = WalkOptions {
+                threads,
+                ..WalkOptions::default()
+            };
+            let (found, st) = scan_path(dir.path(), &scanner, &opts);
+            let keys: Vec<_> = found
+                .iter()
+                .map(|f| {
+                    (
+                        f.location.path.clone(),
+                        f.location.line,
+                        f.location.column,
+                        f.fingerprint.clone(),
+                    )
+                })
+                .collect();
+            (keys, st.files, st.bytes, st.binary_skipped)
+        };
+        let one = run(1);
+        assert_eq!(one.0.len(), 70_003);
+        assert_eq!((one.1, one.3), (3, 1));
+        assert!(one.2 > 4 * crate::split::MIN_PART as u64);
+        for threads in [2, 3] {
+            assert!(run(threads) == one, "{threads} threads");
+        }
     }
 }
