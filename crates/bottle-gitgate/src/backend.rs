@@ -293,7 +293,6 @@ async fn serve(
                 client_gone = true;
             }
         }
-        drop(data_tx);
         let status = child.wait().await.ok();
         let stderr = stderr_task.await.unwrap_or_default();
         if let Some(tx) = head_tx.take() {
@@ -303,6 +302,11 @@ async fn serve(
             eprintln!("bottle git gate: {what}: {}", summarize_stderr(&stderr));
         }
         on_done(Done { status, stderr });
+        // The response ends only now: a client that sees its push answered
+        // finds the push's audit line already written (the audit never lags
+        // an answer, and a gate that dies in between leaves no answered push
+        // unlogged).
+        drop(data_tx);
     });
 
     match head_rx.await {

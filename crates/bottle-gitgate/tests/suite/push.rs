@@ -82,6 +82,40 @@ fn clean_push_is_forwarded_and_audited() {
     assert_eq!(push.refs[0].new, c);
 }
 
+/// Once the agent's git has its answer, the push is in the audit log: the
+/// gate ends the response only after writing the line (it used to write it
+/// after receive-pack exited, a moment after the client had its answer, and
+/// a test reading the log at once found it missing under load).
+#[test]
+fn every_answered_push_is_already_in_the_audit_log() {
+    let s = setup();
+    let pushes = |s: &Setup| s.gate.audit().iter().filter(|r| r.event == "push").count();
+    for i in 0..6 {
+        // A refused push (a secret), then its benign twin (forwarded).
+        let secret = fake_github_token();
+        s.wt.commit_files(&[("deploy/t.txt", &format!("token: {secret}\n"))], "add");
+        let out = s.wt.try_git(&["push", "origin", "main"]);
+        assert!(!out.success, "push should fail:\n{}", out.stderr);
+        assert_eq!(pushes(&s), 2 * i + 1, "refused push {i} not yet audited");
+        s.wt.git(&["reset", "--quiet", "--hard", "HEAD~1"]);
+        let c =
+            s.wt.commit_files(&[("src/lib.rs", &format!("pub fn f{i}() {{}}\n"))], "lib");
+        s.wt.git(&["push", "--quiet", "origin", "main"]);
+        assert_eq!(s.up.rev("refs/heads/main").unwrap(), c);
+        assert_eq!(pushes(&s), 2 * i + 2, "forwarded push {i} not yet audited");
+    }
+    let audit = s.gate.audit();
+    let decisions: Vec<_> = audit
+        .iter()
+        .filter(|r| r.event == "push")
+        .map(|r| (r.decision.as_str(), r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        decisions,
+        [("block", "secret-found"), ("allow", "ok")].repeat(6)
+    );
+}
+
 #[test]
 fn secret_in_new_file_is_rejected() {
     let s = setup();
