@@ -350,9 +350,10 @@ fn compile_allow(a: &AllowDef, owner: &str) -> Result<Allowlist, ConfigError> {
     })
 }
 
-/// Compile rule definitions on all CPUs (a few hundred regexes take tens
-/// of milliseconds on one, paid by every `bottle scan` and proxy start).
-/// Rules are returned in order; the first failing rule's error wins.
+/// Compile rule definitions on all CPUs (a gitleaks config's few hundred
+/// regexes take tens of milliseconds on one, paid by every `bottle scan`;
+/// built-in regexes are only parsed here, see `RuleRegex::lazy`). Rules are
+/// returned in order; the first failing rule's error wins.
 fn compile_rules(defs: &[RuleDef]) -> Result<Vec<Rule>, ConfigError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())

@@ -3,7 +3,7 @@
 use crate::{Finding, Scanner};
 use std::io::Read;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Options of a directory scan.
 #[derive(Debug, Clone)]
@@ -76,9 +76,7 @@ pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Fin
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    if let Ok(mut s) = stats.lock() {
-                        s.errors.push(e.to_string());
-                    }
+                    lock(stats).errors.push(e.to_string());
                     return ignore::WalkState::Continue;
                 }
             };
@@ -92,16 +90,14 @@ pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Fin
             }
             match scan_file(path, &shown, scanner, opts, defer) {
                 Ok(FileResult::Deferred) => {
-                    if let Ok(mut b) = big.lock() {
-                        b.push((path.to_path_buf(), shown));
-                    }
+                    lock(big).push((path.to_path_buf(), shown));
                 }
                 r => record(r, shown, stats, findings),
             }
             ignore::WalkState::Continue
         })
     });
-    let mut big = big.into_inner().unwrap_or_default();
+    let mut big = big.into_inner().unwrap_or_else(PoisonError::into_inner);
     big.sort();
     for (path, shown) in big {
         let r = scan_file(&path, &shown, scanner, opts, Split::Threads(threads));
@@ -113,7 +109,9 @@ pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Fin
     // sort of the whole list would), then each file's own list, whose
     // comparisons touch no path (a dense file has 100,000s of findings;
     // comparing their paths was the most of a global sort).
-    let mut files: Vec<(String, Vec<Finding>)> = findings.into_inner().unwrap_or_default();
+    let mut files: Vec<(String, Vec<Finding>)> = findings
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let mut found: Vec<Finding> = Vec::with_capacity(files.iter().map(|f| f.1.len()).sum());
     let mut i = 0;
@@ -133,7 +131,10 @@ pub fn scan_path(root: &Path, scanner: &Scanner, opts: &WalkOptions) -> (Vec<Fin
         });
         i = j;
     }
-    (found, stats.into_inner().unwrap_or_default())
+    (
+        found,
+        stats.into_inner().unwrap_or_else(PoisonError::into_inner),
+    )
 }
 
 enum FileResult {
@@ -154,6 +155,13 @@ enum Split {
 
 type Found = Mutex<Vec<(String, Vec<Finding>)>>;
 
+/// A lock that a panic elsewhere does not poison for us: the walk's lists
+/// (findings, files still to scan) are never dropped, which would pass
+/// what was not scanned.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Count a file's scan in the stats and keep its findings.
 fn record(
     r: std::io::Result<FileResult>,
@@ -163,28 +171,20 @@ fn record(
 ) {
     match r {
         Ok(FileResult::Scanned(found, bytes)) => {
-            if let Ok(mut s) = stats.lock() {
+            {
+                let mut s = lock(stats);
                 s.files += 1;
                 s.bytes += bytes;
             }
-            if !found.is_empty()
-                && let Ok(mut f) = findings.lock()
-            {
-                f.push((shown, found));
+            if !found.is_empty() {
+                lock(findings).push((shown, found));
             }
         }
-        Ok(FileResult::Binary) => {
-            if let Ok(mut s) = stats.lock() {
-                s.binary_skipped += 1;
-            }
-        }
-        // Not reached: a deferred file is scanned with `Split::Threads`.
-        Ok(FileResult::Deferred) => {}
-        Err(e) => {
-            if let Ok(mut s) = stats.lock() {
-                s.errors.push(format!("{shown}: {e}"));
-            }
-        }
+        Ok(FileResult::Binary) => lock(stats).binary_skipped += 1,
+        // Not reached (a deferred file is scanned with `Split::Threads`);
+        // were it, the file is reported unscanned rather than passed.
+        Ok(FileResult::Deferred) => lock(stats).errors.push(format!("{shown}: not scanned")),
+        Err(e) => lock(stats).errors.push(format!("{shown}: {e}")),
     }
 }
 
