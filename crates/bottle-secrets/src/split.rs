@@ -28,7 +28,7 @@ pub(crate) const MIN_PART: usize = 1 << 20;
 impl Scanner {
     /// Like [`Scanner::scan`], with the work split between up to `threads`
     /// threads when `data` is large enough (at least two parts of
-    /// [`MIN_PART`] bytes). Same findings, same order as `scan`'s.
+    /// 1 MiB). Same findings, same order as `scan`'s.
     ///
     /// Only the built-in rules are split (their matches are short and
     /// line-local or bounded); a gitleaks config's rules run on the whole
