@@ -294,17 +294,8 @@ async fn issue12_financial_data_is_switched_per_bottle_and_accepted_per_host() {
         .into_iter()
         .filter(|(_, rule, _)| !rule.is_empty())
         .collect();
-    for (body, _, _) in &ours {
-        let r = plain(
-            proxy.addr(),
-            "POST",
-            &format!("{base}/v1/messages"),
-            &[],
-            body.clone(),
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.text());
-    }
+    let bodies: Vec<String> = ours.iter().map(|(body, _, _)| body.clone()).collect();
+    assert_bodies_pass(proxy.addr(), &base, &bodies).await;
     assert_eq!(up.requests().len(), ours.len());
     // Cards only off: an IBAN still blocks.
     let mut h = Harness::new();
