@@ -147,13 +147,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else if matches!(args.format, OutputFormat::Text) {
         eprintln!("{} finding(s)", findings.len());
     }
-    Ok(if !findings.is_empty() {
+    let code = if !findings.is_empty() {
         ExitCode::from(1)
     } else if !errors.is_empty() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    // The process ends next: freeing 100,000s of findings one by one (a
+    // dense tree) took a tenth of such a run and gives nothing back.
+    std::mem::forget(findings);
+    Ok(code)
 }
 
 fn load_scanner(args: &Args, target: &Path) -> anyhow::Result<Scanner> {
