@@ -35,16 +35,9 @@ impl Scanner {
     /// input, as gitleaks does, and so does a file holding an inline allow
     /// marker (it allows its whole line, which a part may not see).
     pub fn scan_threaded(&self, data: &[u8], path: Option<&str>, threads: usize) -> Vec<Finding> {
-        let parts = threads.min(data.len() / MIN_PART);
-        let cuts = if parts >= 2 && self.splittable(data) {
-            cut_points(data, parts)
-        } else {
-            Vec::new()
-        };
-        if cuts.len() < 3 {
+        let Some(ranges) = self.part_ranges(data, threads) else {
             return self.scan(data, path);
-        }
-        let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+        };
         let mut found: Vec<Vec<Finding>> = std::thread::scope(|s| {
             let rest: Vec<_> = ranges[1..]
                 .iter()
@@ -64,6 +57,21 @@ impl Scanner {
         out
     }
 
+    /// The parts `data` is cut into for up to `parts` threads, in order and
+    /// covering it, or `None` when it is to be scanned whole (too small for
+    /// two parts of [`MIN_PART`], no cut found, or not
+    /// [`splittable`](Scanner::splittable)). Each part is scanned with
+    /// [`Scanner::scan_part`]; their findings, concatenated in part order,
+    /// are [`Scanner::scan`]'s.
+    pub(crate) fn part_ranges(&self, data: &[u8], parts: usize) -> Option<Vec<(usize, usize)>> {
+        let parts = parts.min(data.len() / MIN_PART);
+        if parts < 2 || !self.splittable(data) {
+            return None;
+        }
+        let cuts = cut_points(data, parts);
+        (cuts.len() >= 3).then(|| cuts.windows(2).map(|w| (w[0], w[1])).collect())
+    }
+
     /// Whether parts give the same findings as the whole (see
     /// [`Scanner::scan_threaded`]).
     fn splittable(&self, data: &[u8]) -> bool {
@@ -75,7 +83,13 @@ impl Scanner {
     }
 
     /// Findings that start in `data[a..b]`, scanned with context around.
-    fn scan_part(&self, data: &[u8], path: Option<&str>, a: usize, b: usize) -> Vec<Finding> {
+    pub(crate) fn scan_part(
+        &self,
+        data: &[u8],
+        path: Option<&str>,
+        a: usize,
+        b: usize,
+    ) -> Vec<Finding> {
         let vs = a.saturating_sub(CONTEXT);
         let ve = (b + CONTEXT).min(data.len());
         let view = &data[vs..ve];
