@@ -120,7 +120,7 @@ fn walk(
     builder: &ignore::WalkBuilder,
     scanner: &Scanner,
     opts: &WalkOptions,
-    big: Option<&mpsc::Sender<(PathBuf, String)>>,
+    big: Option<&mpsc::Sender<BigFile>>,
     stats: &Mutex<WalkStats>,
     findings: &Found,
 ) {
@@ -148,14 +148,14 @@ fn walk(
                 return ignore::WalkState::Continue;
             }
             match scan_file(path, &shown, scanner, opts, split) {
-                Ok(FileResult::Deferred) => {
+                Ok(FileResult::Deferred(size)) => {
                     let sent = big
                         .as_ref()
-                        .is_some_and(|b| b.send((path.to_path_buf(), shown.clone())).is_ok());
+                        .is_some_and(|b| b.send((path.to_path_buf(), shown.clone(), size)).is_ok());
                     if !sent {
                         // The pipeline is gone (a panic there): unscanned,
                         // and said so, never passed.
-                        record(Ok(FileResult::Deferred), shown, stats, findings);
+                        record(Ok(FileResult::Deferred(size)), shown, stats, findings);
                     }
                 }
                 r => record(r, shown, stats, findings),
@@ -174,11 +174,14 @@ fn walk(
 /// [`Budget`].
 struct BigFiles<'e> {
     /// Where the walk sends a big file.
-    queue: mpsc::Sender<(PathBuf, String)>,
+    queue: mpsc::Sender<BigFile>,
     done: mpsc::Receiver<Done>,
     stats: &'e Mutex<WalkStats>,
     findings: &'e Found,
 }
+
+/// A big file the walk found: path, name shown, size.
+type BigFile = (PathBuf, String, u64);
 
 /// A big file, read, shared by the tasks of its parts.
 struct Loaded<'b> {
@@ -187,12 +190,14 @@ struct Loaded<'b> {
     /// Its place in the order files were read.
     seq: usize,
     parts: usize,
+    /// What it took of the budget.
+    held: u64,
     budget: &'b Budget,
 }
 
 impl Drop for Loaded<'_> {
     fn drop(&mut self) {
-        self.budget.give(self.data.len() as u64);
+        self.budget.give(self.held);
     }
 }
 
@@ -250,32 +255,34 @@ impl<'e> BigFiles<'e> {
         stats: &'e Mutex<WalkStats>,
         findings: &'e Found,
     ) -> Self {
-        let (queue, files) = mpsc::channel::<(PathBuf, String)>();
+        let (queue, files) = mpsc::channel::<BigFile>();
         let (task_tx, task_rx) = mpsc::sync_channel::<Task<'e>>(threads);
         let (done_tx, done) = mpsc::channel::<Done>();
         s.spawn(move || {
-            for (seq, (path, shown)) in files.into_iter().enumerate() {
+            for (seq, (path, shown, size)) in files.into_iter().enumerate() {
+                // Room is taken before the read (by the walk's size), so the
+                // bound holds for what is in memory, not only for what waits.
+                budget.take(size);
                 let data = match scan_file(&path, &shown, scanner, opts, Split::Load) {
                     Ok(FileResult::Loaded(data)) => data,
                     r => {
+                        budget.give(size);
                         record(r, shown, stats, findings);
                         continue;
                     }
                 };
-                let ranges = scanner.part_ranges(&data, threads);
-                let parts = ranges.as_ref().map_or(1, Vec::len);
-                budget.take(data.len() as u64);
+                let tasks: Vec<Option<(usize, usize)>> = match scanner.part_ranges(&data, threads) {
+                    Some(r) => r.into_iter().map(Some).collect(),
+                    None => vec![None],
+                };
                 let file = Arc::new(Loaded {
                     data,
                     shown,
                     seq,
-                    parts,
+                    parts: tasks.len(),
+                    held: size,
                     budget,
                 });
-                let tasks: Vec<Option<(usize, usize)>> = match ranges {
-                    Some(r) => r.into_iter().map(Some).collect(),
-                    None => vec![None],
-                };
                 for (index, range) in tasks.into_iter().enumerate() {
                     let task = Task {
                         file: Arc::clone(&file),
@@ -334,7 +341,6 @@ impl<'e> BigFiles<'e> {
             done,
             stats,
             findings,
-            ..
         } = self;
         drop(queue);
         let mut pending: std::collections::HashMap<usize, Vec<Option<Done>>> = Default::default();
@@ -370,11 +376,13 @@ impl<'e> BigFiles<'e> {
         }
     }
 }
+
 enum FileResult {
     Scanned(Vec<Finding>, u64),
     Binary,
-    /// Big enough to split: for the big files' pipeline ([`Split::Defer`]).
-    Deferred,
+    /// Big enough to split (this many bytes): for the big files' pipeline
+    /// ([`Split::Defer`]).
+    Deferred(u64),
     /// Big enough to split, and read ([`Split::Load`]).
     Loaded(Vec<u8>),
 }
@@ -420,7 +428,7 @@ fn record(
         Ok(FileResult::Binary) => lock(stats).binary_skipped += 1,
         // A big file the pipeline did not take (only after a panic there),
         // reported unscanned rather than passed.
-        Ok(FileResult::Deferred | FileResult::Loaded(_)) => {
+        Ok(FileResult::Deferred(_) | FileResult::Loaded(_)) => {
             lock(stats).errors.push(format!("{shown}: not scanned"))
         }
         Err(e) => lock(stats).errors.push(format!("{shown}: {e}")),
@@ -438,7 +446,7 @@ fn scan_file(
     let size = file.metadata()?.len();
     let splits = size <= opts.stream_above && size >= 2 * crate::split::MIN_PART as u64;
     if splits && matches!(split, Split::Defer) {
-        return Ok(FileResult::Deferred);
+        return Ok(FileResult::Deferred(size));
     }
     // Room for the whole file when it is read whole (no regrowth and copy
     // of a big one on the way).
